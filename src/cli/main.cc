@@ -1,0 +1,38 @@
+// vigil: one binary for the ledger peer, gateway, device agent, operator commands and demo.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "common/log.h"
+
+namespace vigil::cli {
+
+void ReportError(CommandContext& context, std::string_view command, const Error& error) {
+  std::fprintf(stderr, "vigil %.*s: %s\n", static_cast<int>(command.size()), command.data(),
+               error.message().c_str());
+  context.exit_code = 1;
+}
+
+}  // namespace vigil::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Vigil keeps factory device software authentic, current and always running, and proves "
+      "it on a Byzantine fault-tolerant ledger."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("vigil ") + VIGIL_VERSION);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+  app.parse_complete_callback([&] { vigil::InitLogging(log_level); });
+
+  vigil::cli::CommandContext context;
+  vigil::cli::RegisterKeygenCommand(app, context);
+  vigil::cli::RegisterPkiCommand(app, context);
+  vigil::cli::RegisterDemoCommand(app, context);
+
+  CLI11_PARSE(app, argc, argv);
+  return context.exit_code;
+}

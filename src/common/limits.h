@@ -1,0 +1,70 @@
+// Every limit in Vigil, in one place (STYLE.md rule 7, TigerBeetle's constants file).
+//
+// A queue, loop, retry, message or payload without a named maximum is a defect. Names end
+// with their unit. Static assertions below record how the limits relate; change a limit
+// here and the compiler tells you what else must move.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace vigil::limits {
+
+// --- Sizes of primitives (fixed by the algorithms; DO NOT CHANGE). ---
+inline constexpr size_t kSha256DigestBytes = 32;
+inline constexpr size_t kEd25519PublicKeyBytes = 32;
+inline constexpr size_t kEd25519SignatureBytes = 64;
+inline constexpr size_t kEd25519SeedBytes = 32;
+
+// --- Canonical encoding (docs/encoding.md). ---
+// Upper bound on any single length-prefixed field; callers pass tighter limits per field.
+inline constexpr size_t kCodecFieldBytesMax = 64 * 1024 * 1024;
+// Upper bound on the element count of any vector; callers pass tighter limits per field.
+inline constexpr size_t kCodecVectorElementsMax = 1 << 20;
+// Upper bound on a whole encoded object handed to a decoder.
+inline constexpr size_t kCodecMessageBytesMax = 64 * 1024 * 1024;
+// Nesting depth for recursive structures (none yet; reserved for the ledger's types).
+inline constexpr size_t kCodecNestingDepthMax = 16;
+
+// --- Merkle trees (RFC 6962 / RFC 9162). ---
+// A proof for a tree of 2^64 leaves has at most 64 hashes.
+inline constexpr size_t kMerkleProofHashesMax = 64;
+
+// --- Keys and certificates. ---
+inline constexpr size_t kPemFileBytesMax = 64 * 1024;
+inline constexpr uint32_t kCertificateValidityDaysDefault = 365;
+inline constexpr uint32_t kCaValidityDaysDefault = 3650;
+inline constexpr uint32_t kCertificateValidityDaysMax = 36500;
+inline constexpr size_t kCertificateNameBytesMax = 64;  // X.509 ub-common-name
+
+// --- Transport (docs/transport.md). ---
+// A frame is [u32 payload length][u16 type][payload].
+inline constexpr size_t kFrameHeaderBytes = 6;
+inline constexpr size_t kFramePayloadBytesMax = 16 * 1024 * 1024;
+inline constexpr size_t kFramePayloadBytesDefault = 4 * 1024 * 1024;
+// Bytes (and frames) a connection may have queued for sending before Send refuses.
+inline constexpr size_t kSendQueueBytesDefault = 32 * 1024 * 1024;
+inline constexpr size_t kSendQueueFramesMax = 65536;
+// Bytes read from the socket per read call.
+inline constexpr size_t kReadChunkBytes = 256 * 1024;
+inline constexpr size_t kServerConnectionsDefault = 4096;
+inline constexpr size_t kServerConnectionsMax = 65536;
+inline constexpr std::chrono::milliseconds kConnectTimeoutDefault{5000};
+inline constexpr std::chrono::milliseconds kHandshakeTimeoutDefault{5000};
+inline constexpr std::chrono::milliseconds kIdleTimeoutDefault{30000};
+inline constexpr std::chrono::milliseconds kReconnectDelayInitial{100};
+inline constexpr std::chrono::milliseconds kReconnectDelayMax{30000};
+inline constexpr uint32_t kReconnectAttemptsMax = 1'000'000;
+
+static_assert(kFramePayloadBytesDefault <= kFramePayloadBytesMax);
+static_assert(kSendQueueBytesDefault >= 2 * kFramePayloadBytesDefault,
+              "a send queue must hold at least two full frames, or pipelining stalls");
+static_assert(kFramePayloadBytesMax <= UINT32_MAX, "payload length travels as u32");
+static_assert(kFramePayloadBytesMax <= kCodecMessageBytesMax,
+              "every frame payload must be decodable");
+static_assert(kServerConnectionsDefault <= kServerConnectionsMax);
+static_assert(kReconnectDelayInitial <= kReconnectDelayMax);
+static_assert(kCodecFieldBytesMax <= kCodecMessageBytesMax);
+
+}  // namespace vigil::limits
