@@ -1,0 +1,288 @@
+#include "crypto/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/assert.h"
+#include "common/file.h"
+#include "crypto/openssl_util.h"
+
+namespace vigil::crypto {
+namespace {
+
+// Fetched once: in OpenSSL 3 the implicit fetch inside EVP_sha256() + EVP_DigestInit costs a
+// lock and a lookup per call, which dominates hashing of small inputs such as Merkle nodes.
+// The EVP_MD is deliberately never freed; it lives as long as the process.
+const EVP_MD* Sha256Algorithm() {
+  static EVP_MD* const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  VIGIL_ASSERT(algorithm != nullptr);
+  return algorithm;
+}
+
+// OpenSSL's one-shot APIs are happiest with a non-null pointer even for empty input.
+const uint8_t* NonNullData(ByteSpan data) {
+  static constexpr uint8_t kEmpty = 0;
+  return data.empty() ? &kEmpty : data.data();
+}
+
+struct MdContextDeleter {
+  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
+};
+using MdContextPointer = std::unique_ptr<EVP_MD_CTX, MdContextDeleter>;
+
+EvpPkeyPointer NewRawPublicKey(const PublicKey& public_key) {
+  return EvpPkeyPointer(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+                                                    public_key.data(), public_key.size()));
+}
+
+// Wraps the EVP_PKEY of an Ed25519 private key with its cached public key.
+Expected<std::pair<EvpPkeyPointer, PublicKey>> WithPublicKey(EvpPkeyPointer key) {
+  VIGIL_ASSIGN_OR_RETURN(PublicKey public_key, PublicKeyFromEvp(key.get()));
+  return std::pair<EvpPkeyPointer, PublicKey>(std::move(key), public_key);
+}
+
+std::string ModeText(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+}  // namespace
+
+// --- SHA-256 ---
+
+Sha256Digest Sha256(ByteSpan data) {
+  Sha256Digest digest{};
+  unsigned int length = 0;
+  int ok = EVP_Digest(NonNullData(data), data.size(), digest.data(), &length, Sha256Algorithm(),
+                      nullptr);
+  // Only allocation failure can make SHA-256 fail; there is no sane way to continue.
+  VIGIL_ASSERT(ok == 1 && length == digest.size());
+  return digest;
+}
+
+void Sha256Hasher::ContextDeleter::operator()(EVP_MD_CTX* context) const {
+  EVP_MD_CTX_free(context);
+}
+
+Sha256Hasher::Sha256Hasher() : context_(EVP_MD_CTX_new()) {
+  VIGIL_ASSERT(context_ != nullptr);
+  VIGIL_ASSERT(EVP_DigestInit_ex(context_.get(), Sha256Algorithm(), nullptr) == 1);
+}
+
+Sha256Hasher::Sha256Hasher(Sha256Hasher&&) noexcept = default;
+Sha256Hasher& Sha256Hasher::operator=(Sha256Hasher&&) noexcept = default;
+Sha256Hasher::~Sha256Hasher() = default;
+
+void Sha256Hasher::Update(ByteSpan data) {
+  VIGIL_ASSERT(context_ != nullptr);  // a moved-from hasher must not be used
+  if (data.empty()) return;
+  VIGIL_ASSERT(EVP_DigestUpdate(context_.get(), data.data(), data.size()) == 1);
+}
+
+Sha256Digest Sha256Hasher::Finish() {
+  VIGIL_ASSERT(context_ != nullptr);
+  Sha256Digest digest{};
+  unsigned int length = 0;
+  VIGIL_ASSERT(EVP_DigestFinal_ex(context_.get(), digest.data(), &length) == 1);
+  VIGIL_ASSERT(length == digest.size());
+  VIGIL_ASSERT(EVP_DigestInit_ex(context_.get(), Sha256Algorithm(), nullptr) == 1);
+  return digest;
+}
+
+// --- Ed25519 ---
+
+Expected<PrivateKey> PrivateKey::Generate() {
+  EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  if (raw == nullptr) {
+    return Fail(ErrorCode::kInternal,
+                "cannot generate an Ed25519 key: " + TakeOpenSslErrors());
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto parts, WithPublicKey(EvpPkeyPointer(raw)));
+  return PrivateKey(std::move(parts.first), parts.second);
+}
+
+Expected<PrivateKey> PrivateKey::FromSeed(ByteSpan seed) {
+  if (seed.size() != limits::kEd25519SeedBytes) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "an Ed25519 seed is " + std::to_string(limits::kEd25519SeedBytes) +
+                    " bytes, got " + std::to_string(seed.size()));
+  }
+  EvpPkeyPointer key(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
+  if (key == nullptr) {
+    return Fail(ErrorCode::kInternal,
+                "cannot build an Ed25519 key from a seed: " + TakeOpenSslErrors());
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto parts, WithPublicKey(std::move(key)));
+  return PrivateKey(std::move(parts.first), parts.second);
+}
+
+Expected<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
+  if (pem.size() > limits::kPemFileBytesMax) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "private key PEM is " + std::to_string(pem.size()) +
+                    " bytes, more than the limit of " + std::to_string(limits::kPemFileBytesMax));
+  }
+  BioPointer bio = NewReadOnlyBio(pem);
+  if (bio == nullptr) return Fail(ErrorCode::kInternal, "out of memory reading a private key");
+  EvpPkeyPointer key(PEM_read_bio_PrivateKey(bio.get(), nullptr, RefusePassphrase, nullptr));
+  if (key == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "not an unencrypted PKCS#8 PEM private key (\"-----BEGIN PRIVATE KEY-----\"): " +
+                    TakeOpenSslErrors());
+  }
+  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string("the private key is ") + EVP_PKEY_get0_type_name(key.get()) +
+                    ", but Vigil keys are Ed25519: create one with `vigil keygen`");
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto parts, WithPublicKey(std::move(key)));
+  return PrivateKey(std::move(parts.first), parts.second);
+}
+
+Signature PrivateKey::Sign(ByteSpan message) const {
+  MdContextPointer context(EVP_MD_CTX_new());
+  VIGIL_ASSERT(context != nullptr);
+  // Ed25519 is "pure": no separate digest, so the md argument is null (RFC 8032 5.1.6).
+  VIGIL_ASSERT(EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key_.get()) == 1);
+  Signature signature{};
+  size_t length = signature.size();
+  int ok = EVP_DigestSign(context.get(), signature.data(), &length, NonNullData(message),
+                          message.size());
+  // A valid Ed25519 key cannot fail to sign except by running out of memory.
+  VIGIL_ASSERT(ok == 1 && length == signature.size());
+  return signature;
+}
+
+std::string PrivateKey::ToPem() const {
+  BioPointer bio = NewMemoryBio();
+  VIGIL_ASSERT(bio != nullptr);
+  VIGIL_ASSERT(PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr,
+                                        nullptr) == 1);
+  std::string pem = MemoryBioContents(bio.get());
+  // The BIO's buffer held the secret too; scrub it before BIO_free releases it.
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio.get(), &data);
+  if (data != nullptr && size > 0) OPENSSL_cleanse(data, static_cast<size_t>(size));
+  return pem;
+}
+
+bool Verify(const PublicKey& public_key, ByteSpan message, const Signature& signature) {
+  EvpPkeyPointer key = NewRawPublicKey(public_key);
+  if (key == nullptr) {
+    ERR_clear_error();
+    return false;
+  }
+  MdContextPointer context(EVP_MD_CTX_new());
+  if (context == nullptr) return false;
+  bool valid =
+      EVP_DigestVerifyInit(context.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
+      EVP_DigestVerify(context.get(), signature.data(), signature.size(), NonNullData(message),
+                       message.size()) == 1;
+  // A failed verification leaves entries on the error queue; they are not errors of ours.
+  ERR_clear_error();
+  return valid;
+}
+
+Expected<PublicKey> PublicKeyFromPem(std::string_view pem) {
+  if (pem.size() > limits::kPemFileBytesMax) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "public key PEM is " + std::to_string(pem.size()) +
+                    " bytes, more than the limit of " + std::to_string(limits::kPemFileBytesMax));
+  }
+  BioPointer bio = NewReadOnlyBio(pem);
+  if (bio == nullptr) return Fail(ErrorCode::kInternal, "out of memory reading a public key");
+  EvpPkeyPointer key(PEM_read_bio_PUBKEY(bio.get(), nullptr, RefusePassphrase, nullptr));
+  if (key == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "not a PEM public key (\"-----BEGIN PUBLIC KEY-----\"): " + TakeOpenSslErrors());
+  }
+  return PublicKeyFromEvp(key.get());
+}
+
+std::string PublicKeyToPem(const PublicKey& public_key) {
+  EvpPkeyPointer key = NewRawPublicKey(public_key);
+  VIGIL_ASSERT(key != nullptr);
+  BioPointer bio = NewMemoryBio();
+  VIGIL_ASSERT(bio != nullptr);
+  VIGIL_ASSERT(PEM_write_bio_PUBKEY(bio.get(), key.get()) == 1);
+  return MemoryBioContents(bio.get());
+}
+
+Expected<PublicKey> PublicKeyFromEvp(const EVP_PKEY* key) {
+  if (key == nullptr || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string("expected an Ed25519 key, got ") +
+                    (key == nullptr ? "no key" : EVP_PKEY_get0_type_name(key)));
+  }
+  PublicKey public_key{};
+  size_t length = public_key.size();
+  if (EVP_PKEY_get_raw_public_key(key, public_key.data(), &length) != 1 ||
+      length != public_key.size()) {
+    return Fail(ErrorCode::kInternal,
+                "cannot read the raw Ed25519 public key: " + TakeOpenSslErrors());
+  }
+  return public_key;
+}
+
+bool ConstantTimeEquals(ByteSpan left, ByteSpan right) {
+  if (left.size() != right.size()) return false;
+  if (left.empty()) return true;
+  return CRYPTO_memcmp(left.data(), right.data(), left.size()) == 0;
+}
+
+// --- Key files ---
+
+Status WritePrivateKeyFile(const std::filesystem::path& path, const PrivateKey& key) {
+  std::string pem = key.ToPem();
+  Status written = WriteFileAtomically(path, AsBytes(pem), 0600);
+  OPENSSL_cleanse(pem.data(), pem.size());
+  if (!written) return std::unexpected(written.error().WithContext("writing private key"));
+  return Ok();
+}
+
+Expected<PrivateKey> ReadPrivateKeyFile(const std::filesystem::path& path) {
+  // The mode check guards against an operator's mistake (a key copied with a permissive
+  // umask), as ssh does; it is not a defence against someone who can already replace the
+  // file, so checking by path before reading is good enough.
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0) {
+    ErrorCode code = errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIOError;
+    return Fail(code, "cannot read key file " + path.string() + ": " + std::strerror(errno));
+  }
+  if ((status.st_mode & 077) != 0) {
+    return Fail(ErrorCode::kPermissionDenied,
+                "key file " + path.string() + " has mode " + ModeText(status.st_mode) +
+                    "; it must not be readable by group or others: run chmod 600 " +
+                    path.string());
+  }
+  VIGIL_ASSIGN_OR_RETURN(Bytes contents, ReadFile(path, limits::kPemFileBytesMax));
+  std::string_view pem(reinterpret_cast<const char*>(contents.data()), contents.size());
+  Expected<PrivateKey> key = PrivateKey::FromPem(pem);
+  OPENSSL_cleanse(contents.data(), contents.size());
+  if (!key) return std::unexpected(key.error().WithContext("key file " + path.string()));
+  return key;
+}
+
+Status WritePublicKeyFile(const std::filesystem::path& path, const PublicKey& key) {
+  Status written = WriteFileAtomically(path, AsBytes(PublicKeyToPem(key)), 0644);
+  if (!written) return std::unexpected(written.error().WithContext("writing public key"));
+  return Ok();
+}
+
+Expected<PublicKey> ReadPublicKeyFile(const std::filesystem::path& path) {
+  VIGIL_ASSIGN_OR_RETURN(Bytes contents, ReadFile(path, limits::kPemFileBytesMax));
+  std::string_view pem(reinterpret_cast<const char*>(contents.data()), contents.size());
+  Expected<PublicKey> key = PublicKeyFromPem(pem);
+  if (!key) return std::unexpected(key.error().WithContext("public key file " + path.string()));
+  return key;
+}
+
+}  // namespace vigil::crypto
