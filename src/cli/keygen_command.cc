@@ -1,7 +1,6 @@
 // `vigil keygen`: create an Ed25519 identity key (the key that signs a node's ledger
 // transactions and that its certificate binds). See docs/pki.md.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -30,11 +29,21 @@ std::string JsonString(std::string_view text) {
   std::string quoted = "\"";
   for (char c : text) {
     switch (c) {
-      case '"': quoted += "\\\""; break;
-      case '\\': quoted += "\\\\"; break;
-      case '\n': quoted += "\\n"; break;
-      case '\t': quoted += "\\t"; break;
-      case '\r': quoted += "\\r"; break;
+      case '"':
+        quoted += "\\\"";
+        break;
+      case '\\':
+        quoted += "\\\\";
+        break;
+      case '\n':
+        quoted += "\\n";
+        break;
+      case '\t':
+        quoted += "\\t";
+        break;
+      case '\r':
+        quoted += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -72,8 +81,8 @@ Status RunKeygen(const KeygenOptions& options) {
                 JsonString(public_path.string()).c_str());
   } else {
     std::printf("%s\n", public_hex.c_str());
-    std::fprintf(stderr, "wrote %s (private, mode 0600) and %s (public)\n",
-                 private_path.c_str(), public_path.c_str());
+    std::fprintf(stderr, "wrote %s (private, mode 0600) and %s (public)\n", private_path.c_str(),
+                 public_path.c_str());
   }
   return Ok();
 }

@@ -1,7 +1,6 @@
 // `vigil pki init` and `vigil pki issue`: the fleet CA and the certificates it issues to
 // peers, gateways, devices, admins and publishers. Layout and formats: docs/pki.md.
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -39,11 +38,21 @@ std::string JsonString(std::string_view text) {
   std::string quoted = "\"";
   for (char c : text) {
     switch (c) {
-      case '"': quoted += "\\\""; break;
-      case '\\': quoted += "\\\\"; break;
-      case '\n': quoted += "\\n"; break;
-      case '\t': quoted += "\\t"; break;
-      case '\r': quoted += "\\r"; break;
+      case '"':
+        quoted += "\\\"";
+        break;
+      case '\\':
+        quoted += "\\\\";
+        break;
+      case '\n':
+        quoted += "\\n";
+        break;
+      case '\t':
+        quoted += "\\t";
+        break;
+      case '\r':
+        quoted += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -99,9 +108,9 @@ Status RunIssue(const IssueOptions& options) {
   std::optional<std::filesystem::path> key_path;
   if (!options.key.empty()) key_path = options.key;
   const std::filesystem::path out(options.out);
-  VIGIL_ASSIGN_OR_RETURN(pki::Certificate certificate,
-                         pki::IssueToDirectory(options.ca, role, options.name, options.days, out,
-                                               key_path));
+  VIGIL_ASSIGN_OR_RETURN(
+      pki::Certificate certificate,
+      pki::IssueToDirectory(options.ca, role, options.name, options.days, out, key_path));
   VIGIL_ASSIGN_OR_RETURN(pki::Identity identity, certificate.GetIdentity());
   PrintCertificate(identity, certificate, out, options.json);
   return Ok();
@@ -142,10 +151,11 @@ void RegisterIssue(CLI::App& pki, CommandContext& context) {
   command->add_option("--ca", options->ca, "CA directory made by `vigil pki init`")->required();
   command->add_option("--role", options->role, "peer, gateway, device, admin or publisher")
       ->required();
-  command->add_option("--name", options->name,
-                      "Node name for CN and DNS subjectAltName: 1 to " +
-                          std::to_string(limits::kCertificateNameBytesMax) +
-                          " letters, digits, '.', '_', '-'")
+  command
+      ->add_option("--name", options->name,
+                   "Node name for CN and DNS subjectAltName: 1 to " +
+                       std::to_string(limits::kCertificateNameBytesMax) +
+                       " letters, digits, '.', '_', '-'")
       ->required();
   command->add_option("--out", options->out, "Node directory (created 0700)")->required();
   command->add_option("--key", options->key,
@@ -164,8 +174,8 @@ void RegisterIssue(CLI::App& pki, CommandContext& context) {
 }  // namespace
 
 void RegisterPkiCommand(CLI::App& app, CommandContext& context) {
-  CLI::App* pki = app.add_subcommand(
-      "pki", "Fleet CA and node certificates (Ed25519 X.509; see docs/pki.md)");
+  CLI::App* pki =
+      app.add_subcommand("pki", "Fleet CA and node certificates (Ed25519 X.509; see docs/pki.md)");
   pki->require_subcommand(1);
   RegisterInit(*pki, context);
   RegisterIssue(*pki, context);

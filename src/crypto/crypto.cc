@@ -37,8 +37,8 @@ struct MdContextDeleter {
 using MdContextPointer = std::unique_ptr<EVP_MD_CTX, MdContextDeleter>;
 
 EvpPkeyPointer NewRawPublicKey(const PublicKey& public_key) {
-  return EvpPkeyPointer(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-                                                    public_key.data(), public_key.size()));
+  return EvpPkeyPointer(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(), public_key.size()));
 }
 
 // Wraps the EVP_PKEY of an Ed25519 private key with its cached public key.
@@ -101,8 +101,7 @@ Sha256Digest Sha256Hasher::Finish() {
 Expected<PrivateKey> PrivateKey::Generate() {
   EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
   if (raw == nullptr) {
-    return Fail(ErrorCode::kInternal,
-                "cannot generate an Ed25519 key: " + TakeOpenSslErrors());
+    return Fail(ErrorCode::kInternal, "cannot generate an Ed25519 key: " + TakeOpenSslErrors());
   }
   VIGIL_ASSIGN_OR_RETURN(auto parts, WithPublicKey(EvpPkeyPointer(raw)));
   return PrivateKey(std::move(parts.first), parts.second);
@@ -110,9 +109,9 @@ Expected<PrivateKey> PrivateKey::Generate() {
 
 Expected<PrivateKey> PrivateKey::FromSeed(ByteSpan seed) {
   if (seed.size() != limits::kEd25519SeedBytes) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "an Ed25519 seed is " + std::to_string(limits::kEd25519SeedBytes) +
-                    " bytes, got " + std::to_string(seed.size()));
+    return Fail(ErrorCode::kInvalidArgument, "an Ed25519 seed is " +
+                                                 std::to_string(limits::kEd25519SeedBytes) +
+                                                 " bytes, got " + std::to_string(seed.size()));
   }
   EvpPkeyPointer key(
       EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
@@ -126,9 +125,9 @@ Expected<PrivateKey> PrivateKey::FromSeed(ByteSpan seed) {
 
 Expected<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
   if (pem.size() > limits::kPemFileBytesMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "private key PEM is " + std::to_string(pem.size()) +
-                    " bytes, more than the limit of " + std::to_string(limits::kPemFileBytesMax));
+    return Fail(ErrorCode::kInvalidArgument, "private key PEM is " + std::to_string(pem.size()) +
+                                                 " bytes, more than the limit of " +
+                                                 std::to_string(limits::kPemFileBytesMax));
   }
   BioPointer bio = NewReadOnlyBio(pem);
   if (bio == nullptr) return Fail(ErrorCode::kInternal, "out of memory reading a private key");
@@ -164,8 +163,8 @@ Signature PrivateKey::Sign(ByteSpan message) const {
 std::string PrivateKey::ToPem() const {
   BioPointer bio = NewMemoryBio();
   VIGIL_ASSERT(bio != nullptr);
-  VIGIL_ASSERT(PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr,
-                                        nullptr) == 1);
+  VIGIL_ASSERT(
+      PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1);
   std::string pem = MemoryBioContents(bio.get());
   // The BIO's buffer held the secret too; scrub it before BIO_free releases it.
   char* data = nullptr;
@@ -182,10 +181,9 @@ bool Verify(const PublicKey& public_key, ByteSpan message, const Signature& sign
   }
   MdContextPointer context(EVP_MD_CTX_new());
   if (context == nullptr) return false;
-  bool valid =
-      EVP_DigestVerifyInit(context.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
-      EVP_DigestVerify(context.get(), signature.data(), signature.size(), NonNullData(message),
-                       message.size()) == 1;
+  bool valid = EVP_DigestVerifyInit(context.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
+               EVP_DigestVerify(context.get(), signature.data(), signature.size(),
+                                NonNullData(message), message.size()) == 1;
   // A failed verification leaves entries on the error queue; they are not errors of ours.
   ERR_clear_error();
   return valid;
@@ -193,9 +191,9 @@ bool Verify(const PublicKey& public_key, ByteSpan message, const Signature& sign
 
 Expected<PublicKey> PublicKeyFromPem(std::string_view pem) {
   if (pem.size() > limits::kPemFileBytesMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "public key PEM is " + std::to_string(pem.size()) +
-                    " bytes, more than the limit of " + std::to_string(limits::kPemFileBytesMax));
+    return Fail(ErrorCode::kInvalidArgument, "public key PEM is " + std::to_string(pem.size()) +
+                                                 " bytes, more than the limit of " +
+                                                 std::to_string(limits::kPemFileBytesMax));
   }
   BioPointer bio = NewReadOnlyBio(pem);
   if (bio == nullptr) return Fail(ErrorCode::kInternal, "out of memory reading a public key");
@@ -260,8 +258,7 @@ Expected<PrivateKey> ReadPrivateKeyFile(const std::filesystem::path& path) {
   if ((status.st_mode & 077) != 0) {
     return Fail(ErrorCode::kPermissionDenied,
                 "key file " + path.string() + " has mode " + ModeText(status.st_mode) +
-                    "; it must not be readable by group or others: run chmod 600 " +
-                    path.string());
+                    "; it must not be readable by group or others: run chmod 600 " + path.string());
   }
   VIGIL_ASSIGN_OR_RETURN(Bytes contents, ReadFile(path, limits::kPemFileBytesMax));
   std::string_view pem(reinterpret_cast<const char*>(contents.data()), contents.size());

@@ -116,7 +116,8 @@ Status SetRandomSerial(X509* certificate) {
   bool ok = number != nullptr &&
             BN_to_ASN1_INTEGER(number, X509_get_serialNumber(certificate)) != nullptr;
   BN_free(number);
-  if (!ok) return Fail(ErrorCode::kInternal, "cannot set certificate serial: " + TakeOpenSslErrors());
+  if (!ok)
+    return Fail(ErrorCode::kInternal, "cannot set certificate serial: " + TakeOpenSslErrors());
   return Ok();
 }
 
@@ -129,8 +130,8 @@ Status AddExtension(X509* certificate, X509V3_CTX* context, int nid, const std::
   int added = X509_add_ext(certificate, extension, -1);
   X509_EXTENSION_free(extension);
   if (added != 1) {
-    return Fail(ErrorCode::kInternal,
-                std::string("cannot add extension ") + OBJ_nid2sn(nid) + ": " + TakeOpenSslErrors());
+    return Fail(ErrorCode::kInternal, std::string("cannot add extension ") + OBJ_nid2sn(nid) +
+                                          ": " + TakeOpenSslErrors());
   }
   return Ok();
 }
@@ -146,9 +147,9 @@ Status CheckValidity(const Validity& validity) {
 
 // What differs between a CA and a leaf certificate; everything else is shared.
 struct CertificateTemplate {
-  EVP_PKEY* subject_key;    // public part goes into the certificate
-  EVP_PKEY* signing_key;    // the CA key
-  const X509* issuer;       // null for the self-signed CA
+  EVP_PKEY* subject_key;  // public part goes into the certificate
+  EVP_PKEY* signing_key;  // the CA key
+  const X509* issuer;     // null for the self-signed CA
   Role role;
   std::string_view name;
   Validity validity;
@@ -158,7 +159,8 @@ Expected<Certificate> BuildCertificate(const CertificateTemplate& request) {
   VIGIL_RETURN_IF_ERROR(ValidateName(request.name));
   VIGIL_RETURN_IF_ERROR(CheckValidity(request.validity));
   X509Pointer certificate(X509_new());
-  if (certificate == nullptr) return Fail(ErrorCode::kInternal, "out of memory building a certificate");
+  if (certificate == nullptr)
+    return Fail(ErrorCode::kInternal, "out of memory building a certificate");
   X509* raw = certificate.get();
   if (X509_set_version(raw, X509_VERSION_3) != 1 ||
       ASN1_TIME_set(X509_getm_notBefore(raw), ToTimeT(request.validity.not_before)) == nullptr ||
@@ -321,20 +323,21 @@ Expected<Role> ParseRole(std::string_view text) {
 
 Status ValidateName(std::string_view name) {
   if (name.empty() || name.size() > limits::kCertificateNameBytesMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "certificate name \"" + std::string(name) + "\" has " +
-                    std::to_string(name.size()) + " characters; it must have 1 to " +
-                    std::to_string(limits::kCertificateNameBytesMax));
+    return Fail(ErrorCode::kInvalidArgument, "certificate name \"" + std::string(name) + "\" has " +
+                                                 std::to_string(name.size()) +
+                                                 " characters; it must have 1 to " +
+                                                 std::to_string(limits::kCertificateNameBytesMax));
   }
   for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
     bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                    c == '.' || c == '_' || c == '-';
     if (!allowed) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "certificate name \"" + std::string(name) + "\" has a character not allowed at "
-                  "offset " + std::to_string(i) +
-                      ": use only letters, digits, '.', '_' and '-'");
+      return Fail(ErrorCode::kInvalidArgument, "certificate name \"" + std::string(name) +
+                                                   "\" has a character not allowed at "
+                                                   "offset " +
+                                                   std::to_string(i) +
+                                                   ": use only letters, digits, '.', '_' and '-'");
     }
   }
   return Ok();
@@ -362,9 +365,9 @@ std::string FormatUtcTime(std::chrono::system_clock::time_point time) {
 
 Expected<Certificate> Certificate::FromPem(std::string_view pem) {
   if (pem.size() > limits::kPemFileBytesMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "certificate PEM is " + std::to_string(pem.size()) +
-                    " bytes, more than the limit of " + std::to_string(limits::kPemFileBytesMax));
+    return Fail(ErrorCode::kInvalidArgument, "certificate PEM is " + std::to_string(pem.size()) +
+                                                 " bytes, more than the limit of " +
+                                                 std::to_string(limits::kPemFileBytesMax));
   }
   BioPointer bio = crypto::NewReadOnlyBio(pem);
   if (bio == nullptr) return Fail(ErrorCode::kInternal, "out of memory reading a certificate");
@@ -402,8 +405,8 @@ Expected<Identity> Certificate::GetIdentity() const {
   VIGIL_ASSIGN_OR_RETURN(std::string role, SingleNameEntry(subject, NID_organizationalUnitName));
   auto parsed_role = ParseRole(role);
   if (!parsed_role) {
-    return std::unexpected(parsed_role.error().WithContext("certificate subject " +
-                                                           NameText(subject) + " has OU"));
+    return std::unexpected(
+        parsed_role.error().WithContext("certificate subject " + NameText(subject) + " has OU"));
   }
   identity.role = *parsed_role;
   VIGIL_ASSIGN_OR_RETURN(identity.name, SingleNameEntry(subject, NID_commonName));
@@ -464,9 +467,9 @@ Expected<Certificate> IssueCertificate(const Certificate& ca_certificate,
   }
   VIGIL_ASSIGN_OR_RETURN(crypto::PublicKey ca_public_key, PublicKeyOf(ca_certificate));
   if (ca_public_key != ca_key.public_key()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "the CA key does not belong to CA certificate " +
-                    SubjectText(ca_certificate.x509()) + ": use the ca.key of the same CA");
+    return Fail(ErrorCode::kInvalidArgument, "the CA key does not belong to CA certificate " +
+                                                 SubjectText(ca_certificate.x509()) +
+                                                 ": use the ca.key of the same CA");
   }
   if (validity.not_before < ca_certificate.not_before() ||
       validity.not_after > ca_certificate.not_after()) {
@@ -513,8 +516,8 @@ Status VerifyCertificate(const Certificate& ca_certificate, const Certificate& c
     return Ok();
   }
   int error = X509_STORE_CTX_get_error(context.get());
-  std::string message = VerifyFailureMessage(
-      error, X509_STORE_CTX_get_current_cert(context.get()), ca_certificate, certificate, now);
+  std::string message = VerifyFailureMessage(error, X509_STORE_CTX_get_current_cert(context.get()),
+                                             ca_certificate, certificate, now);
   ERR_clear_error();
   return Fail(ErrorCode::kUnauthenticated, std::move(message));
 }
@@ -572,10 +575,10 @@ Expected<CaDirectory> LoadCaDirectory(const std::filesystem::path& directory) {
   return CaDirectory{std::move(certificate), std::move(key)};
 }
 
-Expected<Certificate> IssueToDirectory(const std::filesystem::path& ca_directory, Role role,
-                                       std::string_view name, uint32_t validity_days,
-                                       const std::filesystem::path& out,
-                                       const std::optional<std::filesystem::path>& identity_key_path) {
+Expected<Certificate> IssueToDirectory(
+    const std::filesystem::path& ca_directory, Role role, std::string_view name,
+    uint32_t validity_days, const std::filesystem::path& out,
+    const std::optional<std::filesystem::path>& identity_key_path) {
   VIGIL_RETURN_IF_ERROR(ValidateName(name));
   VIGIL_RETURN_IF_ERROR(ValidateValidityDays(validity_days));
   VIGIL_ASSIGN_OR_RETURN(CaDirectory ca, LoadCaDirectory(ca_directory));
@@ -590,7 +593,8 @@ Expected<Certificate> IssueToDirectory(const std::filesystem::path& ca_directory
         crypto::WritePrivateKeyFile(Child(out, kNodeKeyFileName), *subject.private_key_to_write));
   }
   VIGIL_RETURN_IF_ERROR(WriteCertificateFile(Child(out, kNodeCertificateFileName), certificate));
-  VIGIL_RETURN_IF_ERROR(WriteCertificateFile(Child(out, kNodeCaCertificateFileName), ca.certificate));
+  VIGIL_RETURN_IF_ERROR(
+      WriteCertificateFile(Child(out, kNodeCaCertificateFileName), ca.certificate));
   return certificate;
 }
 

@@ -30,7 +30,7 @@ namespace vigil::pki {
 
 // DO NOT CHANGE the spellings: they are written into certificates.
 enum class Role : uint8_t { kCa, kPeer, kGateway, kDevice, kAdmin, kPublisher };
-std::string_view RoleName(Role role);           // "ca", "peer", "gateway", ...
+std::string_view RoleName(Role role);             // "ca", "peer", "gateway", ...
 Expected<Role> ParseRole(std::string_view text);  // refuses unknown names, listing valid ones
 
 // A certificate name (CN and DNS subjectAltName) is 1..limits::kCertificateNameBytesMax
@@ -124,10 +124,10 @@ Expected<CaDirectory> LoadCaDirectory(const std::filesystem::path& directory);
 // out/ca.pem. `identity_key_path` may name a private key (PKCS#8 PEM, copied to out/key.pem
 // unless that already holds the same key) or only a public key (SubjectPublicKeyInfo PEM, for
 // a device whose private key never leaves it; out/key.pem is then not written).
-Expected<Certificate> IssueToDirectory(const std::filesystem::path& ca_directory, Role role,
-                                       std::string_view name, uint32_t validity_days,
-                                       const std::filesystem::path& out,
-                                       const std::optional<std::filesystem::path>& identity_key_path);
+Expected<Certificate> IssueToDirectory(
+    const std::filesystem::path& ca_directory, Role role, std::string_view name,
+    uint32_t validity_days, const std::filesystem::path& out,
+    const std::optional<std::filesystem::path>& identity_key_path);
 
 // The credentials of one node as the transport needs them (node directory layout above).
 // Checks that key.pem matches cert.pem; does not check dates (the caller owns the clock).

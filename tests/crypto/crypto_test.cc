@@ -188,9 +188,7 @@ INSTANTIATE_TEST_SUITE_P(Rfc8032Section7_1, Ed25519Rfc8032Test, testing::ValuesI
                            return std::string(vector_info.param.name);
                          });
 
-TEST(Ed25519Test, Test1024MessageIs1023Bytes) {
-  EXPECT_EQ(Hex(kTest1024Message).size(), 1023u);
-}
+TEST(Ed25519Test, Test1024MessageIs1023Bytes) { EXPECT_EQ(Hex(kTest1024Message).size(), 1023u); }
 
 // Fixture with a valid (public key, message, signature) triple to corrupt: RFC 8032 TEST 3.
 class Ed25519RejectTest : public testing::Test {

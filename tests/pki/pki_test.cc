@@ -57,7 +57,8 @@ CommandResult RunCommand(const std::string& command) {
   FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return result;
   char buffer[512];
-  while (size_t read = std::fread(buffer, 1, sizeof(buffer), pipe)) result.output.append(buffer, read);
+  while (size_t read = std::fread(buffer, 1, sizeof(buffer), pipe))
+    result.output.append(buffer, read);
   int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -132,8 +133,8 @@ TEST(PkiTest, EveryRoleRoundTripsThroughGetIdentity) {
 }
 
 TEST(PkiTest, RoleNamesParseBackAndUnknownRolesAreListed) {
-  for (Role role : {Role::kCa, Role::kPeer, Role::kGateway, Role::kDevice, Role::kAdmin,
-                    Role::kPublisher}) {
+  for (Role role :
+       {Role::kCa, Role::kPeer, Role::kGateway, Role::kDevice, Role::kAdmin, Role::kPublisher}) {
     EXPECT_EQ(ParseRole(RoleName(role)), role);
   }
   auto unknown = ParseRole("Peer");
@@ -203,9 +204,9 @@ TEST(PkiTest, SerialsArePositive128BitAndDistinct) {
     EXPECT_EQ(BN_num_bits(number), 127);  // top bit clear, next bit set: 16 DER bytes
     BN_free(number);
   }
-  EXPECT_NE(ASN1_INTEGER_cmp(X509_get0_serialNumber(first.x509()),
-                             X509_get0_serialNumber(second.x509())),
-            0);
+  EXPECT_NE(
+      ASN1_INTEGER_cmp(X509_get0_serialNumber(first.x509()), X509_get0_serialNumber(second.x509())),
+      0);
 }
 
 TEST(PkiTest, ValidityIsStoredToTheSecond) {
@@ -307,9 +308,10 @@ TEST(PkiTest, BadNamesAreRefused) {
   auto key = crypto::PrivateKey::Generate();
   ASSERT_TRUE(key.has_value());
   const std::string longest(limits::kCertificateNameBytesMax, 'n');
-  for (std::string bad : {std::string(), longest + "n", std::string("a b"), std::string("a,b"),
-                          std::string("a/b"), std::string("a:b"), std::string("CN=x"),
-                          std::string("caf\xc3\xa9"), std::string("a\nb"), std::string("a\0b", 3)}) {
+  for (std::string bad :
+       {std::string(), longest + "n", std::string("a b"), std::string("a,b"), std::string("a/b"),
+        std::string("a:b"), std::string("CN=x"), std::string("caf\xc3\xa9"), std::string("a\nb"),
+        std::string("a\0b", 3)}) {
     auto certificate =
         IssueCertificate(ca.certificate, ca.key, key->public_key(), Role::kDevice, bad, Now365());
     ASSERT_FALSE(certificate.has_value()) << bad;
@@ -322,9 +324,9 @@ TEST(PkiTest, BadNamesAreRefused) {
             "digits, '.', '_' and '-'");
   EXPECT_EQ(ValidateName("").error().message(),
             "certificate name \"\" has 0 characters; it must have 1 to 64");
-  EXPECT_TRUE(IssueCertificate(ca.certificate, ca.key, key->public_key(), Role::kDevice, longest,
-                               Now365())
-                  .has_value());
+  EXPECT_TRUE(
+      IssueCertificate(ca.certificate, ca.key, key->public_key(), Role::kDevice, longest, Now365())
+          .has_value());
   EXPECT_TRUE(ValidateName("Line-3.press_07").has_value());
 }
 
@@ -332,8 +334,8 @@ TEST(PkiTest, IssueRefusesCaRoleWrongCaKeyAndValidityBeyondTheCa) {
   TestCa ca = MakeCa("ca", Validity::ForDays(system_clock::now(), 10));
   auto subject = crypto::PrivateKey::Generate();
   ASSERT_TRUE(subject.has_value());
-  auto as_ca = IssueCertificate(ca.certificate, ca.key, subject->public_key(), Role::kCa, "x",
-                                Now365());
+  auto as_ca =
+      IssueCertificate(ca.certificate, ca.key, subject->public_key(), Role::kCa, "x", Now365());
   ASSERT_FALSE(as_ca.has_value());
   EXPECT_NE(as_ca.error().message().find("role ca"), std::string::npos);
 
@@ -343,8 +345,8 @@ TEST(PkiTest, IssueRefusesCaRoleWrongCaKeyAndValidityBeyondTheCa) {
   EXPECT_NE(wrong_key.error().message().find("does not belong to CA certificate"),
             std::string::npos);
 
-  auto outliving = IssueCertificate(ca.certificate, ca.key, subject->public_key(), Role::kPeer,
-                                    "x", Now365());
+  auto outliving =
+      IssueCertificate(ca.certificate, ca.key, subject->public_key(), Role::kPeer, "x", Now365());
   ASSERT_FALSE(outliving.has_value());
   EXPECT_NE(outliving.error().message().find("outside the CA's own"), std::string::npos);
 
@@ -374,18 +376,18 @@ TEST(PkiDirectoryTest, InitLoadAndRefuseToOverwrite) {
   auto ca = LoadCaDirectory(ca_directory);
   ASSERT_TRUE(ca.has_value()) << ca.error().ToString();
   EXPECT_EQ(ca->certificate.GetIdentity()->name, "fleet-ca");
-  EXPECT_NEAR(std::chrono::duration<double>(ca->certificate.not_after() -
-                                            ca->certificate.not_before())
-                  .count(),
-              std::chrono::duration<double>(30 * kDay + minutes(1)).count(), 2.0);
+  EXPECT_NEAR(
+      std::chrono::duration<double>(ca->certificate.not_after() - ca->certificate.not_before())
+          .count(),
+      std::chrono::duration<double>(30 * kDay + minutes(1)).count(), 2.0);
 
   Status again = InitCaDirectory(ca_directory, "fleet-ca", 30);
   ASSERT_FALSE(again.has_value());
   EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
   EXPECT_FALSE(InitCaDirectory(temporary.path() / "x", "fleet-ca", 0).has_value());
-  EXPECT_FALSE(InitCaDirectory(temporary.path() / "x", "fleet-ca",
-                               limits::kCertificateValidityDaysMax + 1)
-                   .has_value());
+  EXPECT_FALSE(
+      InitCaDirectory(temporary.path() / "x", "fleet-ca", limits::kCertificateValidityDaysMax + 1)
+          .has_value());
 }
 
 TEST(PkiDirectoryTest, IssueToDirectoryWritesTheLayoutAndReusesKeyPem) {
@@ -438,18 +440,18 @@ TEST(PkiDirectoryTest, IssueToDirectoryWithAnExplicitKey) {
   EXPECT_TRUE(std::filesystem::exists(device / "cert.pem"));
 
   // A directory that already holds another key is not silently mixed with this one.
-  auto other = IssueToDirectory(ca_directory, Role::kPeer, "p", 30, temporary.path() / "p",
-                                std::nullopt);
+  auto other =
+      IssueToDirectory(ca_directory, Role::kPeer, "p", 30, temporary.path() / "p", std::nullopt);
   ASSERT_TRUE(other.has_value());
-  auto mixed = IssueToDirectory(ca_directory, Role::kPeer, "p", 30, temporary.path() / "p",
-                                private_path);
+  auto mixed =
+      IssueToDirectory(ca_directory, Role::kPeer, "p", 30, temporary.path() / "p", private_path);
   ASSERT_FALSE(mixed.has_value());
   EXPECT_EQ(mixed.error().code(), ErrorCode::kAlreadyExists);
 
   // A world-readable key is refused before anything is issued.
   ASSERT_EQ(::chmod(private_path.c_str(), 0644), 0);
-  auto loose = IssueToDirectory(ca_directory, Role::kPeer, "q", 30, temporary.path() / "q",
-                                private_path);
+  auto loose =
+      IssueToDirectory(ca_directory, Role::kPeer, "q", 30, temporary.path() / "q", private_path);
   ASSERT_FALSE(loose.has_value());
   EXPECT_EQ(loose.error().code(), ErrorCode::kPermissionDenied);
 }
@@ -459,8 +461,8 @@ TEST(PkiDirectoryTest, LoadNodeDirectoryRoundTrips) {
   const auto ca_directory = temporary.path() / "ca";
   const auto node = temporary.path() / "node";
   ASSERT_TRUE(InitCaDirectory(ca_directory, "fleet-ca", 3650).has_value());
-  auto issued = IssueToDirectory(ca_directory, Role::kPublisher, "release-bot", 30, node,
-                                 std::nullopt);
+  auto issued =
+      IssueToDirectory(ca_directory, Role::kPublisher, "release-bot", 30, node, std::nullopt);
   ASSERT_TRUE(issued.has_value());
 
   auto credentials = LoadNodeDirectory(node);
@@ -470,9 +472,9 @@ TEST(PkiDirectoryTest, LoadNodeDirectoryRoundTrips) {
   auto ca = LoadCaDirectory(ca_directory);
   ASSERT_TRUE(ca.has_value());
   EXPECT_EQ(credentials->ca_certificate.ToPem(), ca->certificate.ToPem());
-  EXPECT_TRUE(VerifyCertificate(credentials->ca_certificate, credentials->certificate,
-                                system_clock::now())
-                  .has_value());
+  EXPECT_TRUE(
+      VerifyCertificate(credentials->ca_certificate, credentials->certificate, system_clock::now())
+          .has_value());
 
   // A key that does not match the certificate is refused with a way out.
   auto stranger = crypto::PrivateKey::Generate();
@@ -495,11 +497,11 @@ TEST(PkiOpenSslTest, IssuedFilesPassOpensslVerify) {
   for (Role role : {Role::kPeer, Role::kGateway, Role::kDevice, Role::kAdmin, Role::kPublisher}) {
     const auto node = temporary.path() / std::string(RoleName(role));
     ASSERT_TRUE(IssueToDirectory(ca_directory, role, "n-1", 30, node, std::nullopt).has_value());
-    for (std::string options : {"", "-x509_strict -purpose sslserver",
-                                "-x509_strict -purpose sslclient"}) {
-      CommandResult result = RunCommand("openssl verify " + options + " -CAfile " +
-                                        Quote(ca_directory / "ca.pem") + " " +
-                                        Quote(node / "cert.pem"));
+    for (std::string options :
+         {"", "-x509_strict -purpose sslserver", "-x509_strict -purpose sslclient"}) {
+      CommandResult result =
+          RunCommand("openssl verify " + options + " -CAfile " + Quote(ca_directory / "ca.pem") +
+                     " " + Quote(node / "cert.pem"));
       EXPECT_EQ(result.exit_code, 0) << options << ": " << result.output;
       EXPECT_NE(result.output.find("cert.pem: OK"), std::string::npos) << result.output;
     }
@@ -523,9 +525,9 @@ TEST(PkiOpenSslTest, GetIdentityRefusesCertificatesThatAreNotVigils) {
   auto make = [&](const std::string& subject) -> Expected<Identity> {
     const auto key = temporary.path() / "k.pem";
     const auto certificate = temporary.path() / "c.pem";
-    CommandResult result = RunCommand(
-        "openssl req -x509 -newkey ed25519 -nodes -days 1 -keyout " + Quote(key) + " -out " +
-        Quote(certificate) + " -subj '" + subject + "'");
+    CommandResult result =
+        RunCommand("openssl req -x509 -newkey ed25519 -nodes -days 1 -keyout " + Quote(key) +
+                   " -out " + Quote(certificate) + " -subj '" + subject + "'");
     EXPECT_EQ(result.exit_code, 0) << result.output;
     auto loaded = ReadCertificateFile(certificate);
     EXPECT_TRUE(loaded.has_value());
