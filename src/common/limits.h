@@ -68,3 +68,44 @@ static_assert(kReconnectDelayInitial <= kReconnectDelayMax);
 static_assert(kCodecFieldBytesMax <= kCodecMessageBytesMax);
 
 }  // namespace vigil::limits
+
+// --- Consensus (docs/consensus.md). ---
+namespace vigil::limits {
+// Validators of one height. Votes carry a u32 index; 256 keeps a commit certificate (64 bytes
+// of signature a validator) under 20 KiB.
+inline constexpr size_t kConsensusValidatorsMax = 256;
+// 3 x the total must fit in u64: quorum checks compute 3 * power > 2 * total.
+inline constexpr uint64_t kConsensusTotalVotingPowerMax = uint64_t{1} << 60;
+inline constexpr size_t kConsensusChainIdBytesMax = 64;
+// A proposed value (for the ledger, one encoded block).
+inline constexpr size_t kConsensusValueBytesMax = 8 * 1024 * 1024;
+// A whole consensus message: a proposal or commit (value + certificate) and its framing.
+inline constexpr size_t kConsensusMessageBytesMax = kConsensusValueBytesMax + 64 * 1024;
+// Rounds within one height. Timeouts grow with the round, so reaching this takes years; a
+// message naming a higher round is refused as malformed.
+inline constexpr uint32_t kConsensusRoundMax = 1'000'000;
+// Messages are stored for the current round and this many rounds ahead of it; further rounds
+// only count toward the f+1 round-skip rule (one highest round per validator), so a Byzantine
+// validator cannot make a node store votes for a million rounds.
+inline constexpr uint32_t kConsensusRoundsAheadMax = 16;
+// Rounds behind the current one whose votes are kept (for late precommits, line 49).
+inline constexpr uint32_t kConsensusRoundsBehindMax = 64;
+// Evidence kept by one node for the current height (at most one per validator, type and round
+// it has votes for, so this bounds memory, not correctness).
+inline constexpr size_t kConsensusEvidenceMax = 1024;
+// The three timeouts of Algorithm 1 (lines 57-67): base + round x delta.
+inline constexpr std::chrono::milliseconds kConsensusTimeoutProposeDefault{3000};
+inline constexpr std::chrono::milliseconds kConsensusTimeoutPrevoteDefault{1000};
+inline constexpr std::chrono::milliseconds kConsensusTimeoutPrecommitDefault{1000};
+inline constexpr std::chrono::milliseconds kConsensusTimeoutDeltaDefault{500};
+// No timeout grows beyond this, whatever the round.
+inline constexpr std::chrono::milliseconds kConsensusTimeoutMax{10 * 60 * 1000};
+
+static_assert(3 * kConsensusTotalVotingPowerMax > kConsensusTotalVotingPowerMax,
+              "3 x total voting power must not overflow u64");
+static_assert(kConsensusValidatorsMax <= kCodecVectorElementsMax);
+static_assert(kConsensusMessageBytesMax <= kFramePayloadBytesMax,
+              "a consensus message must fit in one transport frame");
+static_assert(kConsensusValueBytesMax < kConsensusMessageBytesMax);
+static_assert(kConsensusTimeoutProposeDefault <= kConsensusTimeoutMax);
+}  // namespace vigil::limits
