@@ -56,6 +56,19 @@ inline constexpr std::chrono::milliseconds kIdleTimeoutDefault{30000};
 inline constexpr std::chrono::milliseconds kReconnectDelayInitial{100};
 inline constexpr std::chrono::milliseconds kReconnectDelayMax{30000};
 inline constexpr uint32_t kReconnectAttemptsMax = 1'000'000;
+// A healthy but quiet session sends a heartbeat frame this often, so the peer's idle timeout
+// only closes sessions that have gone silent (dead peer, half-open TCP).
+inline constexpr std::chrono::milliseconds kHeartbeatIntervalDefault{10000};
+// How long a graceful close may take (flush the queue, TLS close_notify) before the socket
+// is simply closed.
+inline constexpr std::chrono::milliseconds kCloseTimeoutDefault{2000};
+// After accept() fails (e.g. out of file descriptors) the server waits this long before
+// accepting again, instead of spinning on the error.
+inline constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// The reason text carried by a close frame (type 2); longer reasons are truncated.
+inline constexpr size_t kCloseReasonBytesMax = 1024;
+// Frames gathered into one scatter-gather write.
+inline constexpr size_t kWriteBatchFramesMax = 64;
 
 static_assert(kFramePayloadBytesDefault <= kFramePayloadBytesMax);
 static_assert(kSendQueueBytesDefault >= 2 * kFramePayloadBytesDefault,
@@ -65,6 +78,10 @@ static_assert(kFramePayloadBytesMax <= kCodecMessageBytesMax,
               "every frame payload must be decodable");
 static_assert(kServerConnectionsDefault <= kServerConnectionsMax);
 static_assert(kReconnectDelayInitial <= kReconnectDelayMax);
+static_assert(2 * kHeartbeatIntervalDefault <= kIdleTimeoutDefault,
+              "a peer must be able to miss one heartbeat before its session is closed as idle");
+static_assert(kCloseReasonBytesMax <= kFramePayloadBytesDefault);
+static_assert(kWriteBatchFramesMax <= kSendQueueFramesMax);
 static_assert(kCodecFieldBytesMax <= kCodecMessageBytesMax);
 
 }  // namespace vigil::limits
