@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <string_view>
 
@@ -17,6 +18,9 @@ struct CommandContext {
 
 // Prints "vigil <command>: <error>" to stderr and records exit status 1.
 void ReportError(CommandContext& context, std::string_view command, const Error& error);
+
+// Prints one JSON object on one line to stdout: the `--json` output of every command.
+void PrintJson(const nlohmann::json& object);
 
 void RegisterKeygenCommand(CLI::App& app, CommandContext& context);
 void RegisterPkiCommand(CLI::App& app, CommandContext& context);

@@ -24,38 +24,6 @@ struct KeygenOptions {
   bool json = false;
 };
 
-// Minimal JSON string quoting (RFC 8259 section 7): enough for paths and hex.
-std::string JsonString(std::string_view text) {
-  std::string quoted = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        quoted += "\\\"";
-        break;
-      case '\\':
-        quoted += "\\\\";
-        break;
-      case '\n':
-        quoted += "\\n";
-        break;
-      case '\t':
-        quoted += "\\t";
-        break;
-      case '\r':
-        quoted += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned>(c));
-          quoted += escaped;
-        } else {
-          quoted += c;
-        }
-    }
-  }
-  return quoted + "\"";
-}
 
 Status RunKeygen(const KeygenOptions& options) {
   const std::filesystem::path directory(options.out);
@@ -76,9 +44,9 @@ Status RunKeygen(const KeygenOptions& options) {
 
   const std::string public_hex = ToHex(key.public_key());
   if (options.json) {
-    std::printf("{\"public_key\": %s, \"private_key_file\": %s, \"public_key_file\": %s}\n",
-                JsonString(public_hex).c_str(), JsonString(private_path.string()).c_str(),
-                JsonString(public_path.string()).c_str());
+    PrintJson({{"public_key", public_hex},
+               {"private_key_file", private_path.string()},
+               {"public_key_file", public_path.string()}});
   } else {
     std::printf("%s\n", public_hex.c_str());
     std::fprintf(stderr, "wrote %s (private, mode 0600) and %s (public)\n", private_path.c_str(),

@@ -15,6 +15,8 @@ void ReportError(CommandContext& context, std::string_view command, const Error&
   context.exit_code = 1;
 }
 
+void PrintJson(const nlohmann::json& object) { std::printf("%s\n", object.dump().c_str()); }
+
 }  // namespace vigil::cli
 
 int main(int argc, char** argv) {

@@ -33,38 +33,6 @@ struct IssueOptions {
   bool json = false;
 };
 
-// Minimal JSON string quoting (RFC 8259 section 7): enough for paths, names and hex.
-std::string JsonString(std::string_view text) {
-  std::string quoted = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        quoted += "\\\"";
-        break;
-      case '\\':
-        quoted += "\\\\";
-        break;
-      case '\n':
-        quoted += "\\n";
-        break;
-      case '\t':
-        quoted += "\\t";
-        break;
-      case '\r':
-        quoted += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned>(c));
-          quoted += escaped;
-        } else {
-          quoted += c;
-        }
-    }
-  }
-  return quoted + "\"";
-}
 
 // The facts both commands print about the certificate they wrote.
 void PrintCertificate(const pki::Identity& identity, const pki::Certificate& certificate,
@@ -73,12 +41,12 @@ void PrintCertificate(const pki::Identity& identity, const pki::Certificate& cer
   const std::string not_before = pki::FormatUtcTime(certificate.not_before());
   const std::string not_after = pki::FormatUtcTime(certificate.not_after());
   if (json) {
-    std::printf(
-        "{\"role\": %s, \"name\": %s, \"public_key\": %s, \"not_before\": %s, "
-        "\"not_after\": %s, \"directory\": %s}\n",
-        JsonString(pki::RoleName(identity.role)).c_str(), JsonString(identity.name).c_str(),
-        JsonString(public_hex).c_str(), JsonString(not_before).c_str(),
-        JsonString(not_after).c_str(), JsonString(directory.string()).c_str());
+    PrintJson({{"role", pki::RoleName(identity.role)},
+               {"name", identity.name},
+               {"public_key", public_hex},
+               {"not_before", not_before},
+               {"not_after", not_after},
+               {"directory", directory.string()}});
     return;
   }
   std::printf("role        %.*s\n", static_cast<int>(pki::RoleName(identity.role).size()),

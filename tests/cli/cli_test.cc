@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "crypto/crypto.h"
+#include "pki/pki.h"
+
+namespace vigil {
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult RunVigil(const std::string& arguments) {
+  std::string command = "timeout 60 " + std::string(VIGIL_BINARY) + " " + arguments + " 2>&1";
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer;
+  size_t read = 0;
+  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    result.output.append(buffer.data(), read);
+  }
+  int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-cli-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    directory_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(directory_); }
+  std::string Path(const std::string& name) const { return (directory_ / name).string(); }
+  std::filesystem::path directory_;
+};
+
+TEST_F(CliTest, HelpListsEverySubcommand) {
+  CommandResult result = RunVigil("--help");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (const char* command : {"keygen", "pki", "demo"}) {
+    EXPECT_NE(result.output.find(command), std::string::npos) << command;
+  }
+  EXPECT_EQ(RunVigil("pki issue --help").exit_code, 0);
+}
+
+TEST_F(CliTest, KeygenWritesAPrivateKeyOnlyTheOwnerCanRead) {
+  CommandResult result = RunVigil("keygen --out " + Path("node") + " --json");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  nlohmann::json printed = nlohmann::json::parse(result.output);
+  struct stat status {};
+  ASSERT_EQ(::stat(Path("node/key.pem").c_str(), &status), 0);
+  EXPECT_EQ(status.st_mode & 0777, 0600u);
+  auto key = crypto::ReadPrivateKeyFile(Path("node/key.pem"));
+  ASSERT_TRUE(key.has_value()) << key.error().ToString();
+  EXPECT_EQ(printed["public_key"], ToHex(key->public_key()));
+
+  CommandResult again = RunVigil("keygen --out " + Path("node"));
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.output.find("already exists"), std::string::npos) << again.output;
+}
+
+TEST_F(CliTest, IssuedCertificatesPassOpensslVerify) {
+  ASSERT_EQ(RunVigil("pki init --out " + Path("ca")).exit_code, 0);
+  CommandResult issued =
+      RunVigil("pki issue --ca " + Path("ca") + " --role device --name press-07 --out " +
+          Path("press-07") + " --json");
+  ASSERT_EQ(issued.exit_code, 0) << issued.output;
+  nlohmann::json printed = nlohmann::json::parse(issued.output);
+  EXPECT_EQ(printed["role"], "device");
+  EXPECT_EQ(printed["name"], "press-07");
+
+  std::string verify = "openssl verify -CAfile " + Path("ca/ca.pem") + " " +
+                       Path("press-07/cert.pem") + " > /dev/null 2>&1";
+  EXPECT_EQ(std::system(verify.c_str()), 0);
+  auto node = pki::LoadNodeDirectory(Path("press-07"));
+  ASSERT_TRUE(node.has_value()) << node.error().ToString();
+  EXPECT_EQ(printed["public_key"], ToHex(node->key.public_key()));
+}
+
+TEST_F(CliTest, RefusalsAreOneClearLineAndANonZeroExit) {
+  ASSERT_EQ(RunVigil("pki init --out " + Path("ca")).exit_code, 0);
+  CommandResult bad_role =
+      RunVigil("pki issue --ca " + Path("ca") + " --role emperor --name x --out " + Path("x"));
+  EXPECT_NE(bad_role.exit_code, 0);
+  EXPECT_NE(bad_role.output.find("emperor"), std::string::npos) << bad_role.output;
+  CommandResult bad_name =
+      RunVigil("pki issue --ca " + Path("ca") + " --role device --name 'a b' --out " + Path("y"));
+  EXPECT_NE(bad_name.exit_code, 0);
+  ::chmod(Path("ca/ca.key").c_str(), 0644);
+  CommandResult loose_key =
+      RunVigil("pki issue --ca " + Path("ca") + " --role device --name z --out " + Path("z"));
+  EXPECT_NE(loose_key.exit_code, 0);
+  EXPECT_NE(loose_key.output.find("chmod 600"), std::string::npos) << loose_key.output;
+}
+
+TEST_F(CliTest, DemoAcceptsTheGenuineAndRefusesEveryImpostor) {
+  CommandResult result = RunVigil("demo --dir " + Path("demo"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("press-07: got the echo"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("certificate from another CA=1 certificate expired=1 wrong role=1"),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("sessions opened: 1"), std::string::npos) << result.output;
+  EXPECT_FALSE(std::filesystem::exists(Path("demo"))) << "demo must clean up without --keep";
+}
+
+}  // namespace
+}  // namespace vigil
