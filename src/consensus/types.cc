@@ -291,6 +291,17 @@ Expected<Proposal> DecodeProposal(codec::Decoder& decoder) {
 Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view chain_id,
                                uint64_t height, const ValueId& value_id,
                                const CommitCertificate& certificate) {
+  return VerifyCommitCertificate(validators, chain_id, height, value_id, certificate,
+                                 [](const PublicKey& key, ByteSpan message,
+                                    const Signature& signature) {
+                                   return crypto::Verify(key, message, signature);
+                                 });
+}
+
+Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view chain_id,
+                               uint64_t height, const ValueId& value_id,
+                               const CommitCertificate& certificate,
+                               const VerifyFunction& verify) {
   if (certificate.height != height) {
     return Fail(ErrorCode::kUnauthenticated,
                 "commit certificate is for height " + std::to_string(certificate.height) +
@@ -320,7 +331,7 @@ Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view 
                       " but the set has " + std::to_string(validators.size()));
     }
     const Validator& validator = validators.at(entry.validator_index);
-    if (!crypto::Verify(validator.public_key, sign_bytes, entry.signature)) {
+    if (!verify(validator.public_key, sign_bytes, entry.signature)) {
       return Fail(ErrorCode::kUnauthenticated,
                   "commit certificate at height " + std::to_string(height) +
                       " holds an invalid precommit signature of " +

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -157,6 +158,14 @@ struct CommitCertificate {
 Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view chain_id,
                                uint64_t height, const ValueId& value_id,
                                const CommitCertificate& certificate);
+// As above with the signature check supplied (consensus injects a verifier so a simulator can
+// cache results); `verify` must behave as crypto::Verify.
+using VerifyFunction =
+    std::function<bool(const PublicKey& key, ByteSpan message, const Signature& signature)>;
+Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view chain_id,
+                               uint64_t height, const ValueId& value_id,
+                               const CommitCertificate& certificate,
+                               const VerifyFunction& verify);
 
 // --- Evidence ---
 
