@@ -547,6 +547,13 @@ void Connection::Abort(Error reason) {
     endpoint_->handlers.on_close(self, reason);
   }
   if (endpoint_->on_finished) endpoint_->on_finished(this);
+  if (side() == TlsSide::kClient) {
+    // A dial's handlers belong to this connection alone and often capture its pointer
+    // (directly or through the application's session object); dropping them here breaks
+    // that reference cycle. They are destroyed when this function returns.
+    Handlers released = std::move(endpoint_->handlers);
+    endpoint_->handlers = {};
+  }
 }
 
 }  // namespace vigil::transport

@@ -64,7 +64,7 @@ Expected<std::optional<FrameView>> FrameParser::Next(ByteSpan* input) {
   bool header_was_complete = header_filled_ == header_.size();
   if (!header_was_complete) {
     size_t take = std::min(header_.size() - header_filled_, input->size());
-    std::memcpy(header_.data() + header_filled_, input->data(), take);
+    if (take > 0) std::memcpy(header_.data() + header_filled_, input->data(), take);
     header_filled_ += take;
     *input = input->subspan(take);
     if (header_filled_ < header_.size()) return std::nullopt;
