@@ -1,5 +1,9 @@
 #include "transport/connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <asio/connect.hpp>
 #include <asio/write.hpp>
@@ -441,6 +445,13 @@ void Connection::StartWrite() {
   frames_in_flight_ = count;
   writing_ = true;
   sent_since_heartbeat_ = true;
+  if (!corked_) {
+    // While a backlog drains, let the kernel pack TLS records into full segments instead
+    // of one packet (and one receiver wakeup) per 16 KiB record; uncorked when idle.
+    corked_ = true;
+    int on = 1;
+    setsockopt(stream_.next_layer().native_handle(), IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+  }
   asio::async_write(stream_, write_buffers_,
                     [self = shared_from_this()](const asio::error_code& error, size_t) {
                       self->OnWrite(error);
@@ -471,6 +482,11 @@ void Connection::OnWrite(const asio::error_code& error) {
     if (state_ == State::kClosed) return;
   }
   StartWrite();
+  if (!writing_ && corked_) {
+    corked_ = false;
+    int off = 0;
+    setsockopt(stream_.next_layer().native_handle(), IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+  }
   if (!writing_ && state_ == State::kClosing) {
     // Everything, close frame included, is on the wire: hang up our direction and wait
     // (under the close deadline) for the peer to hang up too.

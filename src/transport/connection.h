@@ -188,6 +188,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool sent_since_heartbeat_ = false;
   bool wants_writable_ = false;
   bool writing_ = false;
+  bool corked_ = false;
   bool reading_ = false;
   HandshakeObservations observations_;
   pki::Identity peer_identity_;
