@@ -35,9 +35,9 @@ struct Fleet {
 
   pki::NodeCredentials Issue(pki::Role role, const char* name) const {
     crypto::PrivateKey key = NewKey();
-    auto certificate = pki::IssueCertificate(
-        ca, ca_key, key.public_key(), role, name,
-        pki::Validity::ForDays(std::chrono::system_clock::now(), 1));
+    auto certificate =
+        pki::IssueCertificate(ca, ca_key, key.public_key(), role, name,
+                              pki::Validity::ForDays(std::chrono::system_clock::now(), 1));
     VIGIL_ASSERT(certificate.has_value());
     return pki::NodeCredentials{*certificate, std::move(key), ca};
   }
@@ -48,8 +48,10 @@ class Loopback {
  public:
   explicit Loopback(size_t frame_payload_bytes_max) {
     Fleet fleet;
-    auto server_tls = TlsContext::Create(fleet.Issue(pki::Role::kGateway, "gateway"), TlsSide::kServer);
-    auto client_tls = TlsContext::Create(fleet.Issue(pki::Role::kDevice, "device"), TlsSide::kClient);
+    auto server_tls =
+        TlsContext::Create(fleet.Issue(pki::Role::kGateway, "gateway"), TlsSide::kServer);
+    auto client_tls =
+        TlsContext::Create(fleet.Issue(pki::Role::kDevice, "device"), TlsSide::kClient);
     VIGIL_ASSERT(server_tls && client_tls);
 
     ServerOptions server_options;

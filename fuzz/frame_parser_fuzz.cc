@@ -25,8 +25,8 @@ size_t BufferedBytesMax(size_t payload_bytes_max) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using vigil::ByteSpan;
   using vigil::Bytes;
+  using vigil::ByteSpan;
   using namespace vigil::transport;
   if (size < 2) return 0;
   const size_t chunk_bytes = 1 + data[0];

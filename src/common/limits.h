@@ -59,8 +59,8 @@ inline constexpr uint32_t kReconnectAttemptsMax = 1'000'000;
 // A healthy but quiet session sends a heartbeat frame this often, so the peer's idle timeout
 // only closes sessions that have gone silent (dead peer, half-open TCP).
 inline constexpr std::chrono::milliseconds kHeartbeatIntervalDefault{10000};
-// How long a graceful close may take (flush the queue, TLS close_notify) before the socket
-// is simply closed.
+// How long a graceful close may take (send the close frame, flush the queue, wait for the
+// peer to hang up) before the socket is simply closed.
 inline constexpr std::chrono::milliseconds kCloseTimeoutDefault{2000};
 // After accept() fails (e.g. out of file descriptors) the server waits this long before
 // accepting again, instead of spinning on the error.

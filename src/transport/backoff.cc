@@ -42,7 +42,8 @@ std::chrono::milliseconds Backoff::NextDelay() {
       break;
     case Jitter::kDecorrelated: {
       const int64_t initial_ms = options_.delay_initial.count();
-      int64_t high = std::max(initial_ms, std::min(previous_delay_ms_ * 3, options_.delay_max.count()));
+      int64_t high =
+          std::max(initial_ms, std::min(previous_delay_ms_ * 3, options_.delay_max.count()));
       delay_ms = std::min(Uniform(initial_ms, high), options_.delay_max.count());
       break;
     }

@@ -14,8 +14,8 @@ ConnectionPointer Dial(asio::io_context& io_context, std::shared_ptr<TlsContext>
   endpoint->stats = options.stats ? options.stats : std::make_shared<EndpointStats>();
   Status valid = endpoint->options.Validate();
   if (valid && (!tls || tls->side() != TlsSide::kClient)) {
-    valid = Fail(ErrorCode::kInvalidArgument,
-                 "Dial needs a TlsContext created with TlsSide::kClient");
+    valid =
+        Fail(ErrorCode::kInvalidArgument, "Dial needs a TlsContext created with TlsSide::kClient");
   }
   if (valid && options.connect_timeout.count() <= 0) {
     valid = Fail(ErrorCode::kInvalidArgument, "Dial: connect_timeout must be positive");
@@ -44,8 +44,7 @@ ConnectionPointer Dial(asio::io_context& io_context, std::shared_ptr<TlsContext>
 class ReconnectingCore : public std::enable_shared_from_this<ReconnectingCore> {
  public:
   ReconnectingCore(asio::io_context& io_context, std::shared_ptr<TlsContext> tls,
-                   DialOptions options, Handlers handlers, BackoffOptions backoff,
-                   uint64_t seed)
+                   DialOptions options, Handlers handlers, BackoffOptions backoff, uint64_t seed)
       : io_context_(io_context),
         tls_(std::move(tls)),
         options_(std::move(options)),
@@ -99,8 +98,7 @@ class ReconnectingCore : public std::enable_shared_from_this<ReconnectingCore> {
     if (stopped_) return;
     if (failures_in_a_row_ >= limits::kReconnectAttemptsMax) {
       spdlog::error("transport reconnect_gave_up target={}:{} attempts={} last_error={}",
-                    options_.host, options_.port, failures_in_a_row_,
-                    LogValue(reason.message()));
+                    options_.host, options_.port, failures_in_a_row_, LogValue(reason.message()));
       return;
     }
     std::chrono::milliseconds delay = backoff_.NextDelay();

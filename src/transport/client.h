@@ -37,7 +37,8 @@ struct DialOptions {
 
 // Starts connecting and returns at once. Every dial ends with exactly one on_close; on_open
 // comes first when the session was established. Invalid options are reported the same way
-// (on_close, posted), so the caller has one path for every failure.
+// (on_close, posted), so the caller has one path for every failure. Returns null only when
+// `tls` is null or OpenSSL cannot allocate the connection (nothing to report on).
 ConnectionPointer Dial(asio::io_context& io_context, std::shared_ptr<TlsContext> tls,
                        DialOptions options, Handlers handlers);
 
@@ -48,8 +49,7 @@ class ReconnectingClient {
   // `handlers` see each established session (on_open ... on_close); failed dials are only
   // logged and counted. `seed` drives the backoff jitter (replayable in tests).
   ReconnectingClient(asio::io_context& io_context, std::shared_ptr<TlsContext> tls,
-                     DialOptions options, Handlers handlers, BackoffOptions backoff,
-                     uint64_t seed);
+                     DialOptions options, Handlers handlers, BackoffOptions backoff, uint64_t seed);
   // Stops without calling handlers.
   ~ReconnectingClient();
   ReconnectingClient(const ReconnectingClient&) = delete;

@@ -40,10 +40,10 @@ Status ConnectionOptions::Validate() const {
                 "refused; list the roles this endpoint serves (e.g. device)");
   }
   if (frame_payload_bytes_max > limits::kFramePayloadBytesMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "transport options: frame_payload_bytes_max " +
-                    std::to_string(frame_payload_bytes_max) + " exceeds the protocol maximum " +
-                    std::to_string(limits::kFramePayloadBytesMax));
+    return Fail(ErrorCode::kInvalidArgument, "transport options: frame_payload_bytes_max " +
+                                                 std::to_string(frame_payload_bytes_max) +
+                                                 " exceeds the protocol maximum " +
+                                                 std::to_string(limits::kFramePayloadBytesMax));
   }
   if (frame_payload_bytes_max < limits::kCloseReasonBytesMax) {
     return Fail(ErrorCode::kInvalidArgument,
@@ -57,12 +57,11 @@ Status ConnectionOptions::Validate() const {
                     std::to_string(limits::kSendQueueFramesMax) + " frames");
   }
   if (read_chunk_bytes == 0 || read_chunk_bytes > limits::kReadChunkBytes) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "transport options: read_chunk_bytes must be in 1.." +
-                    std::to_string(limits::kReadChunkBytes));
+    return Fail(ErrorCode::kInvalidArgument, "transport options: read_chunk_bytes must be in 1.." +
+                                                 std::to_string(limits::kReadChunkBytes));
   }
-  if (handshake_timeout.count() <= 0 || idle_timeout.count() <= 0 ||
-      close_timeout.count() <= 0 || heartbeat_interval.count() < 0) {
+  if (handshake_timeout.count() <= 0 || idle_timeout.count() <= 0 || close_timeout.count() <= 0 ||
+      heartbeat_interval.count() < 0) {
     return Fail(ErrorCode::kInvalidArgument,
                 "transport options: timeouts must be positive (heartbeat_interval may be 0)");
   }
@@ -117,8 +116,7 @@ void Connection::OnResolved(const asio::error_code& error,
   if (state_ != State::kConnecting) return;
   if (error) {
     Abort(Error(timed_out_ ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
-                "resolving " + target + " failed: " + error.message() +
-                    "; check the host name"));
+                "resolving " + target + " failed: " + error.message() + "; check the host name"));
     return;
   }
   asio::async_connect(
@@ -127,10 +125,9 @@ void Connection::OnResolved(const asio::error_code& error,
                                           const asio::ip::tcp::endpoint&) {
         if (self->state_ != State::kConnecting) return;
         if (connect_error) {
-          self->Abort(Error(
-              self->timed_out_ ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
-              "connecting to " + target + " failed: " + connect_error.message() +
-                  "; is the server running and reachable?"));
+          self->Abort(Error(self->timed_out_ ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
+                            "connecting to " + target + " failed: " + connect_error.message() +
+                                "; is the server running and reachable?"));
           return;
         }
         self->peer_address_ = FormatEndpoint(self->stream_.next_layer());
@@ -145,8 +142,8 @@ void Connection::StartHandshake() {
   state_ = State::kHandshaking;
   timed_out_ = false;
   ArmDeadline(Clock::now() + options_.handshake_timeout);
-  auto type = side() == TlsSide::kServer ? asio::ssl::stream_base::server
-                                         : asio::ssl::stream_base::client;
+  auto type =
+      side() == TlsSide::kServer ? asio::ssl::stream_base::server : asio::ssl::stream_base::client;
   stream_.async_handshake(type, [self = shared_from_this()](const asio::error_code& error) {
     self->OnHandshake(error);
   });
@@ -226,9 +223,9 @@ void Connection::OnDeadline(const asio::error_code& error) {
     case State::kOpen: {
       const Clock::time_point idle_deadline = last_receive_ + options_.idle_timeout;
       if (now >= idle_deadline) {
-        RefuseGracefully({RefusalReason::kIdleTimeout,
-                          "nothing received for " +
-                              std::to_string(options_.idle_timeout.count()) + " ms"});
+        RefuseGracefully(
+            {RefusalReason::kIdleTimeout,
+             "nothing received for " + std::to_string(options_.idle_timeout.count()) + " ms"});
       } else {
         ArmDeadline(idle_deadline);
       }
@@ -266,11 +263,10 @@ void Connection::OnHeartbeat(const asio::error_code& error) {
 void Connection::StartRead() {
   if (reading_ || state_ == State::kClosed) return;
   reading_ = true;
-  stream_.async_read_some(
-      asio::buffer(read_buffer_.get(), options_.read_chunk_bytes),
-      [self = shared_from_this()](const asio::error_code& error, size_t bytes) {
-        self->OnRead(error, bytes);
-      });
+  stream_.async_read_some(asio::buffer(read_buffer_.get(), options_.read_chunk_bytes),
+                          [self = shared_from_this()](const asio::error_code& error, size_t bytes) {
+                            self->OnRead(error, bytes);
+                          });
 }
 
 void Connection::OnRead(const asio::error_code& error, size_t bytes) {
@@ -287,8 +283,8 @@ void Connection::OnRead(const asio::error_code& error, size_t bytes) {
       Abort(Error(ErrorCode::kUnavailable,
                   "peer " + peer_address_ + " hung up without a close frame"));
     } else {
-      Abort(Error(ErrorCode::kUnavailable, "reading from " + peer_address_ +
-                                               " failed: " + DescribeAsioError(error)));
+      Abort(Error(ErrorCode::kUnavailable,
+                  "reading from " + peer_address_ + " failed: " + DescribeAsioError(error)));
     }
     return;
   }
@@ -323,9 +319,8 @@ void Connection::HandleFrame(const FrameView& frame) {
       if (state_ == State::kAwaitingAccept) {
         Refusal refusal{RefusalReason::kRefusedByPeer, "server refused us: " + reason};
         endpoint_->stats->CountRefusal(refusal.reason);
-        spdlog::warn("transport refused side=client peer={} reason={} detail={}",
-                     peer_address_, LogValue(RefusalReasonName(refusal.reason)),
-                     LogValue(refusal.detail));
+        spdlog::warn("transport refused side=client peer={} reason={} detail={}", peer_address_,
+                     LogValue(RefusalReasonName(refusal.reason)), LogValue(refusal.detail));
         BeginClosing(refusal.ToError(), std::nullopt);
       } else {
         BeginClosing(Error(ErrorCode::kUnavailable, "peer closed the session: " + reason),
@@ -383,10 +378,10 @@ Status Connection::Enqueue(FrameType type, OutgoingFrame frame) {
                 "sending to " + peer_address_ + ": the session is not open (closing or closed)");
   }
   if (type < kFrameTypeApplicationFirst) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "sending to " + peer_address_ + ": frame type " + std::to_string(type) +
-                    " is reserved for the transport; use types from " +
-                    std::to_string(kFrameTypeApplicationFirst));
+    return Fail(ErrorCode::kInvalidArgument, "sending to " + peer_address_ + ": frame type " +
+                                                 std::to_string(type) +
+                                                 " is reserved for the transport; use types from " +
+                                                 std::to_string(kFrameTypeApplicationFirst));
   }
   if (frame.payload.size() > options_.frame_payload_bytes_max) {
     return Fail(ErrorCode::kInvalidArgument,
@@ -429,8 +424,7 @@ void Connection::EnqueueTransportFrame(FrameType type, ByteSpan payload) {
 void Connection::StartWrite() {
   if (writing_ || send_queue_.empty()) return;
   // Nothing leaves before the handshake is done (the server queues its verdict first).
-  if (state_ == State::kConnecting || state_ == State::kHandshaking ||
-      state_ == State::kClosed) {
+  if (state_ == State::kConnecting || state_ == State::kHandshaking || state_ == State::kClosed) {
     return;
   }
   write_buffers_.clear();
@@ -452,19 +446,18 @@ void Connection::StartWrite() {
     int on = 1;
     setsockopt(stream_.next_layer().native_handle(), IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
   }
-  asio::async_write(stream_, write_buffers_,
-                    [self = shared_from_this()](const asio::error_code& error, size_t) {
-                      self->OnWrite(error);
-                    });
+  asio::async_write(
+      stream_, write_buffers_,
+      [self = shared_from_this()](const asio::error_code& error, size_t) { self->OnWrite(error); });
 }
 
 void Connection::OnWrite(const asio::error_code& error) {
   writing_ = false;
   if (state_ == State::kClosed) return;
   if (error) {
-    Abort(close_reason_.value_or(Error(
-        ErrorCode::kUnavailable,
-        "writing to " + peer_address_ + " failed: " + DescribeAsioError(error))));
+    Abort(close_reason_.value_or(
+        Error(ErrorCode::kUnavailable,
+              "writing to " + peer_address_ + " failed: " + DescribeAsioError(error))));
     return;
   }
   for (size_t index = 0; index < frames_in_flight_; ++index) {
@@ -500,8 +493,8 @@ void Connection::OnWrite(const asio::error_code& error) {
 void Connection::Close(std::string_view reason) {
   if (state_ == State::kClosed || state_ == State::kClosing) return;
   if (state_ == State::kConnecting || state_ == State::kHandshaking) {
-    Abort(Error(ErrorCode::kUnavailable,
-                "closed before the session opened: " + std::string(reason)));
+    Abort(
+        Error(ErrorCode::kUnavailable, "closed before the session opened: " + std::string(reason)));
     return;
   }
   BeginClosing(Error(ErrorCode::kUnavailable, "closed locally: " + std::string(reason)), reason);
@@ -536,8 +529,8 @@ void Connection::Refuse(const Refusal& refusal) {
 
 void Connection::RefuseGracefully(const Refusal& refusal) {
   endpoint_->stats->CountRefusal(refusal.reason);
-  spdlog::warn("transport refused side={} peer={} name={} reason={} detail={}",
-               SideName(side()), peer_address_, LogValue(peer_identity_.name),
+  spdlog::warn("transport refused side={} peer={} name={} reason={} detail={}", SideName(side()),
+               peer_address_, LogValue(peer_identity_.name),
                LogValue(RefusalReasonName(refusal.reason)), LogValue(refusal.detail));
   BeginClosing(refusal.ToError(), refusal.Describe());
 }
@@ -554,9 +547,8 @@ void Connection::Abort(Error reason) {
   stream_.next_layer().close(ignored);  // pending operations complete with operation_aborted
   if (opened_) {
     endpoint_->stats->sessions_closed.fetch_add(1, std::memory_order_relaxed);
-    spdlog::debug("transport session_closed side={} peer={} name={} reason={}",
-                  SideName(side()), peer_address_, LogValue(peer_identity_.name),
-                  LogValue(reason.message()));
+    spdlog::debug("transport session_closed side={} peer={} name={} reason={}", SideName(side()),
+                  peer_address_, LogValue(peer_identity_.name), LogValue(reason.message()));
   }
   // Servers report only sessions the application saw; a dial always ends with on_close.
   if ((opened_ || side() == TlsSide::kClient) && endpoint_->handlers.on_close) {

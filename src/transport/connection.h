@@ -132,7 +132,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     kHandshaking,     // TLS handshake and identity checks
     kAwaitingAccept,  // client: handshake done, waiting for the server's accepted frame
     kOpen,
-    kClosing,         // close frame queued or received; flushing, then hanging up
+    kClosing,  // close frame queued or received; flushing, then hanging up
     kClosed,
   };
 

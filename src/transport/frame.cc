@@ -40,7 +40,8 @@ Status FrameParser::CheckHeader() {
   if (type_ == kFrameTypeInvalid) {
     return Fail(ErrorCode::kCorruption,
                 "frame type 0 is invalid (the peer sent garbage or speaks another protocol; "
-                "frame length field was " + std::to_string(length) + ")");
+                "frame length field was " +
+                    std::to_string(length) + ")");
   }
   if (payload_bytes_ > payload_bytes_max_) {
     return Fail(ErrorCode::kResourceExhausted,

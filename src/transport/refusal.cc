@@ -4,22 +4,38 @@ namespace vigil::transport {
 
 std::string_view RefusalReasonName(RefusalReason reason) {
   switch (reason) {
-    case RefusalReason::kNoClientCertificate: return "no client certificate";
-    case RefusalReason::kUnknownCa: return "certificate from another CA";
-    case RefusalReason::kCertificateExpired: return "certificate expired";
-    case RefusalReason::kCertificateNotYetValid: return "certificate not yet valid";
-    case RefusalReason::kCertificateInvalid: return "certificate invalid";
-    case RefusalReason::kWrongRole: return "wrong role";
-    case RefusalReason::kWrongName: return "wrong name";
-    case RefusalReason::kNotTls: return "garbage bytes instead of TLS";
-    case RefusalReason::kProtocolVersion: return "not TLS 1.3";
-    case RefusalReason::kHandshakeFailed: return "handshake failed";
-    case RefusalReason::kHandshakeTimeout: return "handshake timeout";
-    case RefusalReason::kTooManyConnections: return "too many connections";
-    case RefusalReason::kOversizeFrame: return "oversize frame";
-    case RefusalReason::kInvalidFrame: return "invalid frame";
-    case RefusalReason::kIdleTimeout: return "idle timeout";
-    case RefusalReason::kRefusedByPeer: return "refused by peer";
+    case RefusalReason::kNoClientCertificate:
+      return "no client certificate";
+    case RefusalReason::kUnknownCa:
+      return "certificate from another CA";
+    case RefusalReason::kCertificateExpired:
+      return "certificate expired";
+    case RefusalReason::kCertificateNotYetValid:
+      return "certificate not yet valid";
+    case RefusalReason::kCertificateInvalid:
+      return "certificate invalid";
+    case RefusalReason::kWrongRole:
+      return "wrong role";
+    case RefusalReason::kWrongName:
+      return "wrong name";
+    case RefusalReason::kNotTls:
+      return "garbage bytes instead of TLS";
+    case RefusalReason::kProtocolVersion:
+      return "not TLS 1.3";
+    case RefusalReason::kHandshakeFailed:
+      return "handshake failed";
+    case RefusalReason::kHandshakeTimeout:
+      return "handshake timeout";
+    case RefusalReason::kTooManyConnections:
+      return "too many connections";
+    case RefusalReason::kOversizeFrame:
+      return "oversize frame";
+    case RefusalReason::kInvalidFrame:
+      return "invalid frame";
+    case RefusalReason::kIdleTimeout:
+      return "idle timeout";
+    case RefusalReason::kRefusedByPeer:
+      return "refused by peer";
   }
   return "unknown";
 }

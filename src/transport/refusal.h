@@ -36,7 +36,8 @@ enum class RefusalReason : uint8_t {
   kIdleTimeout,             // nothing at all received for the idle timeout
   kRefusedByPeer,           // (client side) the server refused us; see the detail
 };
-inline constexpr size_t kRefusalReasonCount = static_cast<size_t>(RefusalReason::kRefusedByPeer) + 1;
+inline constexpr size_t kRefusalReasonCount =
+    static_cast<size_t>(RefusalReason::kRefusedByPeer) + 1;
 
 // Stable, human-readable: "no client certificate", "certificate from another CA", ...
 std::string_view RefusalReasonName(RefusalReason reason);

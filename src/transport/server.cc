@@ -41,10 +41,10 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   }
 
   void Accept() {
-    acceptor_.async_accept([self = shared_from_this()](const asio::error_code& error,
-                                                       asio::ip::tcp::socket socket) {
-      self->OnAccept(error, std::move(socket));
-    });
+    acceptor_.async_accept(
+        [self = shared_from_this()](const asio::error_code& error, asio::ip::tcp::socket socket) {
+          self->OnAccept(error, std::move(socket));
+        });
   }
 
   void OnAccept(const asio::error_code& error, asio::ip::tcp::socket socket) {
@@ -62,9 +62,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     }
     endpoint_->stats->connections_accepted.fetch_add(1, std::memory_order_relaxed);
     if (connections_.size() >= connections_max_) {
-      Refusal refusal{RefusalReason::kTooManyConnections,
-                      std::to_string(connections_.size()) + " connections open, the limit is " +
-                          std::to_string(connections_max_)};
+      Refusal refusal{RefusalReason::kTooManyConnections, std::to_string(connections_.size()) +
+                                                              " connections open, the limit is " +
+                                                              std::to_string(connections_max_)};
       endpoint_->stats->CountRefusal(refusal.reason);
       asio::error_code ignored;
       auto remote = socket.remote_endpoint(ignored);
@@ -124,9 +124,8 @@ Expected<std::unique_ptr<Server>> Server::Create(asio::io_context& io_context,
   }
   VIGIL_RETURN_IF_ERROR(options.connection.Validate());
   if (options.connections_max == 0 || options.connections_max > limits::kServerConnectionsMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "server connections_max must be in 1.." +
-                    std::to_string(limits::kServerConnectionsMax));
+    return Fail(ErrorCode::kInvalidArgument, "server connections_max must be in 1.." +
+                                                 std::to_string(limits::kServerConnectionsMax));
   }
   auto endpoint = std::make_shared<internal::EndpointState>();
   endpoint->tls = std::move(tls);

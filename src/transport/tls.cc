@@ -24,8 +24,8 @@ HandshakeObservations* ObservationsOf(const SSL* ssl) {
 // overrides a verification result.
 int VerifyCallback(int preverify_ok, X509_STORE_CTX* store) {
   if (preverify_ok == 1) return 1;
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   HandshakeObservations* observations = ssl != nullptr ? ObservationsOf(ssl) : nullptr;
   if (observations != nullptr && observations->verify_error == X509_V_OK) {
     observations->verify_error = X509_STORE_CTX_get_error(store);
@@ -101,13 +101,13 @@ Expected<std::shared_ptr<TlsContext>> TlsContext::Create(const pki::NodeCredenti
   VIGIL_RETURN_IF_ERROR(Check(SSL_CTX_set_min_proto_version(raw, TLS1_3_VERSION), "min version"));
   VIGIL_RETURN_IF_ERROR(Check(SSL_CTX_set_max_proto_version(raw, TLS1_3_VERSION), "max version"));
   // AES-GCM first: with AES-NI it is the fastest suite here (docs/transport.md, benchmarks).
-  VIGIL_RETURN_IF_ERROR(Check(
-      SSL_CTX_set_ciphersuites(
-          raw, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"),
-      "ciphersuites"));
+  VIGIL_RETURN_IF_ERROR(
+      Check(SSL_CTX_set_ciphersuites(
+                raw, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"),
+            "ciphersuites"));
   // No resumption: every session verifies the certificate (and its dates) afresh.
-  SSL_CTX_set_options(raw, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(raw, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
   (void)SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_OFF);
   VIGIL_RETURN_IF_ERROR(Check(SSL_CTX_set_num_tickets(raw, 0), "SSL_CTX_set_num_tickets"));
 
@@ -203,17 +203,16 @@ Expected<pki::Identity> PeerIdentity(SSL* ssl) {
 std::optional<Refusal> CheckPeerIdentity(const pki::Identity& identity,
                                          std::span<const pki::Role> allowed_roles,
                                          const std::optional<std::string>& expected_name) {
-  if (std::find(allowed_roles.begin(), allowed_roles.end(), identity.role) ==
-      allowed_roles.end()) {
+  if (std::find(allowed_roles.begin(), allowed_roles.end(), identity.role) == allowed_roles.end()) {
     std::string allowed;
     for (pki::Role role : allowed_roles) {
       if (!allowed.empty()) allowed += ", ";
       allowed += pki::RoleName(role);
     }
-    return Refusal{RefusalReason::kWrongRole,
-                   "role " + std::string(pki::RoleName(identity.role)) + " (name " +
-                       identity.name + ") not allowed on this endpoint (allowed: " +
-                       (allowed.empty() ? "none" : allowed) + ")"};
+    return Refusal{RefusalReason::kWrongRole, "role " + std::string(pki::RoleName(identity.role)) +
+                                                  " (name " + identity.name +
+                                                  ") not allowed on this endpoint (allowed: " +
+                                                  (allowed.empty() ? "none" : allowed) + ")"};
   }
   if (expected_name && identity.name != *expected_name) {
     return Refusal{RefusalReason::kWrongName,

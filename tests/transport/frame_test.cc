@@ -40,8 +40,10 @@ TEST(FrameTest, HeaderIsLittleEndianLengthThenType) {
 
 TEST(FrameTest, SplitAtEveryByteBoundaryYieldsTheSameFrames) {
   Bytes stream;
-  std::vector<ParsedFrame> expected = {
-      {16, ToBytes("hello")}, {kFrameTypeHeartbeat, {}}, {17, Bytes(300, 0xAB)}, {65535, ToBytes("x")}};
+  std::vector<ParsedFrame> expected = {{16, ToBytes("hello")},
+                                       {kFrameTypeHeartbeat, {}},
+                                       {17, Bytes(300, 0xAB)},
+                                       {65535, ToBytes("x")}};
   for (const auto& frame : expected) {
     Bytes encoded = EncodeFrame(frame.type, frame.payload);
     stream.insert(stream.end(), encoded.begin(), encoded.end());

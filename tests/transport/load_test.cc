@@ -1,8 +1,7 @@
 // 1,000 mutually authenticated sessions open at the same time on loopback, each exchanging a
 // frame. The server runs on its own thread and io_context, the clients on the test thread.
-#include <sys/resource.h>
-
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <asio/post.hpp>
 #include <thread>
@@ -41,9 +40,7 @@ TEST(LoadTest, ThousandConcurrentMutuallyAuthenticatedSessions) {
   server_options.connection.handshake_timeout = milliseconds(30000);
   Handlers server_handlers;
   server_handlers.on_frame = [](const ConnectionPointer& connection, FrameType type,
-                                ByteSpan payload) {
-    EXPECT_TRUE(connection->Send(type, payload));
-  };
+                                ByteSpan payload) { EXPECT_TRUE(connection->Send(type, payload)); };
   auto server = Server::Create(server_io, MakeTls(gateway, TlsSide::kServer), server_options,
                                server_handlers);
   ASSERT_TRUE(server) << server.error().ToString();
@@ -75,7 +72,8 @@ TEST(LoadTest, ThousandConcurrentMutuallyAuthenticatedSessions) {
   handlers.on_frame = [&](const ConnectionPointer&, FrameType, ByteSpan payload) {
     EXPECT_EQ(payload.size(), sizeof(uint64_t));
     if (++echoed == kSessions) {
-      open_when_all_echoed = server_stats.sessions_opened.load() - server_stats.sessions_closed.load();
+      open_when_all_echoed =
+          server_stats.sessions_opened.load() - server_stats.sessions_closed.load();
     }
   };
   handlers.on_close = [&](const ConnectionPointer& connection, const Error& reason) {
@@ -99,8 +97,8 @@ TEST(LoadTest, ThousandConcurrentMutuallyAuthenticatedSessions) {
       },
       milliseconds(60000));
   auto elapsed = std::chrono::steady_clock::now() - start;
-  ASSERT_TRUE(failures.empty()) << failures.size() << " sessions failed, first: "
-                                << failures[0].ToString();
+  ASSERT_TRUE(failures.empty()) << failures.size()
+                                << " sessions failed, first: " << failures[0].ToString();
   ASSERT_TRUE(done) << "opened " << opened << ", echoed " << echoed;
   EXPECT_EQ(open_when_all_echoed, kSessions) << "all sessions must be open at the same time";
   EXPECT_EQ(server_stats.refused_total(), 0u) << server_stats.DescribeRefusals();
@@ -108,8 +106,9 @@ TEST(LoadTest, ThousandConcurrentMutuallyAuthenticatedSessions) {
             << std::chrono::duration_cast<milliseconds>(elapsed).count() << " ms\n";
 
   for (auto& connection : connections) connection->Close("load test done");
-  ASSERT_TRUE(RunUntil(client_io, [&] { return server_stats.sessions_closed.load() == kSessions; },
-                       milliseconds(30000)))
+  ASSERT_TRUE(RunUntil(
+      client_io, [&] { return server_stats.sessions_closed.load() == kSessions; },
+      milliseconds(30000)))
       << server_stats.sessions_closed.load();
   asio::post(server_io, [&] {
     (*server).reset();

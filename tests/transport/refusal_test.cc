@@ -76,10 +76,11 @@ TEST_F(RefusalTest, CertificateFromAnotherCa) {
   // Same CA name, different CA key: only the signature check can tell them apart.
   TestFleet other("vigil-test-ca");
   pki::NodeCredentials foreign = other.Issue(pki::Role::kDevice, "device-foreign");
-  auto session = DialExpectingFailure(pki::NodeCredentials{
-      foreign.certificate, std::move(foreign.key), fleet_.ca_certificate()});
+  auto session = DialExpectingFailure(
+      pki::NodeCredentials{foreign.certificate, std::move(foreign.key), fleet_.ca_certificate()});
   ExpectRefusedWith(RefusalReason::kUnknownCa);
-  EXPECT_TRUE(Contains(session->closed->message(), "refused by peer")) << session->closed->ToString();
+  EXPECT_TRUE(Contains(session->closed->message(), "refused by peer"))
+      << session->closed->ToString();
   ExpectServesGoodClient();
 }
 
@@ -124,7 +125,8 @@ TEST_F(RefusalTest, OversizeFrame) {
   ASSERT_TRUE(WaitFor([&] { return session->closed.has_value(); }));
   EXPECT_EQ(Refused(RefusalReason::kOversizeFrame), 1u) << server_->stats().DescribeRefusals();
   EXPECT_EQ(server_frames_, 0u);
-  EXPECT_TRUE(Contains(session->closed->message(), "oversize frame")) << session->closed->ToString();
+  EXPECT_TRUE(Contains(session->closed->message(), "oversize frame"))
+      << session->closed->ToString();
   ASSERT_TRUE(WaitFor([&] { return server_closed_.size() == 1; }));
   EXPECT_EQ(server_closed_[0].code(), ErrorCode::kResourceExhausted);
   ExpectServesGoodClient();
@@ -200,7 +202,8 @@ TEST_F(RefusalTest, SlowLorisIsDroppedAtTheHandshakeDeadlineWithoutBlockingOther
   asio::error_code error;
   char byte;
   silent->read_some(asio::buffer(&byte, 1), error);
-  EXPECT_TRUE(error == asio::error::eof || error == asio::error::connection_reset) << error.message();
+  EXPECT_TRUE(error == asio::error::eof || error == asio::error::connection_reset)
+      << error.message();
   ExpectServesGoodClient();
 }
 

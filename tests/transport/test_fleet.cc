@@ -30,7 +30,8 @@ TestFleet::TestFleet(std::string ca_name)
 pki::NodeCredentials TestFleet::Issue(pki::Role role, const std::string& name,
                                       std::optional<pki::Validity> validity) const {
   crypto::PrivateKey key = NewKey();
-  pki::Validity chosen = validity.value_or(pki::Validity::ForDays(std::chrono::system_clock::now(), 30));
+  pki::Validity chosen =
+      validity.value_or(pki::Validity::ForDays(std::chrono::system_clock::now(), 30));
   auto certificate =
       pki::IssueCertificate(ca_certificate_, ca_key_, key.public_key(), role, name, chosen);
   if (!certificate) ADD_FAILURE() << certificate.error().ToString();

@@ -118,7 +118,9 @@ TEST_F(SessionTest, BackpressureBoundsTheQueueAndResumesOnWritable) {
   handlers.on_frame = [&](const ConnectionPointer&, FrameType, ByteSpan payload) {
     record->frames.emplace_back(kEchoType, Bytes(payload.begin(), payload.end()));
   };
-  handlers.on_close = [&](const ConnectionPointer&, const Error& reason) { record->closed = reason; };
+  handlers.on_close = [&](const ConnectionPointer&, const Error& reason) {
+    record->closed = reason;
+  };
   auto connection = Dial(io_, MakeTls(device_, TlsSide::kClient), options, handlers);
   ASSERT_TRUE(WaitFor([&] { return record->frames.size() == kFrames || record->closed; }));
   ASSERT_FALSE(record->closed) << record->closed->ToString();
@@ -195,8 +197,8 @@ TEST_F(SessionTest, ClientRefusesAServerWithTheWrongName) {
 TEST_F(SessionTest, ClientRefusesAServerFromAnotherCa) {
   TestFleet other("vigil-test-ca");  // same name, different key: only the signature differs
   pki::NodeCredentials impostor = other.Issue(pki::Role::kGateway, "gateway-1");
-  gateway_ = pki::NodeCredentials{impostor.certificate, std::move(impostor.key),
-                                  fleet_.ca_certificate()};
+  gateway_ =
+      pki::NodeCredentials{impostor.certificate, std::move(impostor.key), fleet_.ca_certificate()};
   StartServer();
   auto stats = std::make_shared<EndpointStats>();
   DialOptions options = DefaultDialOptions();
@@ -258,7 +260,9 @@ TEST_F(SessionTest, ReconnectingClientComesBackAfterServerRestart) {
   std::vector<Error> closes;
   Handlers handlers;
   handlers.on_open = [&](const ConnectionPointer&) { ++opens; };
-  handlers.on_close = [&](const ConnectionPointer&, const Error& reason) { closes.push_back(reason); };
+  handlers.on_close = [&](const ConnectionPointer&, const Error& reason) {
+    closes.push_back(reason);
+  };
   BackoffOptions backoff{milliseconds(20), milliseconds(200), 2, Jitter::kFull};
   ReconnectingClient client(io_, MakeTls(device_, TlsSide::kClient), options, handlers, backoff, 7);
   client.Start();
