@@ -107,6 +107,11 @@ inline constexpr uint32_t kConsensusRoundMax = 1'000'000;
 inline constexpr uint32_t kConsensusRoundsAheadMax = 16;
 // Rounds behind the current one whose votes are kept (for late precommits, line 49).
 inline constexpr uint32_t kConsensusRoundsBehindMax = 64;
+// Votes of an equivocating validator counted beyond its first, per round and vote type. The
+// paper counts messages, so a Byzantine validator's second vote for a value this node holds a
+// proposal for counts toward that value (otherwise a correct node that saw the other vote
+// first could never see the 2f+1 prevotes that justify a proposal's valid round, line 28).
+inline constexpr size_t kConsensusConflictingVotesMax = 4;
 // Evidence kept by one node for the current height (at most one per validator, type and round
 // it has votes for, so this bounds memory, not correctness).
 inline constexpr size_t kConsensusEvidenceMax = 1024;

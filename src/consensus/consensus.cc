@@ -101,6 +101,7 @@ Bytes EncodeDurableState(const DurableState& state) {
   encoder.WriteOptional(state.last_proposal, EncodeProposal);
   encoder.WriteOptional(state.last_prevote, EncodeVote);
   encoder.WriteOptional(state.last_precommit, EncodeVote);
+  encoder.WriteVector(state.valid_prevotes, EncodeVote);
   return std::move(encoder).Take();
 }
 
@@ -135,6 +136,11 @@ Expected<DurableState> DecodeDurableState(ByteSpan bytes) {
                            in.ReadOptional("last_precommit", [](codec::Decoder& inner) {
                              return DecodeVote(inner);
                            }));
+    VIGIL_ASSIGN_OR_RETURN(
+        state.valid_prevotes,
+        in.ReadVector("valid_prevotes",
+                      limits::kConsensusValidatorsMax * (1 + limits::kConsensusConflictingVotesMax),
+                      [](codec::Decoder& inner) { return DecodeVote(inner); }));
     return state;
   });
 }
@@ -186,9 +192,10 @@ void Consensus::Restore(const DurableState& state, ValidatorSet validators, int6
     }
     ready_.messages.push_back(proposal);
   }
+  for (const Vote& vote : durable_.valid_prevotes) AddVoteAnyway(vote);
   for (const auto& vote : {durable_.last_prevote, durable_.last_precommit}) {
     if (!vote) continue;
-    if (InWindow(vote->round)) AddVote(*vote);
+    if (InWindow(vote->round)) AddVoteAnyway(*vote);
     ready_.messages.push_back(*vote);
   }
   // The paper schedules timeouts on entering a step or seeing a quorum; what this node saw
@@ -217,8 +224,10 @@ Consensus::RoundState& Consensus::Round(uint32_t round) {
   auto [it, inserted] = rounds_.try_emplace(round);
   if (inserted) {
     const size_t size = validators().size();
-    it->second.prevotes.by_validator.resize(size);
-    it->second.precommits.by_validator.resize(size);
+    for (VoteTally* tally : {&it->second.prevotes, &it->second.precommits}) {
+      tally->by_validator.resize(size);
+      tally->conflicting.resize(size);
+    }
   }
   return it->second;
 }
@@ -230,8 +239,16 @@ const Consensus::RoundState* Consensus::FindRound(uint32_t round) const {
 
 bool Consensus::InWindow(uint32_t round) const {
   const uint64_t current = durable_.round;
-  return uint64_t{round} + limits::kConsensusRoundsBehindMax >= current &&
-         uint64_t{round} <= current + limits::kConsensusRoundsAheadMax;
+  if (uint64_t{round} + limits::kConsensusRoundsBehindMax >= current &&
+      uint64_t{round} <= current + limits::kConsensusRoundsAheadMax) {
+    return true;
+  }
+  // However old, the valid round's prevotes justify proposals (line 28): this node's own, and
+  // the one named by the current round's proposal.
+  if (durable_.valid && durable_.valid->round == round) return true;
+  const RoundState* current_round = FindRound(durable_.round);
+  return current_round && current_round->proposal &&
+         current_round->proposal->proposal.valid_round == round;
 }
 
 // Lines 11-21: StartRound(round).
@@ -241,7 +258,11 @@ void Consensus::StartRound(uint32_t round) {
   durable_.step = RoundStep::kPropose;  // line 13
   MarkDurableChanged();
   if (round > limits::kConsensusRoundsBehindMax) {
-    rounds_.erase(rounds_.begin(), rounds_.lower_bound(round - limits::kConsensusRoundsBehindMax));
+    const uint32_t oldest_kept = round - limits::kConsensusRoundsBehindMax;
+    for (auto it = rounds_.begin(); it != rounds_.end() && it->first < oldest_kept;) {
+      const bool is_valid_round = durable_.valid && durable_.valid->round == it->first;
+      it = is_valid_round ? std::next(it) : rounds_.erase(it);
+    }
   }
   if (own_index_ && proposers_->Proposer(durable_.height, round) == *own_index_) {  // line 14
     const std::optional<Proposal>& signed_before = durable_.last_proposal;
@@ -401,11 +422,13 @@ Status Consensus::OnVote(const Vote& vote) {
     if (const RoundState* round = FindRound(vote.round)) {
       const VoteTally& tally = vote.type == VoteType::kPrevote ? round->prevotes : round->precommits;
       existing = tally.by_validator[vote.validator_index];
+      // Same value, other bytes: Ed25519 signatures are deterministic, so this is a duplicate,
+      // a forgery or a malleated copy of a vote already counted: nothing to learn.
+      if (existing && existing->value_id == vote.value_id) return Ok();
+      for (const Vote& counted : tally.conflicting[vote.validator_index]) {
+        if (counted.value_id == vote.value_id) return Ok();
+      }
     }
-    if (existing && *existing == vote) return Ok();  // duplicate (gossip repeats)
-    // Same value, other bytes: Ed25519 signatures are deterministic, so this is a forgery or a
-    // malleated copy of a vote we already counted; either way there is nothing to learn.
-    if (existing && existing->value_id == vote.value_id) return Ok();
   }
   if (!Verify(vote.validator_index, VoteSignBytes(config_.chain_id, vote), vote.signature)) {
     return Fail(ErrorCode::kUnauthenticated,
@@ -417,8 +440,8 @@ Status Consensus::OnVote(const Vote& vote) {
   if (!in_window) return Ok();
   if (existing) {
     // Two different signed votes for one (height, round, type): evidence, kept and gossiped.
-    // Only the first counts toward quorums.
     AddEvidence(MakeEvidence(*existing, vote));
+    AddConflictingVote(vote);
     return Ok();
   }
   AddVote(vote);
@@ -433,6 +456,44 @@ void Consensus::AddVote(const Vote& vote) {
   tally.by_validator[vote.validator_index] = vote;
   tally.power_by_value[vote.value_id] += power;
   tally.total_power += power;
+}
+
+// The paper counts messages: a Byzantine validator that sent PREVOTE(v) to some nodes and
+// PREVOTE(w) to others has sent both, and a node holding both may count each toward its value
+// (each validator still counts once toward "2f+1 of any"). Quorum intersection is unaffected:
+// two quorums for different values still share a correct validator, which votes once. Only
+// nil and values of proposals held here can matter (lines 28, 36, 44, 49), which bounds this.
+void Consensus::AddConflictingVote(const Vote& vote) {
+  if (vote.value_id && !HoldsProposalFor(*vote.value_id)) return;
+  RoundState& round = Round(vote.round);
+  VoteTally& tally = vote.type == VoteType::kPrevote ? round.prevotes : round.precommits;
+  std::vector<Vote>& later = tally.conflicting[vote.validator_index];
+  if (later.size() >= limits::kConsensusConflictingVotesMax) return;
+  later.push_back(vote);
+  tally.power_by_value[vote.value_id] += validators().at(vote.validator_index).voting_power;
+}
+
+// For votes this node persisted: counted as first or later vote, without the proposal check.
+void Consensus::AddVoteAnyway(const Vote& vote) {
+  RoundState& round = Round(vote.round);
+  VoteTally& tally = vote.type == VoteType::kPrevote ? round.prevotes : round.precommits;
+  const std::optional<Vote>& first = tally.by_validator[vote.validator_index];
+  if (!first) return AddVote(vote);
+  if (first->value_id == vote.value_id) return;
+  std::vector<Vote>& later = tally.conflicting[vote.validator_index];
+  for (const Vote& counted : later) {
+    if (counted.value_id == vote.value_id) return;
+  }
+  if (later.size() >= limits::kConsensusConflictingVotesMax) return;
+  later.push_back(vote);
+  tally.power_by_value[vote.value_id] += validators().at(vote.validator_index).voting_power;
+}
+
+bool Consensus::HoldsProposalFor(const ValueId& id) const {
+  for (const auto& [number, round] : rounds_) {
+    if (round.proposal && round.proposal->id == id) return true;
+  }
+  return false;
 }
 
 Status Consensus::OnEvidence(const Evidence& evidence) {
@@ -511,6 +572,11 @@ void Consensus::OnGossipTick(int64_t now_ms) {
   VIGIL_ASSERT(started_);
   now_ms_ = now_ms;
   if (decided_) return;
+  // This node's own latest votes, whatever their round: after a restart they may be all that
+  // tells the others where it is.
+  for (const auto& vote : {durable_.last_prevote, durable_.last_precommit}) {
+    if (vote && vote->round + 1 < durable_.round) ready_.messages.push_back(*vote);
+  }
   const RoundState* round = FindRound(durable_.round);
   if (round == nullptr) return;
   if (round->proposal) {
@@ -519,17 +585,41 @@ void Consensus::OnGossipTick(int64_t now_ms) {
     // Line 28 needs the 2f+1 prevotes of the valid round as well as the proposal.
     if (received.proposal.valid_round) {
       if (const RoundState* valid = FindRound(*received.proposal.valid_round)) {
-        for (const auto& vote : valid->prevotes.by_validator) {
-          if (vote && vote->value_id == received.id) ready_.messages.push_back(*vote);
-        }
+        valid->prevotes.ForEachVoteFor(
+            received.id, [this](const Vote& vote) { ready_.messages.push_back(vote); });
       }
     }
   }
-  for (const VoteTally* tally : {&round->prevotes, &round->precommits}) {
-    for (const auto& vote : tally->by_validator) {
-      if (vote) ready_.messages.push_back(*vote);
+  // This round's votes, and the previous round's: a node still in the previous round may be
+  // waiting for the precommits that let its timeout (line 47) move it here, and with fewer than
+  // f+1 validators ahead of it the round-skip rule (line 55) cannot.
+  std::vector<const RoundState*> resent = {round};
+  if (durable_.round > 0) resent.push_back(FindRound(durable_.round - 1));
+  for (const RoundState* state : resent) {
+    if (state == nullptr) continue;
+    for (const VoteTally* tally : {&state->prevotes, &state->precommits}) {
+      for (const auto& vote : tally->by_validator) {
+        if (vote) ready_.messages.push_back(*vote);
+      }
     }
   }
+}
+
+std::string Consensus::DescribeRound(uint32_t round) const {
+  const RoundState* state = FindRound(round);
+  if (state == nullptr) return "round " + std::to_string(round) + ": nothing";
+  auto short_id = [](const std::optional<ValueId>& id) {
+    return id ? ToHex(*id).substr(0, 8) : std::string("nil");
+  };
+  std::string text = "round " + std::to_string(round) + ": proposal ";
+  text += state->proposal ? short_id(state->proposal->id) : "-";
+  for (const auto* tally : {&state->prevotes, &state->precommits}) {
+    text += tally == &state->prevotes ? "; prevotes" : "; precommits";
+    for (const auto& [id, power] : tally->power_by_value) {
+      text += " " + short_id(id) + "=" + std::to_string(power);
+    }
+  }
+  return text;
 }
 
 // --- The upon rules ---
@@ -580,11 +670,9 @@ CommitCertificate Consensus::BuildCertificate(uint32_t round, const ValueId& id)
                                 .signatures = {}};
   const RoundState* state = FindRound(round);
   VIGIL_ASSERT(state != nullptr);
-  for (const auto& vote : state->precommits.by_validator) {
-    if (vote && vote->value_id == id) {
-      certificate.signatures.push_back({vote->validator_index, vote->signature});
-    }
-  }
+  state->precommits.ForEachVoteFor(id, [&certificate](const Vote& vote) {
+    certificate.signatures.push_back({vote.validator_index, vote.signature});
+  });
   return certificate;
 }
 
@@ -683,6 +771,10 @@ bool Consensus::UponPrevoteValue() {
     BroadcastVote(VoteType::kPrecommit, received.id);                       // line 40
   }
   durable_.valid = RoundValue{durable_.round, received.proposal.value};  // lines 42-43
+  durable_.valid_prevotes.clear();
+  round.prevotes.ForEachVoteFor(received.id, [this](const Vote& vote) {
+    durable_.valid_prevotes.push_back(vote);
+  });
   MarkDurableChanged();
   return true;
 }

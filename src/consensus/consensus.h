@@ -141,6 +141,10 @@ struct DurableState {
   RoundStep step = RoundStep::kPropose;
   std::optional<RoundValue> locked;  // lockedValue / lockedRound (lines 5-6, set at line 38)
   std::optional<RoundValue> valid;   // validValue / validRound (lines 7-8, set at line 42)
+  // The 2f+1 PREVOTE(h, validRound, id(validValue)) that justify `valid`: a proposal that
+  // re-proposes validValue (line 16) is accepted by others only with them (line 28), so they
+  // must survive a crash like the lock does (CometBFT keeps them in its WAL for this reason).
+  std::vector<Vote> valid_prevotes;
   // The latest messages signed at `height`. Signing only moves forward in (round, step), so
   // these say both what was signed and what may no longer be signed.
   std::optional<Proposal> last_proposal;
@@ -214,6 +218,8 @@ class Consensus {
   std::optional<uint32_t> validator_index() const { return own_index_; }
   const ValidatorSet& validators() const { return proposers_->validators(); }
   uint32_t Proposer(uint32_t round) { return proposers_->Proposer(durable_.height, round); }
+  // One line on what this node holds for `round` (proposal, vote power by value), for traces.
+  std::string DescribeRound(uint32_t round) const;
   // Signatures the guard refused (a request to sign below the last signed step). Zero in a
   // correct run; tests assert it.
   uint64_t refused_signatures() const { return refused_signatures_; }
@@ -225,9 +231,29 @@ class Consensus {
     bool valid = false;  // valid(v), evaluated once
   };
   struct VoteTally {
+    // The first vote of each validator: what gossip re-sends and what "any" quorums count.
     std::vector<std::optional<Vote>> by_validator;
+    // Later, different votes of an equivocating validator that still count toward their value
+    // (nil, or a value this node holds a proposal for); at most kConsensusConflictingVotesMax.
+    std::vector<std::vector<Vote>> conflicting;
+    // Each (validator, value) counted once.
     std::map<std::optional<ValueId>, uint64_t> power_by_value;
+    // Each validator counted once (lines 34 and 47: "2f+1 of any").
     uint64_t total_power = 0;
+
+    // Every counted vote for `id`, the first vote of each validator before its later ones.
+    template <typename Visit>
+    void ForEachVoteFor(const std::optional<ValueId>& id, Visit visit) const {
+      for (size_t i = 0; i < by_validator.size(); ++i) {
+        if (by_validator[i] && by_validator[i]->value_id == id) {
+          visit(*by_validator[i]);
+          continue;
+        }
+        for (const Vote& vote : conflicting[i]) {
+          if (vote.value_id == id) visit(vote);
+        }
+      }
+    }
   };
   struct RoundState {
     std::optional<ReceivedProposal> proposal;
@@ -248,6 +274,9 @@ class Consensus {
   Status OnEvidence(const Evidence& evidence);
   Status OnCommit(const Commit& commit);
   void AddVote(const Vote& vote);
+  void AddConflictingVote(const Vote& vote);
+  void AddVoteAnyway(const Vote& vote);
+  bool HoldsProposalFor(const ValueId& id) const;
   void AddEvidence(const Evidence& evidence);
   void NoteRoundSeen(uint32_t validator_index, uint32_t round);
 
