@@ -132,6 +132,68 @@ TEST_F(RefusalTest, OversizeFrame) {
   ExpectServesGoodClient();
 }
 
+// A raw TLS client with a valid device certificate that writes arbitrary frame bytes after
+// the handshake: what a buggy or hostile authenticated peer can do.
+class RawFrameClient {
+ public:
+  RawFrameClient(asio::io_context& io_context, const std::shared_ptr<TlsContext>& tls,
+                 const asio::ip::tcp::endpoint& server)
+      : stream_(io_context, tls->context()) {
+    asio::error_code error;
+    stream_.next_layer().connect(server, error);
+    EXPECT_FALSE(error) << error.message();
+    stream_.async_handshake(asio::ssl::stream_base::client,
+                            [this](const asio::error_code& handshake_error) {
+                              handshake_error_ = handshake_error;
+                              handshake_done_ = true;
+                            });
+  }
+  bool handshake_done() const { return handshake_done_ && !handshake_error_; }
+  void Write(const Bytes& bytes) {
+    asio::async_write(stream_, asio::buffer(bytes), [](const asio::error_code&, size_t) {});
+  }
+
+ private:
+  asio::ssl::stream<asio::ip::tcp::socket> stream_;
+  bool handshake_done_ = false;
+  asio::error_code handshake_error_;
+};
+
+TEST_F(RefusalTest, InvalidFrameTypesFromAnAuthenticatedPeer) {
+  StartServer();
+  auto tls = MakeTls(device_, TlsSide::kClient);
+  std::vector<std::pair<Bytes, std::string>> cases = {
+      {Bytes(64, 0), "type 0"},                                    // zero-filled garbage
+      {EncodeFrame(7, ToBytes("x")), "type 7"},                    // reserved transport type
+      {EncodeFrame(kFrameTypeHeartbeat, ToBytes("x")), "type 1"},  // heartbeat with payload
+  };
+  for (size_t index = 0; index < cases.size(); ++index) {
+    RawFrameClient client(io_, tls, ServerEndpoint());
+    ASSERT_TRUE(WaitFor([&] { return client.handshake_done(); }));
+    client.Write(cases[index].first);
+    ASSERT_TRUE(WaitFor([&] { return Refused(RefusalReason::kInvalidFrame) == index + 1; }))
+        << cases[index].second << ": " << server_->stats().DescribeRefusals();
+    ASSERT_TRUE(WaitFor([&] { return server_closed_.size() == index + 1; }));
+    EXPECT_TRUE(Contains(server_closed_[index].message(), cases[index].second))
+        << server_closed_[index].ToString();
+  }
+  EXPECT_EQ(server_frames_, 0u);
+  ExpectServesGoodClient();
+}
+
+TEST_F(RefusalTest, OversizeHeaderIsRefusedBeforeAnyPayloadArrives) {
+  StartServer();
+  RawFrameClient client(io_, MakeTls(device_, TlsSide::kClient), ServerEndpoint());
+  ASSERT_TRUE(WaitFor([&] { return client.handshake_done(); }));
+  // Only the header: a peer announcing 16 MiB must be refused without sending (or the
+  // server buffering) a single payload byte.
+  FrameHeaderBytes header = EncodeFrameHeader(kEchoType, limits::kFramePayloadBytesMax);
+  client.Write(Bytes(header.begin(), header.end()));
+  ASSERT_TRUE(WaitFor([&] { return Refused(RefusalReason::kOversizeFrame) == 1; }))
+      << server_->stats().DescribeRefusals();
+  ExpectServesGoodClient();
+}
+
 TEST_F(RefusalTest, GarbageBytesInsteadOfAClientHello) {
   StartServer();
   std::mt19937_64 random(3);
