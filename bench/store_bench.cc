@@ -55,7 +55,7 @@ BlockCommit MakeBlock(uint64_t height, size_t count) {
   commit.height = height;
   commit.block_hash = Digest(1, height, 0);
   commit.previous_block_hash = Digest(1, height - 1, 0);
-  commit.block.assign(count * 300 + 200, 0xab);  // ~300 bytes per transaction envelope
+  commit.block.assign(count * 300 + 200, 0xab);     // ~300 bytes per transaction envelope
   commit.commit_certificate.assign(4 * 100, 0xcd);  // 4 validators' precommits
   commit.state_hash = Digest(2, height, 0);
   commit.transactions.reserve(count);
@@ -79,7 +79,8 @@ void CommitBlocks(benchmark::State& state, Synchronous synchronous) {
   // data.
   std::vector<BlockCommit> blocks;
   const uint64_t prepared = 64;
-  for (uint64_t height = 1; height <= prepared; ++height) blocks.push_back(MakeBlock(height, count));
+  for (uint64_t height = 1; height <= prepared; ++height)
+    blocks.push_back(MakeBlock(height, count));
   uint64_t height = 0;
   for (auto _ : state) {
     ++height;
@@ -101,8 +102,18 @@ void CommitBlocks(benchmark::State& state, Synchronous synchronous) {
 
 void BM_CommitBlockFull(benchmark::State& state) { CommitBlocks(state, Synchronous::kFull); }
 void BM_CommitBlockNormal(benchmark::State& state) { CommitBlocks(state, Synchronous::kNormal); }
-BENCHMARK(BM_CommitBlockFull)->Arg(1)->Arg(100)->Arg(1000)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_CommitBlockNormal)->Arg(1)->Arg(100)->Arg(1000)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CommitBlockFull)
+    ->Arg(1)
+    ->Arg(100)
+    ->Arg(1000)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CommitBlockNormal)
+    ->Arg(1)
+    ->Arg(100)
+    ->Arg(1000)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_SaveConsensusStateFull(benchmark::State& state) {
   ScratchDirectory directory;

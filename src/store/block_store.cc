@@ -147,8 +147,10 @@ Status PrepareSchema(SqliteDatabase& database, const StoreOptions& options) {
     auto stored = database.QueryInt64("SELECT version FROM schema_version WHERE id = 0");
     if (!stored) {
       return std::unexpected(
-          Error(ErrorCode::kCorruption, path + " is a Vigil store without a readable schema "
-                                               "version: " + stored.error().message()));
+          Error(ErrorCode::kCorruption, path +
+                                            " is a Vigil store without a readable schema "
+                                            "version: " +
+                                            stored.error().message()));
     }
     version = *stored;
   }
@@ -171,8 +173,8 @@ Status PrepareSchema(SqliteDatabase& database, const StoreOptions& options) {
     VIGIL_RETURN_IF_ERROR(database.Execute(migration.sql));
     version = migration.to_version;
   }
-  VIGIL_RETURN_IF_ERROR(database.Execute("PRAGMA application_id = " +
-                                         std::to_string(kApplicationId)));
+  VIGIL_RETURN_IF_ERROR(
+      database.Execute("PRAGMA application_id = " + std::to_string(kApplicationId)));
   VIGIL_RETURN_IF_ERROR(database.Execute(
       "INSERT INTO schema_version (id, version) VALUES (0, " + std::to_string(version) +
       ") ON CONFLICT (id) DO UPDATE SET version = excluded.version"));
@@ -180,8 +182,8 @@ Status PrepareSchema(SqliteDatabase& database, const StoreOptions& options) {
 }
 
 Status ConfigureConnection(SqliteDatabase& database, const StoreOptions& options) {
-  VIGIL_RETURN_IF_ERROR(database.Execute(
-      "PRAGMA busy_timeout = " + std::to_string(options.busy_timeout.count())));
+  VIGIL_RETURN_IF_ERROR(
+      database.Execute("PRAGMA busy_timeout = " + std::to_string(options.busy_timeout.count())));
   if (!options.read_only) {
     // WAL: readers never block the writer and a commit is one sequential append (plus one
     // fsync with synchronous=FULL) instead of a rollback journal's several.
@@ -189,7 +191,9 @@ Status ConfigureConnection(SqliteDatabase& database, const StoreOptions& options
     if (mode != "wal") {
       return Fail(ErrorCode::kIOError, database.path().string() +
                                            ": cannot switch to WAL journal mode (SQLite stays "
-                                           "in '" + mode + "'); is the file system a network "
+                                           "in '" +
+                                           mode +
+                                           "'); is the file system a network "
                                            "file system without shared memory?");
     }
   }
@@ -286,18 +290,18 @@ Status BlockStore::CheckCommit(const BlockCommit& commit) {
                 "block height " + std::to_string(commit.height) + " is out of range");
   }
   VIGIL_RETURN_IF_ERROR(CheckHash("block hash", commit.block_hash));
-  if (commit.height > 1) VIGIL_RETURN_IF_ERROR(CheckHash("previous block hash",
-                                                         commit.previous_block_hash));
+  if (commit.height > 1)
+    VIGIL_RETURN_IF_ERROR(CheckHash("previous block hash", commit.previous_block_hash));
   VIGIL_RETURN_IF_ERROR(CheckHash("state hash", commit.state_hash));
   VIGIL_RETURN_IF_ERROR(CheckSize("block", commit.block.size(), limits::kStoreBlockBytesMax));
   VIGIL_RETURN_IF_ERROR(CheckSize("commit certificate", commit.commit_certificate.size(),
                                   limits::kStoreCommitCertificateBytesMax));
   if (commit.transactions.size() > limits::kStoreTransactionsPerBlockMax ||
       commit.state_writes.size() > limits::kStoreStateWritesPerBlockMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                std::to_string(commit.transactions.size()) + " transactions and " +
-                    std::to_string(commit.state_writes.size()) +
-                    " state writes exceed the per-block limits");
+    return Fail(ErrorCode::kInvalidArgument, std::to_string(commit.transactions.size()) +
+                                                 " transactions and " +
+                                                 std::to_string(commit.state_writes.size()) +
+                                                 " state writes exceed the per-block limits");
   }
   for (size_t index = 0; index < commit.transactions.size(); ++index) {
     const TransactionEntry& entry = commit.transactions[index];
@@ -336,10 +340,12 @@ Status BlockStore::WriteCommit(const BlockCommit& commit) {
     VIGIL_ASSIGN_OR_RETURN(bool has_block, s.select_last_block->Step());
     int64_t last_height = has_block ? s.select_last_block->ColumnInt64(0) : 0;
     if (height != last_height + 1) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "block height " + std::to_string(height) + " does not follow the last stored "
-                  "height " + std::to_string(last_height) + "; the next block must have height " +
-                  std::to_string(last_height + 1));
+      return Fail(ErrorCode::kInvalidArgument, "block height " + std::to_string(height) +
+                                                   " does not follow the last stored "
+                                                   "height " +
+                                                   std::to_string(last_height) +
+                                                   "; the next block must have height " +
+                                                   std::to_string(last_height + 1));
     }
     if (has_block) {
       Bytes last_hash = s.select_last_block->ColumnBytes(1);
@@ -376,8 +382,8 @@ Status BlockStore::WriteCommit(const BlockCommit& commit) {
       return InjectFault(CommitPoint::kAfterTransactionRow);
     }();
     if (!written) {
-      return std::unexpected(written.error().WithContext(
-          "transaction " + std::to_string(index) + " (id " + ToHex(entry.id) + ")"));
+      return std::unexpected(written.error().WithContext("transaction " + std::to_string(index) +
+                                                         " (id " + ToHex(entry.id) + ")"));
     }
   }
   for (size_t index = 0; index < commit.state_writes.size(); ++index) {
@@ -399,8 +405,8 @@ Status BlockStore::WriteCommit(const BlockCommit& commit) {
       return InjectFault(CommitPoint::kAfterStateWrite);
     }();
     if (!written) {
-      return std::unexpected(written.error().WithContext(
-          "state write " + std::to_string(index) + " (key " + ToHex(write.key) + ")"));
+      return std::unexpected(written.error().WithContext("state write " + std::to_string(index) +
+                                                         " (key " + ToHex(write.key) + ")"));
     }
   }
   if (commit.consensus_state) VIGIL_RETURN_IF_ERROR(WriteConsensusState(*commit.consensus_state));
@@ -446,10 +452,10 @@ Status BlockStore::SetMetadata(std::string_view name, ByteSpan value) {
   if (options_.read_only) {
     return Fail(ErrorCode::kPermissionDenied, "the store was opened read-only");
   }
-  VIGIL_RETURN_IF_ERROR(CheckSize("metadata name", name.size(),
-                                  limits::kStoreMetadataNameBytesMax));
-  VIGIL_RETURN_IF_ERROR(CheckSize("metadata value", value.size(),
-                                  limits::kStoreMetadataValueBytesMax));
+  VIGIL_RETURN_IF_ERROR(
+      CheckSize("metadata name", name.size(), limits::kStoreMetadataNameBytesMax));
+  VIGIL_RETURN_IF_ERROR(
+      CheckSize("metadata value", value.size(), limits::kStoreMetadataValueBytesMax));
   SqliteStatement& upsert = *statements_->upsert_metadata;
   SqliteStatement::Use use(upsert);
   VIGIL_RETURN_IF_ERROR(upsert.BindText(1, name));
@@ -513,9 +519,9 @@ Expected<Bytes> BlockStore::GetBlockHash(uint64_t height) {
 
 Expected<std::vector<StoredBlock>> BlockStore::BlocksFrom(uint64_t height, size_t limit) {
   if (limit > limits::kStoreBlocksPerReadMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "asked for " + std::to_string(limit) + " blocks at once; the limit is " +
-                    std::to_string(limits::kStoreBlocksPerReadMax));
+    return Fail(ErrorCode::kInvalidArgument, "asked for " + std::to_string(limit) +
+                                                 " blocks at once; the limit is " +
+                                                 std::to_string(limits::kStoreBlocksPerReadMax));
   }
   std::vector<StoredBlock> blocks;
   if (!FitsInInt64(height) || limit == 0) return blocks;
@@ -544,8 +550,7 @@ Expected<TransactionLocation> BlockStore::FindTransaction(ByteSpan transaction_i
   VIGIL_RETURN_IF_ERROR(select.BindBlob(1, transaction_id));
   VIGIL_ASSIGN_OR_RETURN(bool found, select.Step());
   if (!found) {
-    return Fail(ErrorCode::kNotFound,
-                "no committed transaction has id " + ToHex(transaction_id));
+    return Fail(ErrorCode::kNotFound, "no committed transaction has id " + ToHex(transaction_id));
   }
   int64_t height = select.ColumnInt64(0);
   int64_t index = select.ColumnInt64(1);
@@ -584,9 +589,9 @@ Expected<std::optional<Bytes>> BlockStore::GetState(ByteSpan key) {
 Expected<std::vector<StateEntry>> BlockStore::ScanState(ByteSpan prefix, size_t limit,
                                                         ByteSpan after) {
   if (limit > limits::kStoreScanEntriesMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "asked for " + std::to_string(limit) + " state entries at once; the limit is " +
-                    std::to_string(limits::kStoreScanEntriesMax));
+    return Fail(ErrorCode::kInvalidArgument, "asked for " + std::to_string(limit) +
+                                                 " state entries at once; the limit is " +
+                                                 std::to_string(limits::kStoreScanEntriesMax));
   }
   std::vector<StateEntry> entries;
   if (limit == 0) return entries;

@@ -64,9 +64,9 @@ enum class Synchronous {
 // Named points inside CommitBlock where a test can inject a failure (fault injection through
 // a hook, as leveldb's fault_injection_test does through its Env).
 enum class CommitPoint {
-  kAfterBlockRow,          // the block row is written, no transactions yet
-  kAfterTransactionRow,    // after each transaction index row
-  kAfterStateWrite,        // after each state write
+  kAfterBlockRow,            // the block row is written, no transactions yet
+  kAfterTransactionRow,      // after each transaction index row
+  kAfterStateWrite,          // after each state write
   kBeforeTransactionCommit,  // everything is written; COMMIT is next
 };
 
@@ -95,14 +95,14 @@ struct TransactionEntry {
 
 // Everything that is committed together for one height.
 struct BlockCommit {
-  uint64_t height = 0;          // must be LastHeight() + 1; the first block has height 1
-  Bytes block_hash;             // kStoreHashBytes
-  Bytes previous_block_hash;    // must equal the stored hash at height - 1 (ignored at height 1)
-  Bytes block;                  // the encoded block
-  Bytes commit_certificate;     // the encoded certificate that finalized this block
+  uint64_t height = 0;        // must be LastHeight() + 1; the first block has height 1
+  Bytes block_hash;           // kStoreHashBytes
+  Bytes previous_block_hash;  // must equal the stored hash at height - 1 (ignored at height 1)
+  Bytes block;                // the encoded block
+  Bytes commit_certificate;   // the encoded certificate that finalized this block
   std::vector<TransactionEntry> transactions;
   std::vector<StateWrite> state_writes;  // applied in order; a later write to a key wins
-  Bytes state_hash;             // the state hash after this block, kStoreHashBytes
+  Bytes state_hash;                      // the state hash after this block, kStoreHashBytes
   // When set, replaces the consensus state in the same transaction, which saves the separate
   // sync a SaveConsensusState call would cost on the commit path.
   std::optional<Bytes> consensus_state;

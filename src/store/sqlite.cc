@@ -64,8 +64,8 @@ Status SqliteStatement::BindInt64(int index, int64_t value) {
 Status SqliteStatement::BindBlob(int index, ByteSpan value) {
   // A null pointer would bind SQL NULL, not an empty blob; an empty span may carry one.
   int result = value.empty() ? sqlite3_bind_zeroblob(statement_, index, 0)
-                             : sqlite3_bind_blob64(statement_, index, value.data(),
-                                                   value.size(), SQLITE_STATIC);
+                             : sqlite3_bind_blob64(statement_, index, value.data(), value.size(),
+                                                   SQLITE_STATIC);
   if (result != SQLITE_OK) return std::unexpected(StatementError(result, "cannot bind blob"));
   return Ok();
 }
@@ -139,8 +139,8 @@ Expected<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const std::filesy
   // way, so it is closed on every path.
   std::unique_ptr<SqliteDatabase> database(new SqliteDatabase(handle, path));
   if (handle == nullptr) {
-    return Fail(ErrorCode::kResourceExhausted, "cannot allocate a SQLite connection for " +
-                                                   path.string());
+    return Fail(ErrorCode::kResourceExhausted,
+                "cannot allocate a SQLite connection for " + path.string());
   }
   if (result != SQLITE_OK) return std::unexpected(database->MakeError(result, "cannot open"));
   return database;
@@ -167,8 +167,9 @@ Error SqliteDatabase::MakeError(int result, std::string_view what) const {
   message += " (SQLite code " + std::to_string(result) + ")";
   ErrorCode code = ErrorCodeFromSqlite(result);
   if (code == ErrorCode::kCorruption) {
-    message += "; the file is damaged or is not a Vigil store: restore it from a backup or "
-               "resynchronize this peer from the others";
+    message +=
+        "; the file is damaged or is not a Vigil store: restore it from a backup or "
+        "resynchronize this peer from the others";
   }
   return Error(code, std::move(message));
 }

@@ -13,8 +13,8 @@
 namespace vigil::store {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Derive;
+using ::testing::HasSubstr;
 using testing::MakeCommit;
 using testing::TemporaryDirectory;
 using testing::VerifyChain;
@@ -140,12 +140,15 @@ TEST_F(BlockStoreTest, ScanStateIsOrderedByKeyBytesAndPages) {
   ASSERT_NE(store, nullptr);
   BlockCommit commit = MakeCommit(1);
   commit.state_writes = {
-      {ToBytes("app/b"), ToBytes("2")},  {ToBytes("app/a"), ToBytes("1")},
-      {ToBytes("app/c"), ToBytes("3")},  {ToBytes("apq"), ToBytes("x")},
-      {ToBytes("app"), ToBytes("root")}, {Bytes{0xff, 0xff}, ToBytes("top")},
+      {ToBytes("app/b"), ToBytes("2")},
+      {ToBytes("app/a"), ToBytes("1")},
+      {ToBytes("app/c"), ToBytes("3")},
+      {ToBytes("apq"), ToBytes("x")},
+      {ToBytes("app"), ToBytes("root")},
+      {Bytes{0xff, 0xff}, ToBytes("top")},
       {Bytes{0xff, 0xff, 0x00}, ToBytes("top2")},
       {ToBytes("app/c"), ToBytes("3 again")},  // a later write to a key wins
-      {ToBytes("app/empty"), Bytes{}},          // an empty value is a value, not a deletion
+      {ToBytes("app/empty"), Bytes{}},         // an empty value is a value, not a deletion
   };
   ASSERT_TRUE(store->CommitBlock(commit));
   auto keys = [](const std::vector<StateEntry>& entries) {
@@ -231,10 +234,12 @@ TEST_F(BlockStoreTest, RefusesMalformedCommitsBeforeWriting) {
       {"previous block hash", [](BlockCommit& c) { c.previous_block_hash.clear(); }},
       {"state hash", [](BlockCommit& c) { c.state_hash.push_back(0); }},
       {"transaction id", [](BlockCommit& c) { c.transactions[0].id.resize(31); }},
-      {"key", [](BlockCommit& c) {
+      {"key",
+       [](BlockCommit& c) {
          c.state_writes[0].key.assign(limits::kStoreStateKeyBytesMax + 1, 'k');
        }},
-      {"commit certificate", [](BlockCommit& c) {
+      {"commit certificate",
+       [](BlockCommit& c) {
          c.commit_certificate.assign(limits::kStoreCommitCertificateBytesMax + 1, 0);
        }},
       {"out of range", [](BlockCommit& c) { c.height = uint64_t{1} << 63; }},
@@ -293,9 +298,9 @@ TEST_F(BlockStoreTest, AFaultAtAnyPointOfACommitRollsItBack) {
   CommitChain(*store, 1, 4);
   const std::string before = Snapshot(*store);
   const std::pair<CommitPoint, int> faults[] = {
-      {CommitPoint::kAfterBlockRow, 0},          {CommitPoint::kAfterTransactionRow, 0},
-      {CommitPoint::kAfterTransactionRow, 40},   {CommitPoint::kAfterStateWrite, 0},
-      {CommitPoint::kAfterStateWrite, 2},        {CommitPoint::kAfterStateWrite, 150},
+      {CommitPoint::kAfterBlockRow, 0},           {CommitPoint::kAfterTransactionRow, 0},
+      {CommitPoint::kAfterTransactionRow, 40},    {CommitPoint::kAfterStateWrite, 0},
+      {CommitPoint::kAfterStateWrite, 2},         {CommitPoint::kAfterStateWrite, 150},
       {CommitPoint::kBeforeTransactionCommit, 0},
   };
   for (auto [point, occurrence] : faults) {

@@ -6,11 +6,10 @@
 // SIGKILL loses the process, not the operating system's page cache, so this checks atomicity
 // and process-crash durability; power loss is covered by synchronous=FULL (SQLite's own
 // guarantee, see docs/storage.md).
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <random>
@@ -60,8 +59,8 @@ TEST(StoreCrashTest, SigkillAtRandomMomentsLeavesTheLastCommittedBlockIntact) {
     ASSERT_EQ(::kill(child, SIGKILL), 0);
     int wait_status = 0;
     ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
-    ASSERT_TRUE(WIFSIGNALED(wait_status)) << "the child exited early with status "
-                                          << WEXITSTATUS(wait_status);
+    ASSERT_TRUE(WIFSIGNALED(wait_status))
+        << "the child exited early with status " << WEXITSTATUS(wait_status);
     uint64_t acknowledged = last_height;
     for (uint64_t height = 0; ::read(report[0], &height, sizeof height) == sizeof height;) {
       acknowledged = height;

@@ -34,13 +34,14 @@ Bytes Derive(std::string_view label, uint64_t a, uint64_t b) {
     mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9ULL;
     mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebULL;
     mixed ^= mixed >> 31;
-    for (int shift = 0; shift < 64; shift += 8) bytes.push_back(static_cast<uint8_t>(mixed >> shift));
+    for (int shift = 0; shift < 64; shift += 8)
+      bytes.push_back(static_cast<uint8_t>(mixed >> shift));
   }
   // Make (a, b) recoverable in the first bytes so distinct inputs never collide.
-  for (int shift = 0; shift < 64; shift += 8) bytes[static_cast<size_t>(shift / 8)] =
-      static_cast<uint8_t>(a >> shift);
-  for (int shift = 0; shift < 32; shift += 8) bytes[8 + static_cast<size_t>(shift / 8)] =
-      static_cast<uint8_t>(b >> shift);
+  for (int shift = 0; shift < 64; shift += 8)
+    bytes[static_cast<size_t>(shift / 8)] = static_cast<uint8_t>(a >> shift);
+  for (int shift = 0; shift < 32; shift += 8)
+    bytes[8 + static_cast<size_t>(shift / 8)] = static_cast<uint8_t>(b >> shift);
   return bytes;
 }
 
@@ -127,7 +128,8 @@ std::string VerifyBlocks(BlockStore& store, uint64_t last_height) {
       }
     }
   }
-  if (auto next = store.GetBlock(last_height + 1); next || next.error().code() != ErrorCode::kNotFound) {
+  if (auto next = store.GetBlock(last_height + 1);
+      next || next.error().code() != ErrorCode::kNotFound) {
     return "a block exists after the last height " + std::to_string(last_height);
   }
   if (auto next = store.FindTransaction(Derive("transaction", last_height + 1, 0)); next) {
