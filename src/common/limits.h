@@ -131,3 +131,35 @@ static_assert(kConsensusMessageBytesMax <= kFramePayloadBytesMax,
 static_assert(kConsensusValueBytesMax < kConsensusMessageBytesMax);
 static_assert(kConsensusTimeoutProposeDefault <= kConsensusTimeoutMax);
 }  // namespace vigil::limits
+
+// --- Store (docs/storage.md). ---
+namespace vigil::limits {
+// Block hashes, transaction ids and state hashes are SHA-256 digests.
+inline constexpr size_t kStoreHashBytes = kSha256DigestBytes;
+// One encoded block is one consensus value.
+inline constexpr size_t kStoreBlockBytesMax = kConsensusValueBytesMax;
+// A commit certificate holds at most one signed precommit per validator (under 20 KiB at
+// 256 validators); 1 MiB leaves room for the encoding to grow.
+inline constexpr size_t kStoreCommitCertificateBytesMax = 1024 * 1024;
+inline constexpr size_t kStoreTransactionsPerBlockMax = kCodecVectorElementsMax;
+inline constexpr size_t kStoreStateWritesPerBlockMax = kCodecVectorElementsMax;
+inline constexpr size_t kStoreResultBytesMax = 1024 * 1024;
+inline constexpr size_t kStoreStateKeyBytesMax = 1024;
+inline constexpr size_t kStoreStateValueBytesMax = 16 * 1024 * 1024;
+// The consensus DurableState may hold a proposal plus locked and valid values, each up to one
+// consensus message.
+inline constexpr size_t kStoreConsensusStateBytesMax = 4 * kConsensusMessageBytesMax;
+inline constexpr size_t kStoreMetadataNameBytesMax = 256;
+inline constexpr size_t kStoreMetadataValueBytesMax = 1024 * 1024;
+// One BlocksFrom call (catch-up, subscriptions) and one ScanState call.
+inline constexpr size_t kStoreBlocksPerReadMax = 1000;
+inline constexpr size_t kStoreScanEntriesMax = 100'000;
+// How long a connection waits for another connection's lock before failing with kUnavailable.
+inline constexpr std::chrono::milliseconds kStoreBusyTimeoutDefault{5000};
+
+static_assert(kStoreHashBytes == kSha256DigestBytes);
+static_assert(kStoreBlockBytesMax + kStoreCommitCertificateBytesMax < 1'000'000'000,
+              "a block row must stay under SQLite's default SQLITE_MAX_LENGTH");
+static_assert(kStoreStateValueBytesMax < 1'000'000'000);
+static_assert(kStoreConsensusStateBytesMax < 1'000'000'000);
+}  // namespace vigil::limits
