@@ -4,6 +4,7 @@
 //   consensus_sim --seeds 2000 --first-seed 1    many runs; prints every failing seed with the
 //                                                one command that replays it
 //   consensus_sim --seed 42 --trace              every event of one run, to stderr
+//   consensus_sim --seeds 100000 --jobs 2 --progress 10000   a long run with progress lines
 //
 // Exit status: 0 when every run passed every checker, 1 otherwise, 2 on bad arguments.
 #include <atomic>
@@ -29,7 +30,7 @@ int Usage(const std::string& problem) {
                "                     [--faults none|mixed|drop,delay,duplicate,partition,clog,"
                "crash,skew,byzantine]\n"
                "                     [--byzantine K] [--fault-ms MS] [--jobs J] [--verbose] "
-               "[--trace]\n",
+               "[--trace] [--progress N]\n",
                problem.c_str());
   return 2;
 }
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   uint64_t jobs = 1;
   bool single = false;
   bool verbose = false;
+  uint64_t progress_every = 0;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     auto number = [&](uint64_t& value) {
@@ -77,6 +79,8 @@ int main(int argc, char** argv) {
       auto faults = vigil::sim::Faults::Parse(argv[++i]);
       if (!faults) return Usage(faults.error().message());
       base.faults = *faults;
+    } else if (flag == "--progress" && number(value)) {
+      progress_every = value;
     } else if (flag == "--verbose") {
       verbose = true;
     } else if (flag == "--trace") {
@@ -102,6 +106,7 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> next{0};
   std::mutex mutex;
   uint64_t failed = 0;
+  uint64_t done = 0;
   uint64_t events = 0;
   uint64_t heights = 0;
   uint64_t crashes = 0;
@@ -138,6 +143,15 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
       if (!result.ok) ++failed;
+      ++done;
+      if (progress_every > 0 && done % progress_every == 0) {
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        std::printf("progress: %llu of %llu seeds done, %llu failed, %.0f s\n",
+                    static_cast<unsigned long long>(done), static_cast<unsigned long long>(seeds),
+                    static_cast<unsigned long long>(failed), elapsed);
+        std::fflush(stdout);
+      }
     }
   };
   std::vector<std::thread> threads;
