@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 
 namespace vigil::consensus {
 namespace {
@@ -613,6 +614,48 @@ TEST_F(ConsensusTest, DuplicatesAndOtherHeightsAreIgnored) {
   EXPECT_TRUE(duplicate.empty());
   Ready other_height = Deliver(SignedVote(VoteType::kPrevote, 0, std::nullopt, 2, 7));
   EXPECT_TRUE(other_height.empty());
+}
+
+TEST_F(ConsensusTest, EquivocatorsSecondPrevoteCountsForAHeldProposal) {
+  // Validator 3 sent nil to this node and B to others: both are its messages (the paper counts
+  // messages), so with the proposal for B held here its B prevote completes the quorum.
+  StartAt(1);
+  FailRound(0);
+  Deliver(SignedProposal(1, "block B", 0));
+  const ValueId b = ComputeValueId(ToBytes("block B"));
+  DeliverVotes(VoteType::kPrevote, 0, std::nullopt, {3});
+  Ready partial = DeliverVotes(VoteType::kPrevote, 0, b, {1, 2});
+  EXPECT_TRUE(VotesIn(partial, VoteType::kPrevote).empty()) << "2 of 4 for B is not a quorum";
+  Ready ready = DeliverVotes(VoteType::kPrevote, 0, b, {3});
+  EXPECT_EQ(ready.evidence.size(), 1u);
+  ASSERT_EQ(VotesIn(ready, VoteType::kPrevote).size(), 1u);  // line 28 fired
+  EXPECT_EQ(VotesIn(ready, VoteType::kPrevote)[0].value_id, b);
+}
+
+TEST_F(ConsensusTest, ValidRoundPrevotesSurviveARestart) {
+  // kMe locks on A in round 0, crashes, restarts, and as proposer of (3, 1) re-proposes A with
+  // validRound 0; the restored prevotes let it (and its gossip) justify line 28.
+  StartAt(3);
+  LockOn(0, "block A");
+  const DurableState state = consensus_->durable_state();
+  ASSERT_EQ(state.valid_prevotes.size(), 3u);
+  auto decoded = DecodeDurableState(EncodeDurableState(state));
+  ASSERT_TRUE(decoded.has_value());
+  consensus_ = std::make_unique<Consensus>(TestConfig(), signer_.get(), values_, verifier_);
+  consensus_->Restore(*decoded, set_, now_ms_);
+  consensus_->TakeReady();
+  FailRound(0);
+  consensus_->OnGossipTick(now_ms_);
+  Ready gossip = consensus_->TakeReady();
+  ASSERT_EQ(ProposalsIn(gossip).size(), 1u);
+  EXPECT_EQ(ProposalsIn(gossip)[0].valid_round, std::optional<uint32_t>(0));
+  std::set<uint32_t> justifying;  // the previous round's votes may repeat them
+  for (const Vote& vote : VotesIn(gossip, VoteType::kPrevote)) {
+    if (vote.round == 0 && vote.value_id == ComputeValueId(ToBytes("block A"))) {
+      justifying.insert(vote.validator_index);
+    }
+  }
+  EXPECT_EQ(justifying.size(), 3u);
 }
 
 }  // namespace
