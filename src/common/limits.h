@@ -163,3 +163,49 @@ static_assert(kStoreBlockBytesMax + kStoreCommitCertificateBytesMax < 1'000'000'
 static_assert(kStoreStateValueBytesMax < 1'000'000'000);
 static_assert(kStoreConsensusStateBytesMax < 1'000'000'000);
 }  // namespace vigil::limits
+
+// --- Ledger (docs/ledger.md). ---
+namespace vigil::limits {
+// Names that appear in transactions and state: app names, device groups, admin, publisher and
+// validator names. Short enough for a log line and a dashboard column.
+inline constexpr size_t kLedgerNameBytesMax = 64;
+// A semantic version string (SemVer 2.0.0 sets no limit; 64 bytes holds any real one).
+inline constexpr size_t kLedgerVersionBytesMax = 64;
+// Device labels ("line=3", "site=plant-a"): count and size of each.
+inline constexpr size_t kLedgerLabelsMax = 32;
+inline constexpr size_t kLedgerLabelBytesMax = 64;
+// Free text: release notes, report details, revocation reasons, result reasons.
+inline constexpr size_t kLedgerNotesBytesMax = 4096;
+inline constexpr size_t kLedgerDetailBytesMax = 1024;
+inline constexpr size_t kLedgerReasonBytesMax = 1024;
+// Admins named at genesis; a governance envelope carries at most one signature per admin.
+inline constexpr size_t kLedgerAdminsMax = 64;
+inline constexpr size_t kLedgerSignaturesMax = kLedgerAdminsMax;
+// Publishers and validator network addresses ("host:port").
+inline constexpr size_t kLedgerPublishersMax = 1024;
+inline constexpr size_t kLedgerAddressBytesMax = 256;
+// Rules versions one peer can report supporting.
+inline constexpr size_t kLedgerRulesVersionsMax = 16;
+// One encoded transaction envelope and the kind-specific body inside it.
+inline constexpr size_t kLedgerTransactionBytesMax = 64 * 1024;
+inline constexpr size_t kLedgerBodyBytesMax = 32 * 1024;
+// One block: transactions and total encoded size (it is one consensus value).
+inline constexpr size_t kLedgerBlockTransactionsMax = 10'000;
+inline constexpr size_t kLedgerBlockBytesMax = kConsensusValueBytesMax;
+// The genesis file, CA certificate included.
+inline constexpr size_t kLedgerGenesisFileBytesMax = 1024 * 1024;
+
+static_assert(kLedgerSignaturesMax >= kLedgerAdminsMax,
+              "a k-of-n governance envelope must be able to carry n signatures");
+static_assert(kLedgerBodyBytesMax + kLedgerSignaturesMax * (kEd25519PublicKeyBytes +
+                                                            kEd25519SignatureBytes) +
+                      1024 <=
+                  kLedgerTransactionBytesMax,
+              "a maximal body with every signature must fit in one envelope");
+static_assert(kLedgerNotesBytesMax < kLedgerBodyBytesMax);
+static_assert(kLedgerTransactionBytesMax <= kLedgerBlockBytesMax);
+static_assert(kLedgerBlockBytesMax <= kConsensusValueBytesMax,
+              "a block is one consensus value");
+static_assert(kLedgerBlockTransactionsMax <= kCodecVectorElementsMax);
+static_assert(kLedgerReasonBytesMax <= kCodecFieldBytesMax);
+}  // namespace vigil::limits

@@ -1,0 +1,109 @@
+#include "ledger/state.h"
+
+#include <gtest/gtest.h>
+
+#include "test_chain.h"
+
+namespace vigil::ledger {
+namespace {
+
+TEST(StateTest, OverlaysReadThroughAndDiscardOrMerge) {
+  testing::TestChain chain;
+  const State& state = chain.state();
+  PublicKey device = chain.keys().device1.public_key();
+  Overlay block(state);
+  {
+    Overlay transaction(block);
+    PutSequence(transaction, device, 5);
+    EXPECT_EQ(GetSequence(transaction, device), 5u);
+    EXPECT_EQ(GetSequence(block, device), 0u);
+    // Dropped without merging: the block sees nothing.
+  }
+  EXPECT_TRUE(block.writes().empty());
+  Overlay transaction(block);
+  PutSequence(transaction, device, 6);
+  ErasePublisher(transaction, chain.keys().publisher.public_key());
+  EXPECT_FALSE(GetPublisher(transaction, chain.keys().publisher.public_key()).has_value());
+  EXPECT_TRUE(GetPublisher(block, chain.keys().publisher.public_key()).has_value());
+  std::move(transaction).MergeInto(block);
+  EXPECT_EQ(GetSequence(block, device), 6u);
+  EXPECT_FALSE(GetPublisher(block, chain.keys().publisher.public_key()).has_value());
+  // The committed state is untouched until Apply.
+  EXPECT_EQ(GetSequence(state, device), 0u);
+  EXPECT_EQ(block.writes().size(), 2u);
+}
+
+TEST(StateTest, ApplyWritesAndDeletesAndMovesTheTip) {
+  testing::TestChain chain;
+  State state = chain.state();
+  PublicKey publisher = chain.keys().publisher.public_key();
+  Overlay overlay(state);
+  ErasePublisher(overlay, publisher);
+  PutLatestVersion(overlay, "press", "1.0.0");
+  WriteSet writes = std::move(overlay).TakeWrites();
+  ChainTip tip{.height = 1,
+               .block_hash = {},
+               .state_hash = NextStateHash(state.tip().state_hash, writes),
+               .time_ms = 5};
+  state.Apply(writes, tip);
+  EXPECT_FALSE(GetPublisher(state, publisher).has_value());
+  EXPECT_EQ(GetLatestVersion(state, "press"), "1.0.0");
+  EXPECT_EQ(state.tip(), tip);
+  EXPECT_NE(state.ComputeDigest(), chain.state().ComputeDigest());
+}
+
+TEST(StateTest, WriteSetEncodingIsCanonicalAndOrderIndependent) {
+  WriteSet first;
+  first[Bytes{2, 1}] = Bytes{9};
+  first[Bytes{1}] = std::nullopt;
+  WriteSet second;
+  second[Bytes{1}] = std::nullopt;
+  second[Bytes{2, 1}] = Bytes{9};
+  EXPECT_EQ(EncodeWriteSet(first), EncodeWriteSet(second));
+  EXPECT_EQ(EncodeWriteSet(first), (Bytes{2,
+                                          0,
+                                          0,
+                                          0,
+                                          /*key*/ 1,
+                                          0,
+                                          0,
+                                          0,
+                                          1,
+                                          /*absent*/ 0,
+                                          /*key*/ 2,
+                                          0,
+                                          0,
+                                          0,
+                                          2,
+                                          1,
+                                          /*present*/ 1,
+                                          1,
+                                          0,
+                                          0,
+                                          0,
+                                          9}));
+  // A deletion and an empty value are different writes.
+  WriteSet empty_value;
+  empty_value[Bytes{1}] = Bytes{};
+  EXPECT_NE(NextStateHash({}, empty_value), NextStateHash({}, {{Bytes{1}, std::nullopt}}));
+}
+
+TEST(StateTest, GenesisStateHoldsTheGenesisTables) {
+  testing::TestChain chain;
+  const State& state = chain.state();
+  EXPECT_EQ(state.chain_id(), testing::kChainId);
+  EXPECT_EQ(state.tip().height, 0u);
+  EXPECT_EQ(state.tip().time_ms, testing::kGenesisTimeMs);
+  EXPECT_EQ(GetAdminThreshold(state), 2u);
+  EXPECT_EQ(ListAdmins(state).size(), 3u);
+  EXPECT_EQ(GetAdminName(state, chain.keys().admin2.public_key()), "bob");
+  auto validators = ListValidators(state);
+  ASSERT_EQ(validators.size(), 1u);
+  EXPECT_EQ(validators[0].second.address, "127.0.0.1:7100");
+  EXPECT_EQ(GetRules(state).version, 1u);
+  EXPECT_EQ(GetCaCertificatePem(state), testing::TestCaPem());
+  EXPECT_EQ(GetPublisher(state, chain.keys().publisher.public_key())->name, "release-bot");
+}
+
+}  // namespace
+}  // namespace vigil::ledger
