@@ -83,8 +83,12 @@ BENCHMARK(BM_DecideHeight)->Arg(1)->Arg(4)->Arg(7);
 void BM_DuplicateVote(benchmark::State& state) {
   Cluster cluster(4);
   cluster.nodes[0]->Start(1, cluster.set, 0);
-  Vote vote{.type = VoteType::kPrevote, .height = 1, .round = 0, .value_id = std::nullopt,
-            .validator_index = 1, .signature = {}};
+  Vote vote{.type = VoteType::kPrevote,
+            .height = 1,
+            .round = 0,
+            .value_id = std::nullopt,
+            .validator_index = 1,
+            .signature = {}};
   const uint32_t signer_index = 1;
   for (size_t i = 0; i < cluster.keys.size(); ++i) {
     if (cluster.set.IndexOf(cluster.keys[i].public_key()) == signer_index) {
@@ -102,9 +106,12 @@ void BM_DuplicateVote(benchmark::State& state) {
 BENCHMARK(BM_DuplicateVote);
 
 void BM_VoteEncodeDecode(benchmark::State& state) {
-  const Message message = Vote{.type = VoteType::kPrecommit, .height = 12345, .round = 2,
+  const Message message = Vote{.type = VoteType::kPrecommit,
+                               .height = 12345,
+                               .round = 2,
                                .value_id = ComputeValueId(ToBytes("block")),
-                               .validator_index = 3, .signature = {}};
+                               .validator_index = 3,
+                               .signature = {}};
   for (auto _ : state) {
     Bytes bytes = EncodeMessage(message);
     benchmark::DoNotOptimize(DecodeMessage(bytes));
@@ -118,8 +125,12 @@ void BM_VerifyCommitCertificate(benchmark::State& state) {
   const ValueId id = ComputeValueId(ToBytes("block"));
   CommitCertificate certificate{.height = 9, .round = 0, .value_id = id, .signatures = {}};
   for (uint32_t index = 0; index < cluster.set.size(); ++index) {
-    Vote vote{.type = VoteType::kPrecommit, .height = 9, .round = 0, .value_id = id,
-              .validator_index = index, .signature = {}};
+    Vote vote{.type = VoteType::kPrecommit,
+              .height = 9,
+              .round = 0,
+              .value_id = id,
+              .validator_index = index,
+              .signature = {}};
     for (const auto& key : cluster.keys) {
       if (key.public_key() == cluster.set.at(index).public_key) {
         certificate.signatures.push_back({index, key.Sign(VoteSignBytes(kChainId, vote))});

@@ -15,7 +15,8 @@ using vigil::Bytes;
 using vigil::ByteSpan;
 
 void RequireSame(ByteSpan input, const Bytes& encoded) {
-  if (encoded.size() != input.size() || !std::equal(encoded.begin(), encoded.end(), input.begin())) {
+  if (encoded.size() != input.size() ||
+      !std::equal(encoded.begin(), encoded.end(), input.begin())) {
     std::abort();  // two encodings of one value: the canonical form is broken
   }
 }

@@ -128,14 +128,12 @@ Expected<DurableState> DecodeDurableState(ByteSpan bytes) {
                            in.ReadOptional("last_proposal", [](codec::Decoder& inner) {
                              return DecodeProposal(inner);
                            }));
-    VIGIL_ASSIGN_OR_RETURN(state.last_prevote,
-                           in.ReadOptional("last_prevote", [](codec::Decoder& inner) {
-                             return DecodeVote(inner);
-                           }));
-    VIGIL_ASSIGN_OR_RETURN(state.last_precommit,
-                           in.ReadOptional("last_precommit", [](codec::Decoder& inner) {
-                             return DecodeVote(inner);
-                           }));
+    VIGIL_ASSIGN_OR_RETURN(
+        state.last_prevote,
+        in.ReadOptional("last_prevote", [](codec::Decoder& inner) { return DecodeVote(inner); }));
+    VIGIL_ASSIGN_OR_RETURN(
+        state.last_precommit,
+        in.ReadOptional("last_precommit", [](codec::Decoder& inner) { return DecodeVote(inner); }));
     VIGIL_ASSIGN_OR_RETURN(
         state.valid_prevotes,
         in.ReadVector("valid_prevotes",
@@ -254,7 +252,7 @@ bool Consensus::InWindow(uint32_t round) const {
 // Lines 11-21: StartRound(round).
 void Consensus::StartRound(uint32_t round) {
   VIGIL_ASSERT(round <= limits::kConsensusRoundMax);
-  durable_.round = round;             // line 12
+  durable_.round = round;               // line 12
   durable_.step = RoundStep::kPropose;  // line 13
   MarkDurableChanged();
   if (round > limits::kConsensusRoundsBehindMax) {
@@ -396,9 +394,9 @@ Status Consensus::OnProposal(const Proposal& proposal) {
   const ValueId id = ComputeValueId(proposal.value);
   if (!Verify(proposal.proposer_index, ProposalSignBytes(config_.chain_id, proposal, id),
               proposal.signature)) {
-    return Fail(ErrorCode::kUnauthenticated,
-                "invalid signature on the proposal for height " + std::to_string(proposal.height) +
-                    " round " + std::to_string(proposal.round));
+    return Fail(ErrorCode::kUnauthenticated, "invalid signature on the proposal for height " +
+                                                 std::to_string(proposal.height) + " round " +
+                                                 std::to_string(proposal.round));
   }
   NoteRoundSeen(proposal.proposer_index, proposal.round);
   if (!in_window) return Ok();
@@ -420,7 +418,8 @@ Status Consensus::OnVote(const Vote& vote) {
   std::optional<Vote> existing;
   if (in_window) {
     if (const RoundState* round = FindRound(vote.round)) {
-      const VoteTally& tally = vote.type == VoteType::kPrevote ? round->prevotes : round->precommits;
+      const VoteTally& tally =
+          vote.type == VoteType::kPrevote ? round->prevotes : round->precommits;
       existing = tally.by_validator[vote.validator_index];
       // Same value, other bytes: Ed25519 signatures are deterministic, so this is a duplicate,
       // a forgery or a malleated copy of a vote already counted: nothing to learn.
@@ -432,8 +431,8 @@ Status Consensus::OnVote(const Vote& vote) {
   }
   if (!Verify(vote.validator_index, VoteSignBytes(config_.chain_id, vote), vote.signature)) {
     return Fail(ErrorCode::kUnauthenticated,
-                "invalid signature on " + std::string(VoteTypeName(vote.type)) +
-                    " of validator " + std::to_string(vote.validator_index) + " at height " +
+                "invalid signature on " + std::string(VoteTypeName(vote.type)) + " of validator " +
+                    std::to_string(vote.validator_index) + " at height " +
                     std::to_string(vote.height) + " round " + std::to_string(vote.round));
   }
   NoteRoundSeen(vote.validator_index, vote.round);
@@ -500,9 +499,9 @@ Status Consensus::OnEvidence(const Evidence& evidence) {
   if (std::find(evidence_.begin(), evidence_.end(), evidence) != evidence_.end()) return Ok();
   const Vote& first = evidence.first;
   const Vote& second = evidence.second;
-  if (first.type != second.type || first.height != second.height ||
-      first.round != second.round || first.validator_index != second.validator_index ||
-      first.value_id == second.value_id || first.validator_index >= validators().size()) {
+  if (first.type != second.type || first.height != second.height || first.round != second.round ||
+      first.validator_index != second.validator_index || first.value_id == second.value_id ||
+      first.validator_index >= validators().size()) {
     return Fail(ErrorCode::kCorruption, "evidence is not two conflicting votes of one validator");
   }
   for (const Vote* vote : {&first, &second}) {
@@ -666,8 +665,8 @@ void Consensus::Decide(uint32_t round, const Bytes& value, CommitCertificate cer
 }
 
 CommitCertificate Consensus::BuildCertificate(uint32_t round, const ValueId& id) const {
-  CommitCertificate certificate{.height = durable_.height, .round = round, .value_id = id,
-                                .signatures = {}};
+  CommitCertificate certificate{
+      .height = durable_.height, .round = round, .value_id = id, .signatures = {}};
   const RoundState* state = FindRound(round);
   VIGIL_ASSERT(state != nullptr);
   state->precommits.ForEachVoteFor(id, [&certificate](const Vote& vote) {
@@ -708,8 +707,8 @@ bool Consensus::UponProposal() {
   if (!round || !round->proposal || round->proposal->proposal.valid_round) return false;
   const ReceivedProposal& received = *round->proposal;
   // Line 23: valid(v) and (lockedRound = -1 or lockedValue = v).
-  const bool accept = received.valid && (!durable_.locked ||
-                                         durable_.locked->value == received.proposal.value);
+  const bool accept =
+      received.valid && (!durable_.locked || durable_.locked->value == received.proposal.value);
   durable_.step = RoundStep::kPrevote;  // line 27
   BroadcastVote(VoteType::kPrevote, accept ? std::optional(received.id) : std::nullopt);
   MarkDurableChanged();
@@ -732,9 +731,9 @@ bool Consensus::UponProposalValidRound() {
     return false;
   }
   // Line 29: valid(v) and (lockedRound <= vr or lockedValue = v).
-  const bool accept = received.valid &&
-                      (!durable_.locked || durable_.locked->round <= valid_round ||
-                       durable_.locked->value == received.proposal.value);
+  const bool accept =
+      received.valid && (!durable_.locked || durable_.locked->round <= valid_round ||
+                         durable_.locked->value == received.proposal.value);
   durable_.step = RoundStep::kPrevote;  // line 33
   BroadcastVote(VoteType::kPrevote, accept ? std::optional(received.id) : std::nullopt);
   MarkDurableChanged();
@@ -772,9 +771,8 @@ bool Consensus::UponPrevoteValue() {
   }
   durable_.valid = RoundValue{durable_.round, received.proposal.value};  // lines 42-43
   durable_.valid_prevotes.clear();
-  round.prevotes.ForEachVoteFor(received.id, [this](const Vote& vote) {
-    durable_.valid_prevotes.push_back(vote);
-  });
+  round.prevotes.ForEachVoteFor(
+      received.id, [this](const Vote& vote) { durable_.valid_prevotes.push_back(vote); });
   MarkDurableChanged();
   return true;
 }

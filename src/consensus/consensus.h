@@ -186,8 +186,7 @@ class Consensus {
  public:
   // `signer` may be null: the node then follows and decides but never votes (an observer), also
   // when its key is not in a height's validator set. References must outlive the Consensus.
-  Consensus(Config config, const Signer* signer, ValueSource& values,
-            SignatureVerifier& verifier);
+  Consensus(Config config, const Signer* signer, ValueSource& values, SignatureVerifier& verifier);
 
   // Begins `height` (line 10 at the first height, line 54 after a decision) with the
   // validators of that height. Heights only move forward.
@@ -282,14 +281,14 @@ class Consensus {
 
   // The upon rules, re-evaluated until none fires (the paper executes them atomically).
   void Evaluate();
-  bool UponDecide();             // lines 49-54
-  bool UponRoundSkip();          // lines 55-56
-  bool UponProposal();           // lines 22-27
-  bool UponProposalValidRound(); // lines 28-33
-  bool UponPrevoteAny();         // lines 34-35
-  bool UponPrevoteValue();       // lines 36-43
-  bool UponPrevoteNil();         // lines 44-46
-  bool UponPrecommitAny();       // lines 47-48
+  bool UponDecide();              // lines 49-54
+  bool UponRoundSkip();           // lines 55-56
+  bool UponProposal();            // lines 22-27
+  bool UponProposalValidRound();  // lines 28-33
+  bool UponPrevoteAny();          // lines 34-35
+  bool UponPrevoteValue();        // lines 36-43
+  bool UponPrevoteNil();          // lines 44-46
+  bool UponPrecommitAny();        // lines 47-48
 
   void StartRound(uint32_t round);  // lines 11-21
   void Decide(uint32_t round, const Bytes& value, CommitCertificate certificate);

@@ -61,9 +61,9 @@ Expected<ValidatorSet> ValidatorSet::Create(std::vector<Validator> validators) {
     return Fail(ErrorCode::kInvalidArgument, "a validator set needs at least one validator");
   }
   if (validators.size() > limits::kConsensusValidatorsMax) {
-    return Fail(ErrorCode::kInvalidArgument,
-                std::to_string(validators.size()) + " validators exceed the limit of " +
-                    std::to_string(limits::kConsensusValidatorsMax));
+    return Fail(ErrorCode::kInvalidArgument, std::to_string(validators.size()) +
+                                                 " validators exceed the limit of " +
+                                                 std::to_string(limits::kConsensusValidatorsMax));
   }
   std::sort(validators.begin(), validators.end(),
             [](const Validator& a, const Validator& b) { return a.public_key < b.public_key; });
@@ -118,16 +118,15 @@ Bytes ValidatorSet::Encode() const {
 Expected<ValidatorSet> ValidatorSet::DecodeFrom(codec::Decoder& decoder) {
   VIGIL_ASSIGN_OR_RETURN(
       std::vector<Validator> validators,
-      decoder.ReadVector("validators", limits::kConsensusValidatorsMax,
-                         [](codec::Decoder& in) -> Expected<Validator> {
-                           Validator validator;
-                           VIGIL_ASSIGN_OR_RETURN(validator.public_key,
-                                                  in.ReadFixed<limits::kEd25519PublicKeyBytes>(
-                                                      "public_key"));
-                           VIGIL_ASSIGN_OR_RETURN(validator.voting_power,
-                                                  in.ReadU64("voting_power"));
-                           return validator;
-                         }));
+      decoder.ReadVector(
+          "validators", limits::kConsensusValidatorsMax,
+          [](codec::Decoder& in) -> Expected<Validator> {
+            Validator validator;
+            VIGIL_ASSIGN_OR_RETURN(validator.public_key,
+                                   in.ReadFixed<limits::kEd25519PublicKeyBytes>("public_key"));
+            VIGIL_ASSIGN_OR_RETURN(validator.voting_power, in.ReadU64("voting_power"));
+            return validator;
+          }));
   // Canonical form: strictly sorted by key (Create would silently sort, so check first).
   for (size_t i = 1; i < validators.size(); ++i) {
     if (!(validators[i - 1].public_key < validators[i].public_key)) {
@@ -171,10 +170,10 @@ Bytes VoteSignBytes(std::string_view chain_id, const Vote& vote) {
 
 Status VerifyVote(const ValidatorSet& validators, std::string_view chain_id, const Vote& vote) {
   if (vote.validator_index >= validators.size()) {
-    return Fail(ErrorCode::kUnauthenticated,
-                std::string(VoteTypeName(vote.type)) + " names " +
-                    ValidatorLabel(vote.validator_index) + " but the set has " +
-                    std::to_string(validators.size()));
+    return Fail(ErrorCode::kUnauthenticated, std::string(VoteTypeName(vote.type)) + " names " +
+                                                 ValidatorLabel(vote.validator_index) +
+                                                 " but the set has " +
+                                                 std::to_string(validators.size()));
   }
   const PublicKey& key = validators.at(vote.validator_index).public_key;
   if (!crypto::Verify(key, VoteSignBytes(chain_id, vote), vote.signature)) {
@@ -243,10 +242,10 @@ Status VerifyProposal(const ValidatorSet& validators, std::string_view chain_id,
   }
   const PublicKey& key = validators.at(proposal.proposer_index).public_key;
   if (!crypto::Verify(key, ProposalSignBytes(chain_id, proposal), proposal.signature)) {
-    return Fail(ErrorCode::kUnauthenticated,
-                "invalid signature on the proposal of " + ValidatorLabel(proposal.proposer_index) +
-                    " at height " + std::to_string(proposal.height) + " round " +
-                    std::to_string(proposal.round));
+    return Fail(ErrorCode::kUnauthenticated, "invalid signature on the proposal of " +
+                                                 ValidatorLabel(proposal.proposer_index) +
+                                                 " at height " + std::to_string(proposal.height) +
+                                                 " round " + std::to_string(proposal.round));
   }
   return Ok();
 }
@@ -291,21 +290,20 @@ Expected<Proposal> DecodeProposal(codec::Decoder& decoder) {
 Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view chain_id,
                                uint64_t height, const ValueId& value_id,
                                const CommitCertificate& certificate) {
-  return VerifyCommitCertificate(validators, chain_id, height, value_id, certificate,
-                                 [](const PublicKey& key, ByteSpan message,
-                                    const Signature& signature) {
-                                   return crypto::Verify(key, message, signature);
-                                 });
+  return VerifyCommitCertificate(
+      validators, chain_id, height, value_id, certificate,
+      [](const PublicKey& key, ByteSpan message, const Signature& signature) {
+        return crypto::Verify(key, message, signature);
+      });
 }
 
 Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view chain_id,
                                uint64_t height, const ValueId& value_id,
-                               const CommitCertificate& certificate,
-                               const VerifyFunction& verify) {
+                               const CommitCertificate& certificate, const VerifyFunction& verify) {
   if (certificate.height != height) {
-    return Fail(ErrorCode::kUnauthenticated,
-                "commit certificate is for height " + std::to_string(certificate.height) +
-                    ", expected " + std::to_string(height));
+    return Fail(ErrorCode::kUnauthenticated, "commit certificate is for height " +
+                                                 std::to_string(certificate.height) +
+                                                 ", expected " + std::to_string(height));
   }
   if (certificate.value_id != value_id) {
     return Fail(ErrorCode::kUnauthenticated,
@@ -323,7 +321,8 @@ Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view 
     if (i > 0 && entry.validator_index <= certificate.signatures[i - 1].validator_index) {
       return Fail(ErrorCode::kUnauthenticated,
                   "commit certificate signatures are not strictly sorted by validator index at "
-                  "entry " + std::to_string(i));
+                  "entry " +
+                      std::to_string(i));
     }
     if (entry.validator_index >= validators.size()) {
       return Fail(ErrorCode::kUnauthenticated,
@@ -332,19 +331,19 @@ Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view 
     }
     const Validator& validator = validators.at(entry.validator_index);
     if (!verify(validator.public_key, sign_bytes, entry.signature)) {
-      return Fail(ErrorCode::kUnauthenticated,
-                  "commit certificate at height " + std::to_string(height) +
-                      " holds an invalid precommit signature of " +
-                      ValidatorLabel(entry.validator_index));
+      return Fail(ErrorCode::kUnauthenticated, "commit certificate at height " +
+                                                   std::to_string(height) +
+                                                   " holds an invalid precommit signature of " +
+                                                   ValidatorLabel(entry.validator_index));
     }
     power += validator.voting_power;
   }
   if (!validators.IsQuorum(power)) {
-    return Fail(ErrorCode::kUnauthenticated,
-                "commit certificate at height " + std::to_string(height) + " carries " +
-                    std::to_string(power) + " of " +
-                    std::to_string(validators.total_voting_power()) +
-                    " voting power; more than 2/3 is required");
+    return Fail(ErrorCode::kUnauthenticated, "commit certificate at height " +
+                                                 std::to_string(height) + " carries " +
+                                                 std::to_string(power) + " of " +
+                                                 std::to_string(validators.total_voting_power()) +
+                                                 " voting power; more than 2/3 is required");
   }
   return Ok();
 }
@@ -367,16 +366,15 @@ Expected<CommitCertificate> DecodeCommitCertificate(codec::Decoder& decoder) {
   VIGIL_ASSIGN_OR_RETURN(certificate.value_id, ReadValueId(decoder));
   VIGIL_ASSIGN_OR_RETURN(
       certificate.signatures,
-      decoder.ReadVector("signatures", limits::kConsensusValidatorsMax,
-                         [](codec::Decoder& in) -> Expected<CommitSignature> {
-                           CommitSignature entry;
-                           VIGIL_ASSIGN_OR_RETURN(entry.validator_index,
-                                                  in.ReadU32("validator_index"));
-                           VIGIL_ASSIGN_OR_RETURN(
-                               entry.signature,
-                               in.ReadFixed<limits::kEd25519SignatureBytes>("signature"));
-                           return entry;
-                         }));
+      decoder.ReadVector(
+          "signatures", limits::kConsensusValidatorsMax,
+          [](codec::Decoder& in) -> Expected<CommitSignature> {
+            CommitSignature entry;
+            VIGIL_ASSIGN_OR_RETURN(entry.validator_index, in.ReadU32("validator_index"));
+            VIGIL_ASSIGN_OR_RETURN(entry.signature,
+                                   in.ReadFixed<limits::kEd25519SignatureBytes>("signature"));
+            return entry;
+          }));
   for (size_t i = 1; i < certificate.signatures.size(); ++i) {
     if (certificate.signatures[i].validator_index <=
         certificate.signatures[i - 1].validator_index) {
@@ -394,8 +392,8 @@ Bytes EncodeCommitCertificate(const CommitCertificate& certificate) {
 }
 
 Expected<CommitCertificate> DecodeCommitCertificate(ByteSpan bytes) {
-  return codec::DecodeExactly(
-      bytes, [](codec::Decoder& in) { return DecodeCommitCertificate(in); });
+  return codec::DecodeExactly(bytes,
+                              [](codec::Decoder& in) { return DecodeCommitCertificate(in); });
 }
 
 // --- Evidence ---

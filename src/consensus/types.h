@@ -164,8 +164,7 @@ using VerifyFunction =
     std::function<bool(const PublicKey& key, ByteSpan message, const Signature& signature)>;
 Status VerifyCommitCertificate(const ValidatorSet& validators, std::string_view chain_id,
                                uint64_t height, const ValueId& value_id,
-                               const CommitCertificate& certificate,
-                               const VerifyFunction& verify);
+                               const CommitCertificate& certificate, const VerifyFunction& verify);
 
 // --- Evidence ---
 

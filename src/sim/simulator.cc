@@ -162,10 +162,9 @@ std::string Describe(const Message& message) {
   }
   if (const Proposal* proposal = std::get_if<Proposal>(&message)) {
     return "proposal h" + std::to_string(proposal->height) + " r" +
-           std::to_string(proposal->round) + " " +
-           id(consensus::ComputeValueId(proposal->value)) + " vr " +
-           (proposal->valid_round ? std::to_string(*proposal->valid_round) : "-") + " by " +
-           std::to_string(proposal->proposer_index);
+           std::to_string(proposal->round) + " " + id(consensus::ComputeValueId(proposal->value)) +
+           " vr " + (proposal->valid_round ? std::to_string(*proposal->valid_round) : "-") +
+           " by " + std::to_string(proposal->proposer_index);
   }
   if (std::holds_alternative<consensus::Evidence>(message)) return "evidence";
   return "commit h" + std::to_string(consensus::MessageHeight(message));
@@ -219,8 +218,8 @@ class Simulation {
 
   int64_t NodeNow(const Node& node) const { return now_ms_ + node.clock_offset_ms; }
   int64_t NodeDuration(const Node& node, int64_t duration_ms) const {
-    return std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(duration_ms) *
-                                                     node.clock_rate));
+    return std::max<int64_t>(
+        1, static_cast<int64_t>(static_cast<double>(duration_ms) * node.clock_rate));
   }
 
   // Network.
@@ -245,8 +244,8 @@ class Simulation {
   std::string DescribeNodes() const;
 
   void Trace(const std::string& line) const {
-    if (config_.trace) std::fprintf(stderr, "[%8lld ms] %s\n", static_cast<long long>(now_ms_),
-                                    line.c_str());
+    if (config_.trace)
+      std::fprintf(stderr, "[%8lld ms] %s\n", static_cast<long long>(now_ms_), line.c_str());
   }
 
   SimConfig config_;
@@ -373,8 +372,8 @@ SimResult Simulation::Run() {
       }
       Fail("liveness: " + std::to_string(config_.liveness_bound_ms) +
            " ms after faults stopped, the slowest honest node has decided " +
-           std::to_string(lowest) + " heights; target " +
-           std::to_string(liveness_target_height_) + "; " + DescribeNodes());
+           std::to_string(lowest) + " heights; target " + std::to_string(liveness_target_height_) +
+           "; " + DescribeNodes());
       break;
     }
     Dispatch(event);
@@ -523,8 +522,8 @@ void Simulation::SendByzantine(Node& node, const Message& message) {
   Message other = message;
   if (proposal) {
     Proposal& second = std::get<Proposal>(other);
-    second.value = ToBytes((random_.Chance(0.3) ? "invalid " : "fork ") +
-                           std::to_string(random_.Next()));
+    second.value =
+        ToBytes((random_.Chance(0.3) ? "invalid " : "fork ") + std::to_string(random_.Next()));
     second.signature = node.key->Sign(consensus::ProposalSignBytes(kChainId, second));
   } else {
     Vote& second = std::get<Vote>(other);
@@ -640,8 +639,8 @@ void Simulation::OnDeliver(Node& node, uint32_t from, const Message& message) {
 void Simulation::ReplyWithCommits(Node& node, uint32_t to, uint64_t from_height) {
   if (now_ms_ - node.last_catch_up_reply_ms[to] < config_.gossip_interval_ms) return;
   node.last_catch_up_reply_ms[to] = now_ms_;
-  const uint64_t last = std::min<uint64_t>(node.storage.chain.size(),
-                                           from_height + kCatchUpCommitsMax - 1);
+  const uint64_t last =
+      std::min<uint64_t>(node.storage.chain.size(), from_height + kCatchUpCommitsMax - 1);
   for (uint64_t height = from_height; height <= last; ++height) {
     const Block& block = node.storage.chain[height - 1];
     Send(node.index, to, std::make_shared<const Message>(Commit{block.value, block.certificate}));
@@ -759,8 +758,8 @@ void Simulation::OnDecision(Node& node, const consensus::Decision& decision) {
         });
     if (!status) {
       return Fail("certificate: honest node " + std::to_string(node.index) + " decided height " +
-                  std::to_string(decision.height) + " with a certificate that does not verify: " +
-                  status.error().message());
+                  std::to_string(decision.height) +
+                  " with a certificate that does not verify: " + status.error().message());
     }
     auto [decided, first] = decided_.try_emplace(decision.height, id);
     if (!first && decided->second != id) {
@@ -791,14 +790,22 @@ Expected<Faults> Faults::Parse(std::string_view text) {
     size_t end = text.find(',', start);
     if (end == std::string_view::npos) end = text.size();
     std::string_view name = text.substr(start, end - start);
-    if (name == "drop") faults.drop = true;
-    else if (name == "delay") faults.delay = true;
-    else if (name == "duplicate") faults.duplicate = true;
-    else if (name == "partition") faults.partition = true;
-    else if (name == "clog") faults.clog = true;
-    else if (name == "crash") faults.crash = true;
-    else if (name == "skew") faults.clock_skew = true;
-    else if (name == "byzantine") faults.byzantine = true;
+    if (name == "drop")
+      faults.drop = true;
+    else if (name == "delay")
+      faults.delay = true;
+    else if (name == "duplicate")
+      faults.duplicate = true;
+    else if (name == "partition")
+      faults.partition = true;
+    else if (name == "clog")
+      faults.clog = true;
+    else if (name == "crash")
+      faults.crash = true;
+    else if (name == "skew")
+      faults.clock_skew = true;
+    else if (name == "byzantine")
+      faults.byzantine = true;
     else {
       return Fail(ErrorCode::kInvalidArgument,
                   "unknown fault '" + std::string(name) +
@@ -835,8 +842,8 @@ SimResult RunSimulation(const SimConfig& config) {
 
 std::string ReplayCommand(const SimConfig& config) {
   std::ostringstream command;
-  command << "consensus_sim --seed " << config.seed << " --nodes " << config.nodes
-          << " --faults " << config.faults.ToString();
+  command << "consensus_sim --seed " << config.seed << " --nodes " << config.nodes << " --faults "
+          << config.faults.ToString();
   if (config.byzantine_nodes >= 0) command << " --byzantine " << config.byzantine_nodes;
   if (config.fault_phase_ms != SimConfig{}.fault_phase_ms) {
     command << " --fault-ms " << config.fault_phase_ms;

@@ -80,15 +80,15 @@ struct SimResult {
   bool ok = true;
   std::string failure;  // which checker, what it saw
   uint64_t seed = 0;
-  uint64_t events = 0;            // simulation steps: deliveries, timers, ticks, crashes
+  uint64_t events = 0;  // simulation steps: deliveries, timers, ticks, crashes
   uint64_t messages_sent = 0;
   uint64_t min_honest_height = 0;  // decided heights, lowest honest node
   uint64_t max_round = 0;          // highest round any honest node decided in
   uint64_t crashes = 0;
-  uint64_t evidence_found = 0;     // conflicting-vote evidence held by honest nodes
-  uint64_t guard_refusals = 0;     // signatures refused by the restart guard (honest nodes)
+  uint64_t evidence_found = 0;  // conflicting-vote evidence held by honest nodes
+  uint64_t guard_refusals = 0;  // signatures refused by the restart guard (honest nodes)
   int64_t simulated_ms = 0;
-  std::string byzantine;           // e.g. "1:equivocate"
+  std::string byzantine;  // e.g. "1:equivocate"
 };
 
 SimResult RunSimulation(const SimConfig& config);

@@ -84,9 +84,8 @@ class ConsensusTest : public ::testing::Test {
     // Index order is key order; hand powers out by index so tests can reason by index.
     std::vector<const crypto::PrivateKey*> sorted;
     for (const auto& key : keys_) sorted.push_back(&key);
-    std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) {
-      return a->public_key() < b->public_key();
-    });
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->public_key() < b->public_key(); });
     for (size_t i = 0; i < powers.size(); ++i) {
       validators.push_back({sorted[i]->public_key(), powers[i]});
     }
@@ -107,21 +106,27 @@ class ConsensusTest : public ::testing::Test {
   Vote SignedVote(VoteType type, uint32_t round, std::optional<ValueId> id, uint32_t index,
                   uint64_t height = 0) {
     if (height == 0) height = height_;
-    Vote vote{.type = type, .height = height, .round = round, .value_id = id,
-              .validator_index = index, .signature = {}};
+    Vote vote{.type = type,
+              .height = height,
+              .round = round,
+              .value_id = id,
+              .validator_index = index,
+              .signature = {}};
     vote.signature = keys_by_index_[index]->Sign(VoteSignBytes(kChainId, vote));
     return vote;
   }
 
   Proposal SignedProposal(uint32_t round, std::string_view value,
-                          std::optional<uint32_t> valid_round = std::nullopt,
-                          uint64_t height = 0) {
+                          std::optional<uint32_t> valid_round = std::nullopt, uint64_t height = 0) {
     if (height == 0) height = height_;
-    Proposal proposal{.height = height, .round = round, .value = ToBytes(value),
+    Proposal proposal{.height = height,
+                      .round = round,
+                      .value = ToBytes(value),
                       .valid_round = valid_round,
-                      .proposer_index = consensus_->Proposer(round), .signature = {}};
-    proposal.signature = keys_by_index_[proposal.proposer_index]->Sign(
-        ProposalSignBytes(kChainId, proposal));
+                      .proposer_index = consensus_->Proposer(round),
+                      .signature = {}};
+    proposal.signature =
+        keys_by_index_[proposal.proposer_index]->Sign(ProposalSignBytes(kChainId, proposal));
     return proposal;
   }
 
@@ -144,8 +149,7 @@ class ConsensusTest : public ::testing::Test {
 
   Ready Fire(TimeoutKind kind, uint32_t round, uint64_t height = 0) {
     if (height == 0) height = height_;
-    consensus_->OnTimeout(Timeout{.kind = kind, .height = height, .round = round,
-                                  .duration_ms = 0},
+    consensus_->OnTimeout(Timeout{.kind = kind, .height = height, .round = round, .duration_ms = 0},
                           now_ms_);
     return consensus_->TakeReady();
   }
@@ -232,8 +236,12 @@ TEST_F(ConsensusTest, ProposalFromWrongProposerOrBadSignatureIsRefused) {
   Proposal proposal = SignedProposal(0, "block");
   proposal.signature[0] ^= 1;
   EXPECT_FALSE(consensus_->Step(proposal, now_ms_).has_value());
-  Proposal impostor{.height = 1, .round = 0, .value = ToBytes("x"), .valid_round = {},
-                    .proposer_index = 2, .signature = {}};
+  Proposal impostor{.height = 1,
+                    .round = 0,
+                    .value = ToBytes("x"),
+                    .valid_round = {},
+                    .proposer_index = 2,
+                    .signature = {}};
   impostor.signature = keys_by_index_[2]->Sign(ProposalSignBytes(kChainId, impostor));
   EXPECT_FALSE(consensus_->Step(impostor, now_ms_).has_value());
   EXPECT_TRUE(consensus_->TakeReady().messages.empty());
@@ -478,7 +486,8 @@ TEST_F(ConsensusTest, ConflictingVotesBecomeGossipedEvidence) {
   ASSERT_EQ(ready.evidence.size(), 1u);
   EXPECT_TRUE(VerifyEvidence(set_, kChainId, ready.evidence[0]).has_value());
   bool gossiped = false;
-  for (const Message& message : ready.messages) gossiped |= std::holds_alternative<Evidence>(message);
+  for (const Message& message : ready.messages)
+    gossiped |= std::holds_alternative<Evidence>(message);
   EXPECT_TRUE(gossiped);
   EXPECT_EQ(consensus_->evidence().size(), 1u);
   Ready again = Deliver(ready.evidence[0]);

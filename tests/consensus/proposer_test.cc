@@ -44,7 +44,8 @@ TEST(ProposerSelectorTest, DeterministicInAnyQueryOrder) {
   ProposerSelector backward(MakeSet({7, 3, 1}));
   std::vector<uint32_t> expected;
   for (uint64_t k = 0; k < 50; ++k) expected.push_back(forward.Proposer(k, 0));
-  for (uint64_t k = 50; k-- > 0;) EXPECT_EQ(backward.Proposer(0, static_cast<uint32_t>(k)), expected[k]);
+  for (uint64_t k = 50; k-- > 0;)
+    EXPECT_EQ(backward.Proposer(0, static_cast<uint32_t>(k)), expected[k]);
   // Smooth: the heavy validator never proposes more than twice in a row with 7 of 11.
   int run = 0;
   for (uint64_t k = 0; k < 50; ++k) {

@@ -37,8 +37,8 @@ Fixture MakeFixture(std::vector<uint64_t> powers) {
 
 Vote SignedVote(const Fixture& fixture, VoteType type, uint64_t height, uint32_t round,
                 std::optional<ValueId> id, uint32_t index) {
-  Vote vote{.type = type, .height = height, .round = round, .value_id = id,
-            .validator_index = index};
+  Vote vote{
+      .type = type, .height = height, .round = round, .value_id = id, .validator_index = index};
   vote.signature = fixture.keys_by_index[index]->Sign(VoteSignBytes(kChainId, vote));
   return vote;
 }
@@ -61,13 +61,13 @@ TEST(ValidatorSetTest, SortsByKeyAndRefusesBadSets) {
   }
   EXPECT_FALSE(ValidatorSet::Create({}).has_value());
   EXPECT_FALSE(ValidatorSet::Create({{fixture.keys[0].public_key(), 0}}).has_value());
-  EXPECT_FALSE(ValidatorSet::Create({{fixture.keys[0].public_key(), 1},
-                                     {fixture.keys[0].public_key(), 1}})
-                   .has_value());
-  EXPECT_FALSE(ValidatorSet::Create({{fixture.keys[0].public_key(),
-                                      limits::kConsensusTotalVotingPowerMax},
-                                     {fixture.keys[1].public_key(), 1}})
-                   .has_value());
+  EXPECT_FALSE(
+      ValidatorSet::Create({{fixture.keys[0].public_key(), 1}, {fixture.keys[0].public_key(), 1}})
+          .has_value());
+  EXPECT_FALSE(
+      ValidatorSet::Create({{fixture.keys[0].public_key(), limits::kConsensusTotalVotingPowerMax},
+                            {fixture.keys[1].public_key(), 1}})
+          .has_value());
 }
 
 TEST(ValidatorSetTest, QuorumIsStrictlyMoreThanTwoThirds) {
@@ -118,8 +118,8 @@ TEST(MessageTest, EveryKindRoundTrips) {
   ValueId id = ComputeValueId(ToBytes("block"));
   Vote nil_vote = SignedVote(fixture, VoteType::kPrevote, 7, 2, std::nullopt, 1);
   Vote value_vote = SignedVote(fixture, VoteType::kPrevote, 7, 2, id, 1);
-  Proposal proposal{.height = 7, .round = 2, .value = ToBytes("block"), .valid_round = 1,
-                    .proposer_index = 3};
+  Proposal proposal{
+      .height = 7, .round = 2, .value = ToBytes("block"), .valid_round = 1, .proposer_index = 3};
   proposal.signature = fixture.keys_by_index[3]->Sign(ProposalSignBytes(kChainId, proposal));
   std::vector<Message> messages = {
       proposal, nil_vote, MakeEvidence(value_vote, nil_vote),
@@ -189,8 +189,7 @@ TEST(CommitCertificateTest, RefusesEachKindOfFlaw) {
     auto status = VerifyCommitCertificate(fixture.set, kChainId, height, value, certificate);
     ASSERT_FALSE(status.has_value());
     EXPECT_EQ(status.error().code(), ErrorCode::kUnauthenticated);
-    EXPECT_NE(status.error().message().find(words), std::string::npos)
-        << status.error().message();
+    EXPECT_NE(status.error().message().find(words), std::string::npos) << status.error().message();
   };
   refused(Certificate(fixture, 5, 0, id, {0, 1}), 5, id, "more than 2/3");
   refused(Certificate(fixture, 5, 0, id, {0, 1, 2}), 6, id, "height");

@@ -55,9 +55,7 @@ int main(int argc, char** argv) {
   uint64_t progress_every = 0;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
-    auto number = [&](uint64_t& value) {
-      return i + 1 < argc && ParseNumber(argv[++i], value);
-    };
+    auto number = [&](uint64_t& value) { return i + 1 < argc && ParseNumber(argv[++i], value); };
     uint64_t value = 0;
     if (flag == "--seed" && number(value)) {
       first_seed = value;
@@ -126,17 +124,18 @@ int main(int argc, char** argv) {
       refusals += result.guard_refusals;
       simulated_ms += result.simulated_ms;
       if (verbose || !result.ok) {
-        std::printf("%s seed=%llu events=%llu heights=%llu max_round=%llu crashes=%llu "
-                    "evidence=%llu byzantine=%s simulated_ms=%lld%s%s\n",
-                    result.ok ? "ok  " : "FAIL", static_cast<unsigned long long>(result.seed),
-                    static_cast<unsigned long long>(result.events),
-                    static_cast<unsigned long long>(result.min_honest_height),
-                    static_cast<unsigned long long>(result.max_round),
-                    static_cast<unsigned long long>(result.crashes),
-                    static_cast<unsigned long long>(result.evidence_found),
-                    result.byzantine.empty() ? "-" : result.byzantine.c_str(),
-                    static_cast<long long>(result.simulated_ms),
-                    result.ok ? "" : "\n     ", result.failure.c_str());
+        std::printf(
+            "%s seed=%llu events=%llu heights=%llu max_round=%llu crashes=%llu "
+            "evidence=%llu byzantine=%s simulated_ms=%lld%s%s\n",
+            result.ok ? "ok  " : "FAIL", static_cast<unsigned long long>(result.seed),
+            static_cast<unsigned long long>(result.events),
+            static_cast<unsigned long long>(result.min_honest_height),
+            static_cast<unsigned long long>(result.max_round),
+            static_cast<unsigned long long>(result.crashes),
+            static_cast<unsigned long long>(result.evidence_found),
+            result.byzantine.empty() ? "-" : result.byzantine.c_str(),
+            static_cast<long long>(result.simulated_ms), result.ok ? "" : "\n     ",
+            result.failure.c_str());
         if (!result.ok) {
           std::printf("     replay: %s --trace\n", vigil::sim::ReplayCommand(config).c_str());
         }
@@ -161,16 +160,14 @@ int main(int argc, char** argv) {
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("consensus_sim: %llu seeds, %llu failed, %.1f s, %.1f seeds/s, %llu events "
-              "(%.0f events/min), %llu heights decided by the slowest honest node in total, "
-              "%llu crashes, %llu evidence, %llu guard refusals, %.0f simulated s\n",
-              static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed),
-              seconds, static_cast<double>(seeds) / seconds,
-              static_cast<unsigned long long>(events),
-              static_cast<double>(events) / seconds * 60.0,
-              static_cast<unsigned long long>(heights), static_cast<unsigned long long>(crashes),
-              static_cast<unsigned long long>(evidence),
-              static_cast<unsigned long long>(refusals),
-              static_cast<double>(simulated_ms) / 1000.0);
+  std::printf(
+      "consensus_sim: %llu seeds, %llu failed, %.1f s, %.1f seeds/s, %llu events "
+      "(%.0f events/min), %llu heights decided by the slowest honest node in total, "
+      "%llu crashes, %llu evidence, %llu guard refusals, %.0f simulated s\n",
+      static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed), seconds,
+      static_cast<double>(seeds) / seconds, static_cast<unsigned long long>(events),
+      static_cast<double>(events) / seconds * 60.0, static_cast<unsigned long long>(heights),
+      static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(evidence),
+      static_cast<unsigned long long>(refusals), static_cast<double>(simulated_ms) / 1000.0);
   return failed == 0 ? 0 : 1;
 }
