@@ -370,6 +370,9 @@ void Consensus::NoteRoundSeen(uint32_t validator_index, uint32_t round) {
 }
 
 Status Consensus::OnProposal(const Proposal& proposal) {
+  // A proposal outside the stored rounds is dropped before anything costs: no proposer
+  // computation, no signature check. Votes of those rounds still feed line 55.
+  if (!InWindow(proposal.round)) return Ok();
   if (proposal.proposer_index >= validators().size() ||
       proposal.proposer_index != proposers_->Proposer(durable_.height, proposal.round)) {
     return Fail(ErrorCode::kUnauthenticated,
@@ -380,16 +383,12 @@ Status Consensus::OnProposal(const Proposal& proposal) {
       (proposal.valid_round && *proposal.valid_round >= proposal.round)) {
     return Fail(ErrorCode::kCorruption, "proposal round or valid round out of range");
   }
-  const bool in_window = InWindow(proposal.round);
-  if (in_window) {
-    const RoundState* round = FindRound(proposal.round);
-    if (round && round->proposal) {
-      if (round->proposal->proposal == proposal) return Ok();  // duplicate
-      // A second, different proposal by the same proposer: keep the first. Correct nodes may
-      // hold different ones; the round then fails by timeout and the next proposer retries.
-      return Fail(ErrorCode::kRefused, "second, different proposal from the proposer of round " +
-                                           std::to_string(proposal.round));
-    }
+  if (const RoundState* round = FindRound(proposal.round); round && round->proposal) {
+    if (round->proposal->proposal == proposal) return Ok();  // duplicate
+    // A second, different proposal by the same proposer: keep the first. Correct nodes may
+    // hold different ones; the round then fails by timeout and the next proposer retries.
+    return Fail(ErrorCode::kRefused, "second, different proposal from the proposer of round " +
+                                         std::to_string(proposal.round));
   }
   const ValueId id = ComputeValueId(proposal.value);
   if (!Verify(proposal.proposer_index, ProposalSignBytes(config_.chain_id, proposal, id),
@@ -399,7 +398,6 @@ Status Consensus::OnProposal(const Proposal& proposal) {
                                                  std::to_string(proposal.round));
   }
   NoteRoundSeen(proposal.proposer_index, proposal.round);
-  if (!in_window) return Ok();
   Round(proposal.round).proposal =
       ReceivedProposal{proposal, id, values_.IsValid(proposal.height, proposal.value)};
   return Ok();

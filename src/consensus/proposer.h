@@ -25,8 +25,10 @@ class ProposerSelector {
  public:
   explicit ProposerSelector(ValidatorSet validators);
 
-  // The proposer index of pick `height + round`. Cost: O(n) per pick between the cached
-  // position and the requested one (forward), or from zero when asked for an earlier pick.
+  // The proposer index of pick `height + round`. Cost: O(n) per pick from the cached position,
+  // or from a checkpoint kept at the last round 0 asked for (so going back to an earlier round
+  // of the current height is cheap). Only a pick before that checkpoint restarts from zero:
+  // O((height + round) x n) once, e.g. the first query after a restart.
   uint32_t Proposer(uint64_t height, uint32_t round);
 
   const ValidatorSet& validators() const { return validators_; }
@@ -36,9 +38,13 @@ class ProposerSelector {
   uint32_t Advance();
 
   ValidatorSet validators_;
-  std::vector<int64_t> priorities_;
-  uint64_t picks_done_ = 0;
-  uint32_t last_pick_ = 0;
+  struct Position {
+    std::vector<int64_t> priorities;
+    uint64_t picks_done = 0;
+    uint32_t last_pick = 0;
+  };
+  Position current_;
+  Position checkpoint_;  // at the last round 0 asked for
 };
 
 }  // namespace vigil::consensus

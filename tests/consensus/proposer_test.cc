@@ -54,5 +54,19 @@ TEST(ProposerSelectorTest, DeterministicInAnyQueryOrder) {
   }
 }
 
+TEST(ProposerSelectorTest, AnyQueryOrderMatchesAFreshSelector) {
+  const ValidatorSet set = MakeSet({3, 1, 4, 1, 5});
+  ProposerSelector cached(set);
+  uint64_t state = 12345;  // a fixed LCG: the test is deterministic
+  for (int i = 0; i < 400; ++i) {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    const uint64_t height = 1 + (state >> 33) % 40;
+    const auto round = static_cast<uint32_t>((state >> 20) % 12);
+    ProposerSelector fresh(set);
+    ASSERT_EQ(cached.Proposer(height, round), fresh.Proposer(height, round))
+        << "height " << height << " round " << round;
+  }
+}
+
 }  // namespace
 }  // namespace vigil::consensus
