@@ -63,8 +63,9 @@ BlockCommit MakeBlock(uint64_t height, size_t count) {
   for (size_t index = 0; index < count; ++index) {
     commit.transactions.push_back({Digest(3, height, index), Bytes(100, 0x01)});
     uint64_t key = (height * count + index) * 7919 % 100'000;
-    commit.state_writes.push_back(
-        {Bytes(Digest(4, key, 0).begin(), Digest(4, key, 0).begin() + 20), Bytes(256, 0x02)});
+    Bytes key_bytes = Digest(4, key, 0);
+    key_bytes.resize(20);  // state keys are short paths, not digests
+    commit.state_writes.push_back({std::move(key_bytes), Bytes(256, 0x02)});
   }
   return commit;
 }

@@ -156,6 +156,13 @@ inline constexpr size_t kStoreBlocksPerReadMax = 1000;
 inline constexpr size_t kStoreScanEntriesMax = 100'000;
 // How long a connection waits for another connection's lock before failing with kUnavailable.
 inline constexpr std::chrono::milliseconds kStoreBusyTimeoutDefault{5000};
+// SQLite's page cache per connection. A 1,000-transaction block dirties about two thousand
+// 4 KiB pages of randomly keyed B-trees (transaction ids, state keys); a cache that holds them
+// keeps the commit from spilling to the WAL midway.
+inline constexpr size_t kStorePageCacheBytes = 64 * 1024 * 1024;
+// The WAL is copied back into the main file once it reaches this many pages (40 MiB): a hot
+// page rewritten by many blocks is then checkpointed once, not once per block.
+inline constexpr size_t kStoreWalCheckpointPages = 10'000;
 
 static_assert(kStoreHashBytes == kSha256DigestBytes);
 static_assert(kStoreBlockBytesMax + kStoreCommitCertificateBytesMax < 1'000'000'000,

@@ -200,6 +200,12 @@ Status ConfigureConnection(SqliteDatabase& database, const StoreOptions& options
   VIGIL_RETURN_IF_ERROR(database.Execute(options.synchronous == Synchronous::kFull
                                              ? "PRAGMA synchronous = FULL"
                                              : "PRAGMA synchronous = NORMAL"));
+  VIGIL_RETURN_IF_ERROR(database.Execute(
+      "PRAGMA cache_size = -" + std::to_string(limits::kStorePageCacheBytes / 1024)));
+  if (!options.read_only) {
+    VIGIL_RETURN_IF_ERROR(database.Execute(
+        "PRAGMA wal_autocheckpoint = " + std::to_string(limits::kStoreWalCheckpointPages)));
+  }
   return database.Execute("PRAGMA foreign_keys = ON");
 }
 
