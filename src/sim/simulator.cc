@@ -840,9 +840,9 @@ SimResult RunSimulation(const SimConfig& config) {
   return simulation.Run();
 }
 
-std::string ReplayCommand(const SimConfig& config) {
+std::string ReplayCommand(const SimConfig& config, std::string_view program) {
   std::ostringstream command;
-  command << "consensus_sim --seed " << config.seed << " --nodes " << config.nodes << " --faults "
+  command << program << " --seed " << config.seed << " --nodes " << config.nodes << " --faults "
           << config.faults.ToString();
   if (config.byzantine_nodes >= 0) command << " --byzantine " << config.byzantine_nodes;
   if (config.fault_phase_ms != SimConfig{}.fault_phase_ms) {

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/error.h"
 
@@ -93,7 +94,8 @@ struct SimResult {
 
 SimResult RunSimulation(const SimConfig& config);
 
-// The one command that replays `config` exactly.
-std::string ReplayCommand(const SimConfig& config);
+// The one command that replays `config` exactly; `program` is how the caller was invoked
+// ("consensus_sim", or "vigil sim" once the CLI exposes the simulator).
+std::string ReplayCommand(const SimConfig& config, std::string_view program = "consensus_sim");
 
 }  // namespace vigil::sim
