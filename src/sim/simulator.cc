@@ -300,7 +300,8 @@ void Simulation::Setup() {
     std::array<uint8_t, limits::kEd25519SeedBytes> seed{};
     for (auto& byte : seed) byte = static_cast<uint8_t>(random_.Next());
     keys.push_back(crypto::PrivateKey::FromSeed(seed).value());
-    validators.push_back({keys.back().public_key(), 1});
+    const auto power = config_.weighted ? static_cast<uint64_t>(random_.Between(1, 10)) : 1;
+    validators.push_back({keys.back().public_key(), power});
   }
   validators_ = ValidatorSet::Create(validators).value();
   nodes_.resize(n);
@@ -319,9 +320,15 @@ void Simulation::Setup() {
                                             : static_cast<uint32_t>(config_.byzantine_nodes);
     VIGIL_ASSERT(byzantine <= f);
   }
-  for (uint32_t chosen = 0; chosen < byzantine;) {
+  uint64_t byzantine_power = 0;
+  const uint64_t total_power = validators_->total_voting_power();
+  for (uint32_t chosen = 0, attempts = 0; chosen < byzantine && attempts < 100 * n; ++attempts) {
     Node& node = nodes_[static_cast<size_t>(random_.Between(0, n - 1))];
     if (!node.honest) continue;
+    const uint64_t power = validators_->at(node.index).voting_power;
+    // Safety and liveness hold while Byzantine power stays below 1/3 of the total.
+    if (3 * (byzantine_power + power) >= total_power) continue;
+    byzantine_power += power;
     node.honest = false;
     node.mode = static_cast<ByzantineMode>(random_.Between(0, 3));
     if (!result_.byzantine.empty()) result_.byzantine += ",";
@@ -848,6 +855,7 @@ std::string ReplayCommand(const SimConfig& config, std::string_view program) {
   if (config.fault_phase_ms != SimConfig{}.fault_phase_ms) {
     command << " --fault-ms " << config.fault_phase_ms;
   }
+  if (config.weighted) command << " --weighted";
   if (config.sabotage_forget_state) command << " --sabotage-forget-state";
   return command.str();
 }

@@ -60,6 +60,9 @@ struct SimConfig {
   // Byzantine validators when faults.byzantine is set; at most f = (nodes - 1) / 3. -1 draws
   // 0..f from the seed.
   int byzantine_nodes = -1;
+  // Validators get voting powers 1-10 from the seed (otherwise all 1); Byzantine validators
+  // then hold less than 1/3 of the total power, whatever their count.
+  bool weighted = false;
   // Faults are injected during [0, fault_phase_ms) of simulated time.
   int64_t fault_phase_ms = 4000;
   // After the fault phase every honest node must decide this many more heights ...

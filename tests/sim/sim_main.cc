@@ -30,7 +30,7 @@ int Usage(const std::string& problem) {
                "                     [--faults none|mixed|drop,delay,duplicate,partition,clog,"
                "crash,skew,byzantine]\n"
                "                     [--byzantine K] [--fault-ms MS] [--jobs J] [--verbose] "
-               "[--trace] [--progress N]\n",
+               "[--trace] [--progress N] [--weighted]\n",
                problem.c_str());
   return 2;
 }
@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
       base.faults = *faults;
     } else if (flag == "--progress" && number(value)) {
       progress_every = value;
+    } else if (flag == "--weighted") {
+      base.weighted = true;
     } else if (flag == "--verbose") {
       verbose = true;
     } else if (flag == "--trace") {

@@ -56,6 +56,16 @@ TEST(SimulatorTest, SevenNodesWithTwoByzantineStaySafeAndLive) {
   }
 }
 
+TEST(SimulatorTest, WeightedValidatorsStaySafeAndLive) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SimConfig config = Mixed(seed);
+    config.nodes = 5;
+    config.weighted = true;
+    SimResult result = RunSimulation(config);
+    EXPECT_TRUE(result.ok) << "seed " << seed << ": " << result.failure;
+  }
+}
+
 TEST(SimulatorTest, CheckerCatchesNodesThatForgetWhatTheySigned) {
   int caught = 0;
   for (uint64_t seed = 1; seed <= 40; ++seed) {
