@@ -1,7 +1,13 @@
 #include "store/block_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -200,13 +206,37 @@ Status ConfigureConnection(SqliteDatabase& database, const StoreOptions& options
   VIGIL_RETURN_IF_ERROR(database.Execute(options.synchronous == Synchronous::kFull
                                              ? "PRAGMA synchronous = FULL"
                                              : "PRAGMA synchronous = NORMAL"));
-  VIGIL_RETURN_IF_ERROR(database.Execute(
-      "PRAGMA cache_size = -" + std::to_string(limits::kStorePageCacheBytes / 1024)));
+  VIGIL_RETURN_IF_ERROR(database.Execute("PRAGMA cache_size = -" +
+                                         std::to_string(limits::kStorePageCacheBytes / 1024)));
   if (!options.read_only) {
-    VIGIL_RETURN_IF_ERROR(database.Execute(
-        "PRAGMA wal_autocheckpoint = " + std::to_string(limits::kStoreWalCheckpointPages)));
+    VIGIL_RETURN_IF_ERROR(database.Execute("PRAGMA wal_autocheckpoint = " +
+                                           std::to_string(limits::kStoreWalCheckpointPages)));
   }
   return database.Execute("PRAGMA foreign_keys = ON");
+}
+
+// Takes the single-writer lock: an flock on a side file, released by the kernel when the
+// process dies, so a crashed peer never leaves a stale lock behind.
+Expected<int> LockForWriting(const std::filesystem::path& path) {
+  const std::string lock_path = path.string() + ".lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Fail(ErrorCode::kIOError,
+                "cannot open the lock file " + lock_path + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int error = errno;
+    ::close(fd);
+    if (error == EWOULDBLOCK) {
+      return Fail(ErrorCode::kUnavailable,
+                  path.string() +
+                      " is already open for writing by another process or store "
+                      "(is a peer already running on this data directory?); stop it "
+                      "first, or open the store read-only");
+    }
+    return Fail(ErrorCode::kIOError, "cannot lock " + lock_path + ": " + std::strerror(error));
+  }
+  return fd;
 }
 
 }  // namespace
@@ -216,10 +246,20 @@ Expected<std::unique_ptr<BlockStore>> BlockStore::Open(const std::filesystem::pa
   auto open = [&]() -> Expected<std::unique_ptr<BlockStore>> {
     SqliteOpenOptions open_options{.read_only = options.read_only,
                                    .create_if_missing = options.create_if_missing};
-    VIGIL_ASSIGN_OR_RETURN(auto database, SqliteDatabase::Open(path, open_options));
-    VIGIL_RETURN_IF_ERROR(ConfigureConnection(*database, options));
-    VIGIL_RETURN_IF_ERROR(PrepareSchema(*database, options));
-    std::unique_ptr<BlockStore> store(new BlockStore(std::move(database), std::move(options)));
+    int lock_fd = -1;
+    if (!options.read_only && (options.create_if_missing || std::filesystem::exists(path))) {
+      VIGIL_ASSIGN_OR_RETURN(lock_fd, LockForWriting(path));
+    }
+    auto database = SqliteDatabase::Open(path, open_options);
+    if (!database) {
+      if (lock_fd >= 0) ::close(lock_fd);
+      return std::unexpected(database.error());
+    }
+    // From here the store owns the lock and releases it on every path.
+    std::unique_ptr<BlockStore> store(
+        new BlockStore(std::move(*database), std::move(options), lock_fd));
+    VIGIL_RETURN_IF_ERROR(ConfigureConnection(*store->database_, store->options_));
+    VIGIL_RETURN_IF_ERROR(PrepareSchema(*store->database_, store->options_));
     VIGIL_RETURN_IF_ERROR(store->PrepareStatements());
     return store;
   };
@@ -228,12 +268,19 @@ Expected<std::unique_ptr<BlockStore>> BlockStore::Open(const std::filesystem::pa
   return store;
 }
 
-BlockStore::BlockStore(std::unique_ptr<SqliteDatabase> database, StoreOptions options)
-    : database_(std::move(database)),
+BlockStore::BlockStore(std::unique_ptr<SqliteDatabase> database, StoreOptions options, int lock_fd)
+    : lock_fd_(lock_fd),
+      database_(std::move(database)),
       options_(std::move(options)),
       statements_(std::make_unique<Statements>()) {}
 
-BlockStore::~BlockStore() = default;
+BlockStore::~BlockStore() {
+  // Statements, then the connection, then the lock: the next writer must not get in while
+  // this connection can still write.
+  statements_.reset();
+  database_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 Status BlockStore::PrepareStatements() {
   Statements& s = *statements_;

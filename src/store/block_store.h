@@ -135,7 +135,9 @@ class BlockStore {
   // Opens (creating if allowed) the store at `path`, sets WAL mode, the sync level, foreign
   // keys and the busy timeout, and creates or migrates the schema. Refuses a file that is not
   // a SQLite database or not a Vigil store (kCorruption / kRefused) and a schema newer than
-  // this build (kRefused, asking for a newer vigil).
+  // this build (kRefused, asking for a newer vigil). A read-write open takes an exclusive
+  // lock on `path` + ".lock" for the store's lifetime: a second writer (a second peer started
+  // on the same data directory, which could sign conflicting votes) fails with kUnavailable.
   static Expected<std::unique_ptr<BlockStore>> Open(const std::filesystem::path& path,
                                                     StoreOptions options);
   BlockStore(const BlockStore&) = delete;
@@ -180,7 +182,7 @@ class BlockStore {
 
  private:
   struct Statements;
-  BlockStore(std::unique_ptr<SqliteDatabase> database, StoreOptions options);
+  BlockStore(std::unique_ptr<SqliteDatabase> database, StoreOptions options, int lock_fd);
   Status PrepareStatements();
   Status CheckCommit(const BlockCommit& commit);
   Status WriteCommit(const BlockCommit& commit);
@@ -188,7 +190,9 @@ class BlockStore {
   Status InjectFault(CommitPoint point);
   Expected<StoredBlock> ReadBlockRow(SqliteStatement& statement);
 
-  // Declared first so that it is destroyed last, after the statements it prepared.
+  // The writer's lock file descriptor (flock), or -1 for a read-only store; closed last.
+  int lock_fd_ = -1;
+  // Declared before the statements so that it is destroyed after them.
   std::unique_ptr<SqliteDatabase> database_;
   StoreOptions options_;
   std::unique_ptr<Statements> statements_;

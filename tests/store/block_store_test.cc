@@ -441,6 +441,19 @@ TEST_F(BlockStoreTest, AReadOnlyStoreReadsAlongsideTheWriterButNeverWrites) {
   EXPECT_FALSE(reader->SetMetadata("chain", ToBytes("x")));
 }
 
+TEST_F(BlockStoreTest, ASecondWriterIsRefusedUntilTheFirstCloses) {
+  auto first = OpenStore();
+  ASSERT_NE(first, nullptr);
+  auto second = BlockStore::Open(StorePath(), {});
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), ErrorCode::kUnavailable);
+  EXPECT_THAT(second.error().message(), HasSubstr("already open for writing"));
+  auto reader = BlockStore::Open(StorePath(), ReadOnly(true));  // readers are welcome
+  EXPECT_TRUE(reader);
+  first.reset();
+  EXPECT_NE(OpenStore(), nullptr);
+}
+
 TEST_F(BlockStoreTest, OpeningAMissingStoreReadOnlyOrWithoutCreateFails) {
   auto read_only = BlockStore::Open(StorePath(), ReadOnly(true));
   ASSERT_FALSE(read_only);
