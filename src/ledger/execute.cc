@@ -254,7 +254,7 @@ std::unexpected<Error> InvalidBlock(uint64_t height, std::string message) {
 class BlockRun {
  public:
   BlockRun(const State& state, const BlockContext& context)
-      : block_state_(state), context_(context) {}
+      : block_state_(&state), context_(context) {}
 
   TransactionResult Run(const CheckedTransaction& transaction) {
     return ExecuteTransaction(block_state_, transaction, context_);
@@ -368,7 +368,7 @@ Status CheckHeader(const State& state, const BlockHeader& header) {
 TransactionResult ExecuteTransaction(Overlay& state, const CheckedTransaction& transaction,
                                      const BlockContext& context) {
   VIGIL_ASSERT(context.rules != nullptr);
-  Overlay transaction_state(state);
+  Overlay transaction_state(&state);
   const Envelope& envelope = transaction.envelope;
   TransactionResult result = Authorize(transaction_state, envelope);
   if (!result.ok()) return result;
@@ -384,7 +384,7 @@ TransactionResult ExecuteTransaction(Overlay& state, const CheckedTransaction& t
 TransactionResult CheckTransactionStateful(const StateReader& state,
                                            const CheckedTransaction& transaction,
                                            const BlockContext& context) {
-  Overlay scratch(state);
+  Overlay scratch(&state);
   return ExecuteTransaction(scratch, transaction, context);
 }
 

@@ -390,7 +390,7 @@ Sha256Digest GenesisHash(const Genesis& genesis) { return crypto::Sha256(EncodeG
 
 State GenesisState(const Genesis& genesis) {
   State empty;
-  Overlay writes(empty);
+  Overlay writes(&empty);
   PutChainId(writes, genesis.chain_id);
   PutAdminThreshold(writes, genesis.admin_threshold);
   PutRules(writes,

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/assert.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
 #include "ledger/transaction.h"
@@ -64,9 +65,13 @@ class StateReader {
 // Key → new value, or nullopt for a deletion. Ordered by key: its encoding is canonical.
 using WriteSet = std::map<Bytes, std::optional<Bytes>>;
 
+// Takes its parent by pointer, and cannot be copied: `Overlay child(parent_overlay)` would
+// otherwise pick the copy constructor and silently duplicate the parent's writes.
 class Overlay final : public StateReader {
  public:
-  explicit Overlay(const StateReader& parent) : parent_(parent) {}
+  explicit Overlay(const StateReader* parent) : parent_(NonNull(parent)) {}
+  Overlay(const Overlay&) = delete;
+  Overlay& operator=(const Overlay&) = delete;
   const Bytes* Find(const Bytes& key) const override;
   void Put(Bytes key, Bytes value) { writes_[std::move(key)] = std::move(value); }
   void Erase(Bytes key) { writes_[std::move(key)] = std::nullopt; }
@@ -76,6 +81,10 @@ class Overlay final : public StateReader {
   WriteSet TakeWrites() && { return std::move(writes_); }
 
  private:
+  static const StateReader& NonNull(const StateReader* parent) {
+    VIGIL_ASSERT(parent != nullptr);
+    return *parent;
+  }
   const StateReader& parent_;
   WriteSet writes_;
 };

@@ -212,7 +212,7 @@ TEST(BlockTest, AMissingRulesVersionHaltsInsteadOfGuessing) {
   // A state whose rules record schedules version 99 from height 1: this peer lacks it.
   TestChain chain;
   State state = chain.state();
-  Overlay overlay(state);
+  Overlay overlay(&state);
   PutRules(overlay, RulesRecord{.version = 1, .next_version = 99, .next_height = 1});
   State scheduled;
   // Rebuild a state with the scheduled switch applied at genesis.

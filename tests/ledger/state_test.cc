@@ -11,18 +11,22 @@ TEST(StateTest, OverlaysReadThroughAndDiscardOrMerge) {
   testing::TestChain chain;
   const State& state = chain.state();
   PublicKey device = chain.keys().device1.public_key();
-  Overlay block(state);
+  Overlay block(&state);
   {
-    Overlay transaction(block);
+    Overlay transaction(&block);
     PutSequence(transaction, device, 5);
     EXPECT_EQ(GetSequence(transaction, device), 5u);
     EXPECT_EQ(GetSequence(block, device), 0u);
     // Dropped without merging: the block sees nothing.
   }
   EXPECT_TRUE(block.writes().empty());
-  Overlay transaction(block);
+  PutSequence(block, chain.keys().device2.public_key(), 1);
+  Overlay transaction(&block);
   PutSequence(transaction, device, 6);
   ErasePublisher(transaction, chain.keys().publisher.public_key());
+  // A child holds only its own writes (not a copy of its parent's), so a block of n
+  // transactions costs O(n), not O(n^2).
+  EXPECT_EQ(transaction.writes().size(), 2u);
   EXPECT_FALSE(GetPublisher(transaction, chain.keys().publisher.public_key()).has_value());
   EXPECT_TRUE(GetPublisher(block, chain.keys().publisher.public_key()).has_value());
   std::move(transaction).MergeInto(block);
@@ -30,14 +34,14 @@ TEST(StateTest, OverlaysReadThroughAndDiscardOrMerge) {
   EXPECT_FALSE(GetPublisher(block, chain.keys().publisher.public_key()).has_value());
   // The committed state is untouched until Apply.
   EXPECT_EQ(GetSequence(state, device), 0u);
-  EXPECT_EQ(block.writes().size(), 2u);
+  EXPECT_EQ(block.writes().size(), 3u);
 }
 
 TEST(StateTest, ApplyWritesAndDeletesAndMovesTheTip) {
   testing::TestChain chain;
   State state = chain.state();
   PublicKey publisher = chain.keys().publisher.public_key();
-  Overlay overlay(state);
+  Overlay overlay(&state);
   ErasePublisher(overlay, publisher);
   PutLatestVersion(overlay, "press", "1.0.0");
   WriteSet writes = std::move(overlay).TakeWrites();

@@ -104,7 +104,7 @@ Block TestChain::ForgeBlock(const std::vector<Bytes>& transactions) const {
   BlockContext context{.height = height,
                        .time_ms = block.header.time_ms,
                        .rules = FindRules(block.header.rules_version)};
-  Overlay overlay(state_);
+  Overlay overlay(&state_);
   std::vector<Bytes> leaves;
   for (const Bytes& transaction : transactions) {
     auto checked = CheckTransactionStateless(transaction, state_.chain_id());
