@@ -7,7 +7,7 @@
 // (height, block hash, transaction id, state key), so the ledger's encoding can evolve without
 // a storage migration.
 //
-//   VIGIL_ASSIGN_OR_RETURN(auto store, BlockStore::Open(data_dir / "ledger.sqlite3", {}));
+//   VIGIL_ASSIGN_OR_RETURN(auto store, BlockStore::Open(data_dir / kStoreFileName, {}));
 //   VIGIL_RETURN_IF_ERROR(store->SaveConsensusState(encoded_durable_state));  // before sending
 //   VIGIL_RETURN_IF_ERROR(store->CommitBlock(commit));  // block + results + state, atomically
 //   VIGIL_ASSIGN_OR_RETURN(auto location, store->FindTransaction(transaction_id));
@@ -42,6 +42,10 @@
 #include "store/sqlite.h"
 
 namespace vigil::store {
+
+// The store's file inside a peer's data directory (`vigil peer --data DIR`, `vigil audit
+// --data DIR`), so every command finds the same file. DO NOT CHANGE: existing stores use it.
+inline constexpr std::string_view kStoreFileName = "ledger.sqlite3";
 
 // The schema version this build writes; it opens older stores by migrating them and refuses
 // newer ones. docs/storage.md#schema-versions lists what each version changed.
