@@ -10,6 +10,9 @@
 //    nothing at all (not even its signer's sequence). Because only success consumes the
 //    sequence, it can apply at most once; a signer cancels a pending intent by using its
 //    sequence for another transaction.
+//  - A mempool runs CheckTransactionStateless, then CheckTransactionStateful on its overlay,
+//    and answers refusals itself; a committed refusal then only happens when the state changed
+//    between admission and inclusion, or when a Byzantine proposer includes one.
 //  - BuildBlock leaves out transactions whose sequence is already used (replays: dropped) or
 //    ahead of the next one (deferred to a later block), since a result would tell nobody
 //    anything; ExecuteBlock accepts them with a kBadSequence result from a Byzantine proposer.
@@ -96,8 +99,9 @@ struct BuiltBlock {
   std::vector<LeftOut> deferred;  // sequence ahead of the signer's next, or the block is full
 };
 
-// The proposer's side: picks candidates in order, executes them, and fills the header. The
-// result passes ExecuteBlock on the same state (tests check this).
+// The proposer's side: picks candidates in order, executes them, and fills the header. Height,
+// previous block hash, state hash and rules version come from `state`'s tip, so the proposer
+// cannot get them wrong. The result passes ExecuteBlock on the same state (tests check this).
 Expected<BuiltBlock> BuildBlock(const State& state, std::span<const Bytes> candidates,
                                 const BuildOptions& options);
 

@@ -291,8 +291,10 @@ void State::Apply(const WriteSet& writes, const ChainTip& tip) {
 
 // GCC 12 at -O2 reports a false stringop-overread inside std::map<vector<uint8_t>>::lower_bound
 // (its range analysis loses the vector's size); the comparison reads only both vectors' bytes.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
 void State::ForEachInTable(
     Table table, const std::function<void(ByteSpan key, const Bytes& value)>& visit) const {
   uint8_t table_byte = static_cast<uint8_t>(table);
@@ -304,7 +306,9 @@ void State::ForEachInTable(
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 Sha256Digest State::ComputeDigest() const {
   crypto::Sha256Hasher hasher;

@@ -1,9 +1,12 @@
 #include "ledger/genesis.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/file.h"
 #include "test_chain.h"
 
 namespace vigil::ledger {
@@ -130,6 +133,26 @@ TEST(GenesisTest, RefusesUnknownRulesAndBadCertificates) {
   json = ValidJson();
   json["ca_certificate"] = "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n";
   EXPECT_NE(ErrorFor(json).find("ca_certificate"), std::string::npos);
+}
+
+TEST(GenesisTest, ReadsAFileAndNamesItInErrors) {
+  testing::Keys keys;
+  Genesis genesis = testing::TestGenesis(keys);
+  std::filesystem::path directory =
+      std::filesystem::temp_directory_path() / ("vigil-genesis-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(directory);
+  std::filesystem::path path = directory / "genesis.json";
+  std::string json = GenesisToJson(genesis);
+  ASSERT_TRUE(WriteFileAtomically(path, AsBytes(json), 0644).has_value());
+  EXPECT_EQ(ReadGenesisFile(path).value(), genesis);
+  auto missing = ReadGenesisFile(directory / "missing.json");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message().find("missing.json"), std::string::npos);
+  ASSERT_TRUE(WriteFileAtomically(path, AsBytes("{\"chain_id\": 1}"), 0644).has_value());
+  auto invalid = ReadGenesisFile(path);
+  ASSERT_FALSE(invalid.has_value());
+  EXPECT_NE(invalid.error().message().find("genesis.json"), std::string::npos);
+  std::filesystem::remove_all(directory);
 }
 
 }  // namespace

@@ -76,6 +76,7 @@ BlockExecution TestChain::Commit(std::vector<Bytes> transactions) {
   EXPECT_EQ(validated->tip, built->execution.tip);
   EXPECT_EQ(validated->writes, built->execution.writes);
   ApplyBlock(state_, *validated);
+  blocks_.push_back(built->block);
   last_commit_ = CertificateFor(state_.tip().height, state_.tip().block_hash);
   pending_sequences_.clear();
   return std::move(*validated);

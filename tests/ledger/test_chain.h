@@ -40,6 +40,8 @@ class TestChain {
   const Keys& keys() const { return *keys_; }
   const State& state() const { return state_; }
   const Genesis& genesis() const { return genesis_; }
+  // Every block committed so far, in order (what storage would hold).
+  const std::vector<Block>& blocks() const { return blocks_; }
 
   // Signs with the signer's next sequence (from the state plus what this chain handed out but
   // has not committed yet).
@@ -75,6 +77,7 @@ class TestChain {
   State state_;
   std::optional<consensus::CommitCertificate> last_commit_;
   std::map<PublicKey, uint64_t> pending_sequences_;
+  std::vector<Block> blocks_;
 };
 
 }  // namespace vigil::ledger::testing
