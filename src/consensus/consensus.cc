@@ -102,6 +102,7 @@ Bytes EncodeDurableState(const DurableState& state) {
   encoder.WriteOptional(state.last_prevote, EncodeVote);
   encoder.WriteOptional(state.last_precommit, EncodeVote);
   encoder.WriteVector(state.valid_prevotes, EncodeVote);
+  encoder.WriteVector(state.earlier_votes, EncodeVote);
   return std::move(encoder).Take();
 }
 
@@ -138,6 +139,10 @@ Expected<DurableState> DecodeDurableState(ByteSpan bytes) {
         state.valid_prevotes,
         in.ReadVector("valid_prevotes",
                       limits::kConsensusValidatorsMax * (1 + limits::kConsensusConflictingVotesMax),
+                      [](codec::Decoder& inner) { return DecodeVote(inner); }));
+    VIGIL_ASSIGN_OR_RETURN(
+        state.earlier_votes,
+        in.ReadVector("earlier_votes", 2 * (limits::kConsensusRoundsBehindMax + 1),
                       [](codec::Decoder& inner) { return DecodeVote(inner); }));
     return state;
   });
@@ -191,6 +196,9 @@ void Consensus::Restore(const DurableState& state, ValidatorSet validators, int6
     ready_.messages.push_back(proposal);
   }
   for (const Vote& vote : durable_.valid_prevotes) AddVoteAnyway(vote);
+  for (const Vote& vote : durable_.earlier_votes) {
+    if (InWindow(vote.round)) AddVoteAnyway(vote);
+  }
   for (const auto& vote : {durable_.last_prevote, durable_.last_precommit}) {
     if (!vote) continue;
     if (InWindow(vote->round)) AddVoteAnyway(*vote);
@@ -332,6 +340,13 @@ void Consensus::BroadcastVote(VoteType type, std::optional<ValueId> id) {
                 .value_id = id,
                 .validator_index = *own_index_};
     vote.signature = signer_->Sign(VoteSignBytes(config_.chain_id, vote));
+    if (slot) {
+      std::vector<Vote>& earlier = durable_.earlier_votes;
+      earlier.push_back(*slot);
+      std::erase_if(earlier, [this](const Vote& old) {
+        return uint64_t{old.round} + limits::kConsensusRoundsBehindMax < durable_.round;
+      });
+    }
     slot = vote;
     MarkDurableChanged();
   }
@@ -569,10 +584,14 @@ void Consensus::OnGossipTick(int64_t now_ms) {
   VIGIL_ASSERT(started_);
   now_ms_ = now_ms;
   if (decided_) return;
-  // This node's own latest votes, whatever their round: after a restart they may be all that
-  // tells the others where it is.
+  // This node's own votes of rounds before the previous one (those of the current and the
+  // previous round are in the tallies sent below): a node left behind in such a round may be
+  // waiting for exactly one of them, and after a restart this node may be the only holder.
   for (const auto& vote : {durable_.last_prevote, durable_.last_precommit}) {
     if (vote && vote->round + 1 < durable_.round) ready_.messages.push_back(*vote);
+  }
+  for (const Vote& vote : durable_.earlier_votes) {
+    if (vote.round + 1 < durable_.round) ready_.messages.push_back(vote);
   }
   const RoundState* round = FindRound(durable_.round);
   if (round == nullptr) return;

@@ -150,6 +150,10 @@ struct DurableState {
   std::optional<Proposal> last_proposal;
   std::optional<Vote> last_prevote;
   std::optional<Vote> last_precommit;
+  // This node's votes of earlier rounds of `height` (the last kConsensusRoundsBehindMax rounds),
+  // re-sent by gossip: a node still in such a round may need exactly one of them, and after a
+  // crash this record is the only place it still exists (CometBFT's WAL plays this part).
+  std::vector<Vote> earlier_votes;
   friend bool operator==(const DurableState&, const DurableState&) = default;
 };
 Bytes EncodeDurableState(const DurableState& state);
