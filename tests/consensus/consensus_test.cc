@@ -667,5 +667,34 @@ TEST_F(ConsensusTest, ValidRoundPrevotesSurviveARestart) {
   EXPECT_EQ(justifying.size(), 3u);
 }
 
+TEST_F(ConsensusTest, OwnVotesOfEarlierRoundsSurviveARestartAndKeepBeingGossiped) {
+  // Round 0: prevote nil, precommit nil; rounds 1 and 2 likewise. A node still in round 0 may
+  // need exactly this node's round-0 prevote, so it is persisted and re-sent from round 2 on.
+  StartAt(1);
+  for (uint32_t round = 0; round < 3; ++round) {
+    Fire(TimeoutKind::kPropose, round);
+    DeliverVotes(VoteType::kPrevote, round, std::nullopt, {1, 2});
+    FailRound(round);
+  }
+  const DurableState state = consensus_->durable_state();
+  // Rounds 0 and 1 both votes, round 2's prevote: round 3 is kMe's ((1 + 3) mod 4), so it has
+  // already proposed and prevoted there; round 2's precommit is still the last precommit.
+  EXPECT_EQ(state.earlier_votes.size(), 5u);
+  auto decoded = DecodeDurableState(EncodeDurableState(state));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(*decoded, state);
+  consensus_ = std::make_unique<Consensus>(TestConfig(), signer_.get(), values_, verifier_);
+  consensus_->Restore(*decoded, set_, now_ms_);
+  consensus_->TakeReady();
+  consensus_->OnGossipTick(now_ms_);
+  Ready gossip = consensus_->TakeReady();
+  bool round_zero_prevote = false;
+  for (const Vote& vote : VotesIn(gossip, VoteType::kPrevote)) {
+    round_zero_prevote |= vote.round == 0 && vote.validator_index == kMe;
+  }
+  EXPECT_TRUE(round_zero_prevote);
+  EXPECT_EQ(consensus_->refused_signatures(), 0u);
+}
+
 }  // namespace
 }  // namespace vigil::consensus
