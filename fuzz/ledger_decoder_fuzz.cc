@@ -45,12 +45,7 @@ void FuzzBlock(ByteSpan input) {
 }
 
 void FuzzResult(ByteSpan input) {
-  auto result = vigil::codec::DecodeExactly(input, ledger::DecodeResult);
-  if (result) {
-    vigil::codec::Encoder encoder;
-    ledger::EncodeResult(encoder, *result);
-    RequireSame(encoder.bytes(), input);
-  }
+  if (auto result = ledger::DecodeResult(input)) RequireSame(ledger::EncodeResult(*result), input);
 }
 
 void FuzzVersion(ByteSpan input) {

@@ -67,6 +67,14 @@ Expected<BlockHeader> DecodeHeader(ByteSpan bytes) {
 
 Sha256Digest BlockHash(const BlockHeader& header) { return crypto::Sha256(EncodeHeader(header)); }
 
+Expected<Sha256Digest> BlockHashOfEncodedBlock(ByteSpan encoded_block) {
+  codec::Decoder decoder(encoded_block);
+  size_t begin = decoder.offset();
+  VIGIL_ASSIGN_OR_RETURN(BlockHeader header, DecodeHeader(decoder));
+  (void)header;  // decoded only to find where the header ends, strictly
+  return crypto::Sha256(encoded_block.subspan(begin, decoder.offset() - begin));
+}
+
 Bytes EncodeBlock(const Block& block) {
   codec::Encoder encoder;
   EncodeHeader(encoder, block.header);

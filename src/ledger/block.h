@@ -52,6 +52,12 @@ Bytes EncodeHeader(const BlockHeader& header);
 Expected<BlockHeader> DecodeHeader(ByteSpan bytes);
 Sha256Digest BlockHash(const BlockHeader& header);
 
+// The block hash straight from an encoded block (decodes only the header at its front): the
+// value id consensus should use for ledger blocks, so commit certificates name the block hash
+// and a light client can check a header without the block's transactions. (consensus'
+// ComputeValueId hashes the whole value instead; see docs/ledger.md#light-clients.)
+Expected<Sha256Digest> BlockHashOfEncodedBlock(ByteSpan encoded_block);
+
 // Refuses blocks above limits::kLedgerBlockBytesMax or kLedgerBlockTransactionsMax
 // transactions, each transaction above kLedgerTransactionBytesMax, and trailing bytes.
 Bytes EncodeBlock(const Block& block);

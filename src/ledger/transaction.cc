@@ -515,6 +515,16 @@ Expected<TransactionResult> DecodeResult(codec::Decoder& decoder) {
   return result;
 }
 
+Bytes EncodeResult(const TransactionResult& result) {
+  codec::Encoder encoder;
+  EncodeResult(encoder, result);
+  return std::move(encoder).Take();
+}
+
+Expected<TransactionResult> DecodeResult(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](codec::Decoder& d) { return DecodeResult(d); });
+}
+
 Bytes EncodeResultLeaf(const TransactionId& id, const TransactionResult& result) {
   codec::Encoder encoder;
   encoder.WriteFixed(id);

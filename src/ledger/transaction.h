@@ -192,6 +192,9 @@ TransactionResult Refuse(ResultCode code, std::string reason);
 
 void EncodeResult(codec::Encoder& encoder, const TransactionResult& result);
 Expected<TransactionResult> DecodeResult(codec::Decoder& decoder);
+// Standalone forms (exactly one result, no trailing bytes), for storage and client replies.
+Bytes EncodeResult(const TransactionResult& result);
+Expected<TransactionResult> DecodeResult(ByteSpan bytes);
 // Leaf of the block's results tree: fixed[32] transaction id, u16 code, string reason. The
 // id binds the result to its transaction, so one proof shows both.
 Bytes EncodeResultLeaf(const TransactionId& id, const TransactionResult& result);

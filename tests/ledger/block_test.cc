@@ -56,6 +56,13 @@ TEST(BlockTest, EncodingRoundTrips) {
   EXPECT_EQ(DecodeBlock(EncodeBlock(first)).value(), first);
 }
 
+TEST(BlockTest, TheBlockHashIsReadableFromTheEncodedBlock) {
+  Fixture fixture;
+  Bytes encoded = EncodeBlock(fixture.block);
+  EXPECT_EQ(BlockHashOfEncodedBlock(encoded).value(), BlockHash(fixture.block.header));
+  EXPECT_FALSE(BlockHashOfEncodedBlock(ByteSpan(encoded).first(20)).has_value());
+}
+
 TEST(BlockTest, AValidBlockExecutes) {
   Fixture fixture;
   BlockExecution execution = ExecuteBlock(fixture.chain.state(), fixture.block).value();

@@ -227,6 +227,10 @@ TEST(TransactionTest, RefuseTruncatesLongReasonsAtACharacterBoundary) {
   EncodeResult(encoder, result);
   codec::Decoder decoder(encoder.bytes());
   EXPECT_EQ(DecodeResult(decoder).value(), result);
+  EXPECT_EQ(DecodeResult(EncodeResult(result)).value(), result);
+  Bytes unknown_code = EncodeResult(result);
+  unknown_code[0] = 200;
+  EXPECT_FALSE(DecodeResult(unknown_code).has_value());
 }
 
 }  // namespace
