@@ -281,6 +281,13 @@ Expected<Genesis> ValidateGenesis(Genesis genesis) {
     VIGIL_RETURN_IF_ERROR(ValidateAddress(where, validator.address));
   }
   VIGIL_RETURN_IF_ERROR(CheckUnique("validators", genesis.validators));
+  std::set<std::string> addresses;
+  for (const GenesisValidator& validator : genesis.validators) {
+    // Two validators at one address means a copy-paste error: one of them is unreachable.
+    if (!addresses.insert(validator.address).second) {
+      return Invalid("validators: the address " + validator.address + " is listed twice");
+    }
+  }
   std::vector<consensus::Validator> set;
   for (const GenesisValidator& validator : genesis.validators) {
     set.push_back({validator.public_key, validator.voting_power});

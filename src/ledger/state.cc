@@ -502,6 +502,19 @@ void PutPublisherCount(Overlay& state, uint64_t count) {
   PutRecord(state, ConfigKey(kConfigPublisherCount), count, EncodeU64);
 }
 
+// Entries of a table keyed by a public key alone.
+template <typename Record, typename Decode>
+std::vector<std::pair<PublicKey, Record>> ListKeyed(const State& state, Table table,
+                                                    Decode decode) {
+  std::vector<std::pair<PublicKey, Record>> entries;
+  state.ForEachInTable(table, [&](ByteSpan key, const Bytes& value) {
+    auto public_key = codec::DecodeExactly(key, ReadKey);
+    VIGIL_ASSERT(public_key.has_value());
+    entries.emplace_back(*public_key, DecodeStored(value, decode));
+  });
+  return entries;
+}
+
 std::vector<std::pair<PublicKey, std::string>> ListAdmins(const State& state) {
   std::vector<std::pair<PublicKey, std::string>> admins;
   state.ForEachInTable(Table::kAdmin, [&](ByteSpan key, const Bytes& value) {
@@ -513,13 +526,29 @@ std::vector<std::pair<PublicKey, std::string>> ListAdmins(const State& state) {
 }
 
 std::vector<std::pair<PublicKey, ValidatorRecord>> ListValidators(const State& state) {
-  std::vector<std::pair<PublicKey, ValidatorRecord>> validators;
-  state.ForEachInTable(Table::kValidator, [&](ByteSpan key, const Bytes& value) {
-    auto public_key = codec::DecodeExactly(key, ReadKey);
-    VIGIL_ASSERT(public_key.has_value());
-    validators.emplace_back(*public_key, DecodeStored(value, DecodeValidator));
+  return ListKeyed<ValidatorRecord>(state, Table::kValidator, DecodeValidator);
+}
+
+std::vector<std::pair<PublicKey, PublisherRecord>> ListPublishers(const State& state) {
+  return ListKeyed<PublisherRecord>(state, Table::kPublisher, DecodePublisher);
+}
+
+std::vector<std::pair<PublicKey, DeviceRecord>> ListDevices(const State& state) {
+  return ListKeyed<DeviceRecord>(state, Table::kDevice, DecodeDevice);
+}
+
+std::vector<ReleaseEntry> ListReleases(const State& state, std::optional<std::string_view> app) {
+  std::vector<ReleaseEntry> releases;
+  state.ForEachInTable(Table::kRelease, [&](ByteSpan key, const Bytes& value) {
+    codec::Decoder decoder(key);
+    auto release_app = decoder.ReadString("app", limits::kLedgerNameBytesMax);
+    auto version = decoder.ReadString("version", limits::kLedgerVersionBytesMax);
+    VIGIL_ASSERT(release_app.has_value() && version.has_value() && decoder.Finish().has_value());
+    if (app.has_value() && *release_app != *app) return;
+    releases.push_back(
+        {std::move(*release_app), std::move(*version), DecodeStored(value, DecodeRelease)});
   });
-  return validators;
+  return releases;
 }
 
 }  // namespace vigil::ledger

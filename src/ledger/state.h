@@ -291,8 +291,18 @@ void PutCaCertificatePem(Overlay& state, std::string_view pem);
 uint64_t GetPublisherCount(const StateReader& state);
 void PutPublisherCount(Overlay& state, uint64_t count);
 
-// Every admin and validator, from a committed State (these tables change only by governance).
+// Listings of a committed State, in key order (for the API, the gateway and audits).
 std::vector<std::pair<PublicKey, std::string>> ListAdmins(const State& state);
 std::vector<std::pair<PublicKey, ValidatorRecord>> ListValidators(const State& state);
+std::vector<std::pair<PublicKey, PublisherRecord>> ListPublishers(const State& state);
+std::vector<std::pair<PublicKey, DeviceRecord>> ListDevices(const State& state);
+
+struct ReleaseEntry {
+  std::string app;
+  std::string version;
+  ReleaseRecord record;
+};
+// Every release, or only `app`'s, ordered by app then version string (not by precedence).
+std::vector<ReleaseEntry> ListReleases(const State& state, std::optional<std::string_view> app);
 
 }  // namespace vigil::ledger

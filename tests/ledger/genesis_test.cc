@@ -97,6 +97,15 @@ TEST(GenesisTest, RefusesBadValidators) {
   json["validators"].push_back(json["validators"][0]);
   EXPECT_NE(ErrorFor(json).find("twice"), std::string::npos);
   json = ValidJson();
+  Json second = json["validators"][0];
+  second["name"] = "peer-2";
+  second["public_key"] = json["publishers"][0]["public_key"];
+  json["validators"].push_back(second);
+  EXPECT_NE(ErrorFor(json).find("address 127.0.0.1:7100 is listed twice"), std::string::npos);
+  second["address"] = "127.0.0.1:7101";
+  json["validators"][1] = second;
+  EXPECT_TRUE(ParseGenesis(json.dump()).has_value());
+  json = ValidJson();
   json["validators"][0]["name"] = "peer one";
   EXPECT_NE(ErrorFor(json).find("validators"), std::string::npos);
 }

@@ -109,5 +109,28 @@ TEST(StateTest, GenesisStateHoldsTheGenesisTables) {
   EXPECT_EQ(GetPublisher(state, chain.keys().publisher.public_key())->name, "release-bot");
 }
 
+TEST(StateTest, ListingsDecodeTheirTables) {
+  testing::TestChain chain;
+  const auto& keys = chain.keys();
+  chain.Commit({chain.Govern(chain.Enroll(keys.device1)),
+                chain.Sign(chain.Release("welder", "1.0.0"), keys.publisher)});
+  chain.Commit({chain.Govern(chain.Enroll(keys.device2, "welders")),
+                chain.Sign(chain.Release("press", "1.0.0"), keys.publisher),
+                chain.Sign(chain.Release("press", "1.1.0"), keys.publisher)});
+  auto devices = ListDevices(chain.state());
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_LT(devices[0].first, devices[1].first);
+  auto publishers = ListPublishers(chain.state());
+  ASSERT_EQ(publishers.size(), 1u);
+  EXPECT_EQ(publishers[0].second.name, "release-bot");
+  auto press = ListReleases(chain.state(), "press");
+  ASSERT_EQ(press.size(), 2u);
+  EXPECT_EQ(press[0].version, "1.0.0");
+  EXPECT_EQ(press[1].version, "1.1.0");
+  EXPECT_EQ(press[1].record.height, 2u);
+  EXPECT_EQ(ListReleases(chain.state(), std::nullopt).size(), 3u);
+  EXPECT_TRUE(ListReleases(chain.state(), "pres").empty());
+}
+
 }  // namespace
 }  // namespace vigil::ledger
