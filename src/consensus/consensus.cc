@@ -189,9 +189,11 @@ void Consensus::Restore(const DurableState& state, ValidatorSet validators, int6
   if (durable_.last_proposal && durable_.last_proposal->round >= durable_.round) {
     const Proposal& proposal = *durable_.last_proposal;
     if (InWindow(proposal.round)) {
-      ValueId id = ComputeValueId(proposal.value);
+      // It was signed, so its id was computable then; the same deterministic function agrees.
+      auto id = values_.IdOf(proposal.value);
+      VIGIL_ASSERT(id.has_value());
       Round(proposal.round).proposal =
-          ReceivedProposal{proposal, id, values_.IsValid(proposal.height, proposal.value)};
+          ReceivedProposal{proposal, *id, values_.IsValid(proposal.height, proposal.value)};
     }
     ready_.messages.push_back(proposal);
   }
@@ -287,7 +289,10 @@ void Consensus::StartRound(uint32_t round) {
         VIGIL_ASSERT(proposal.value.size() <= limits::kConsensusValueBytesMax);
       }
       proposal.proposer_index = *own_index_;
-      const ValueId id = ComputeValueId(proposal.value);
+      // Our own application's value: an id it cannot compute is a bug, not an input error.
+      auto computed = values_.IdOf(proposal.value);
+      VIGIL_ASSERT(computed.has_value());
+      const ValueId id = *computed;
       proposal.signature = signer_->Sign(ProposalSignBytes(config_.chain_id, proposal, id));
       durable_.last_proposal = proposal;
       // Line 19 broadcasts to all, this node included: it receives its own proposal here.
@@ -405,7 +410,13 @@ Status Consensus::OnProposal(const Proposal& proposal) {
     return Fail(ErrorCode::kRefused, "second, different proposal from the proposer of round " +
                                          std::to_string(proposal.round));
   }
-  const ValueId id = ComputeValueId(proposal.value);
+  auto computed = values_.IdOf(proposal.value);
+  if (!computed) {
+    return std::unexpected(computed.error().WithContext(
+        "proposal for height " + std::to_string(proposal.height) + " round " +
+        std::to_string(proposal.round) + " carries a malformed value"));
+  }
+  const ValueId id = *computed;
   if (!Verify(proposal.proposer_index, ProposalSignBytes(config_.chain_id, proposal, id),
               proposal.signature)) {
     return Fail(ErrorCode::kUnauthenticated, "invalid signature on the proposal for height " +
@@ -538,7 +549,8 @@ void Consensus::AddEvidence(const Evidence& evidence) {
 // condition of line 49, delivered in one message to a node that missed the round.
 Status Consensus::OnCommit(const Commit& commit) {
   const CommitCertificate& certificate = commit.certificate;
-  if (ComputeValueId(commit.value) != certificate.value_id) {
+  auto id = values_.IdOf(commit.value);
+  if (!id || *id != certificate.value_id) {
     return Fail(ErrorCode::kCorruption, "commit value does not match its certificate");
   }
   VIGIL_RETURN_IF_ERROR(VerifyCommitCertificate(

@@ -91,6 +91,13 @@ class ValueSource {
   // input's time, so a block may carry a timestamp without a clock inside consensus.
   virtual Bytes GetValue(uint64_t height, uint32_t round, int64_t now_ms) = 0;
   virtual bool IsValid(uint64_t height, ByteSpan value) = 0;
+  // The paper's id(v): what votes, proposals' signatures and commit certificates name. The
+  // default is SHA-256 of the value. The ledger names a block by its header hash instead, so a
+  // light client can check a header and its certificate without the transactions; any id must
+  // still commit to the whole value, i.e. IsValid must refuse a value whose id does not bind
+  // all of it (a header whose roots do not match its transactions). An error means the value
+  // is malformed: a proposal carrying it is refused.
+  virtual Expected<ValueId> IdOf(ByteSpan value) { return ComputeValueId(value); }
 };
 
 // The validator's key. Ed25519 signing is deterministic, so signing keeps the machine pure.

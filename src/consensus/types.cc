@@ -235,13 +235,18 @@ Bytes ProposalSignBytes(std::string_view chain_id, const Proposal& proposal) {
 
 Status VerifyProposal(const ValidatorSet& validators, std::string_view chain_id,
                       const Proposal& proposal) {
+  return VerifyProposal(validators, chain_id, proposal, ComputeValueId(proposal.value));
+}
+
+Status VerifyProposal(const ValidatorSet& validators, std::string_view chain_id,
+                      const Proposal& proposal, const ValueId& id) {
   if (proposal.proposer_index >= validators.size()) {
     return Fail(ErrorCode::kUnauthenticated,
                 "proposal names " + ValidatorLabel(proposal.proposer_index) + " but the set has " +
                     std::to_string(validators.size()));
   }
   const PublicKey& key = validators.at(proposal.proposer_index).public_key;
-  if (!crypto::Verify(key, ProposalSignBytes(chain_id, proposal), proposal.signature)) {
+  if (!crypto::Verify(key, ProposalSignBytes(chain_id, proposal, id), proposal.signature)) {
     return Fail(ErrorCode::kUnauthenticated, "invalid signature on the proposal of " +
                                                  ValidatorLabel(proposal.proposer_index) +
                                                  " at height " + std::to_string(proposal.height) +

@@ -133,6 +133,9 @@ Bytes ProposalSignBytes(std::string_view chain_id, const Proposal& proposal);
 Bytes ProposalSignBytes(std::string_view chain_id, const Proposal& proposal, const ValueId& id);
 Status VerifyProposal(const ValidatorSet& validators, std::string_view chain_id,
                       const Proposal& proposal);
+// As above for an application whose value id is not SHA-256 of the value (ValueSource::IdOf).
+Status VerifyProposal(const ValidatorSet& validators, std::string_view chain_id,
+                      const Proposal& proposal, const ValueId& id);
 
 // --- Commit certificates ---
 

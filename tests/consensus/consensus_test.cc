@@ -32,7 +32,15 @@ class TestValues final : public ValueSource {
   bool IsValid(uint64_t /*height*/, ByteSpan value) override {
     return !(value.size() >= 3 && value[0] == 'b' && value[1] == 'a' && value[2] == 'd');
   }
+  // With header_ids, id(v) is SHA-256 of the first 8 bytes (a stand-in for a block header hash)
+  // and shorter values are malformed.
+  Expected<ValueId> IdOf(ByteSpan value) override {
+    if (!header_ids) return ComputeValueId(value);
+    if (value.size() < 8) return Fail(ErrorCode::kCorruption, "value shorter than its header");
+    return ComputeValueId(value.first(8));
+  }
   int get_value_calls = 0;
+  bool header_ids = false;
 };
 
 Config TestConfig() {
@@ -694,6 +702,33 @@ TEST_F(ConsensusTest, OwnVotesOfEarlierRoundsSurviveARestartAndKeepBeingGossiped
   }
   EXPECT_TRUE(round_zero_prevote);
   EXPECT_EQ(consensus_->refused_signatures(), 0u);
+}
+
+TEST_F(ConsensusTest, ApplicationChosenValueIdsNameTheHeader) {
+  values_.header_ids = true;
+  StartAt(1);
+  const ValueId header_id = ComputeValueId(ToBytes("HEADER01"));
+  Proposal proposal = SignedProposal(0, "HEADER01 and the transactions");
+  // Signed over the application's id, as the state machine signs its own proposals.
+  proposal.signature = keys_by_index_[proposal.proposer_index]->Sign(
+      ProposalSignBytes(kChainId, proposal, header_id));
+  EXPECT_TRUE(VerifyProposal(set_, kChainId, proposal, header_id).has_value());
+  Ready ready = Deliver(proposal);
+  ASSERT_EQ(VotesIn(ready, VoteType::kPrevote).size(), 1u);
+  EXPECT_EQ(VotesIn(ready, VoteType::kPrevote)[0].value_id, header_id);
+  DeliverVotes(VoteType::kPrevote, 0, header_id, {1, 2});
+  Ready decided = DeliverVotes(VoteType::kPrecommit, 0, header_id, {1, 2});
+  ASSERT_TRUE(decided.decision.has_value());
+  EXPECT_EQ(decided.decision->certificate.value_id, header_id);
+  EXPECT_TRUE(VerifyCommitCertificate(set_, kChainId, 1, header_id, decided.decision->certificate)
+                  .has_value());
+  // A value the application cannot name is refused, not voted on.
+  SetUp();
+  values_.header_ids = true;
+  StartAt(1);
+  auto status = consensus_->Step(SignedProposal(0, "short"), now_ms_);
+  EXPECT_FALSE(status.has_value());
+  EXPECT_TRUE(consensus_->TakeReady().messages.empty());
 }
 
 }  // namespace
