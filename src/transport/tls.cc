@@ -1,5 +1,7 @@
 #include "transport/tls.h"
 
+#include "crypto/openssl_util.h"
+
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -41,22 +43,11 @@ int ClientHelloCallback(SSL* ssl, int* /*alert*/, void* /*argument*/) {
   return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-// Drains OpenSSL's thread-local error queue into one line.
-std::string OpenSslErrors() {
-  std::string text;
-  while (unsigned long code = ERR_get_error()) {
-    char buffer[256];
-    ERR_error_string_n(code, buffer, sizeof(buffer));
-    if (!text.empty()) text += "; ";
-    text += buffer;
-  }
-  return text.empty() ? "no OpenSSL error recorded" : text;
-}
-
 Status Check(long result, std::string_view what) {
   if (result == 1) return Ok();
   return Fail(ErrorCode::kInternal,
-              "building the TLS context: " + std::string(what) + " failed: " + OpenSslErrors());
+              "building the TLS context: " + std::string(what) +
+                  " failed: " + crypto::TakeOpenSslErrors());
 }
 
 struct SslCtxDeleter {

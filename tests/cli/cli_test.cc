@@ -10,6 +10,7 @@
 
 #include "crypto/crypto.h"
 #include "pki/pki.h"
+#include "test_support/temporary_directory.h"
 
 namespace vigil {
 namespace {
@@ -36,14 +37,9 @@ CommandResult RunVigil(const std::string& arguments) {
 
 class CliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-cli-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    directory_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(directory_); }
   std::string Path(const std::string& name) const { return (directory_ / name).string(); }
-  std::filesystem::path directory_;
+  test_support::TemporaryDirectory temporary_{"vigil-cli"};
+  const std::filesystem::path& directory_ = temporary_.path();
 };
 
 TEST_F(CliTest, HelpListsEverySubcommand) {

@@ -1,6 +1,7 @@
 // Known-answer and negative tests for crypto/: SHA-256 (FIPS 180-4 examples), Ed25519
 // (RFC 8032 section 7.1), PEM encodings and key-file permissions.
 #include "crypto/crypto.h"
+#include "test_support/temporary_directory.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -17,6 +18,8 @@
 namespace vigil::crypto {
 namespace {
 
+using test_support::TemporaryDirectory;
+
 Bytes Hex(std::string_view hex) {
   auto bytes = FromHex(hex);
   EXPECT_TRUE(bytes.has_value()) << hex;
@@ -30,22 +33,6 @@ std::array<uint8_t, N> FixedHex(std::string_view hex) {
   return bytes.value_or(std::array<uint8_t, N>{});
 }
 
-// A fresh directory per test, removed afterwards.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-crypto-XXXXXX");
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // --- SHA-256: the examples of FIPS 180-4 / NIST CSRC "SHA256.pdf". ---
 
@@ -371,7 +358,7 @@ mode_t FileMode(const std::filesystem::path& path) {
 }
 
 TEST(KeyFileTest, WritesMode0600AndReadsBack) {
-  TemporaryDirectory directory;
+  TemporaryDirectory directory("vigil-crypto");
   auto key = PrivateKey::Generate();
   ASSERT_TRUE(key.has_value());
   const auto path = directory.path() / "key.pem";
@@ -390,7 +377,7 @@ TEST(KeyFileTest, WritesMode0600AndReadsBack) {
 }
 
 TEST(KeyFileTest, RefusesKeysReadableByGroupOrOthers) {
-  TemporaryDirectory directory;
+  TemporaryDirectory directory("vigil-crypto");
   auto key = PrivateKey::Generate();
   ASSERT_TRUE(key.has_value());
   const auto path = directory.path() / "key.pem";
@@ -412,7 +399,7 @@ TEST(KeyFileTest, RefusesKeysReadableByGroupOrOthers) {
 }
 
 TEST(KeyFileTest, ReportsMissingAndOversizedFiles) {
-  TemporaryDirectory directory;
+  TemporaryDirectory directory("vigil-crypto");
   auto missing = ReadPrivateKeyFile(directory.path() / "absent.pem");
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
@@ -426,7 +413,7 @@ TEST(KeyFileTest, ReportsMissingAndOversizedFiles) {
 }
 
 TEST(KeyFileTest, PublicKeyFileRoundTripsWithMode0644) {
-  TemporaryDirectory directory;
+  TemporaryDirectory directory("vigil-crypto");
   const auto path = directory.path() / "key.pub";
   const PublicKey key = FixedHex<32>(kRfc8032Vectors[1].public_key);
   ASSERT_TRUE(WritePublicKeyFile(path, key).has_value());

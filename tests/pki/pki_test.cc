@@ -2,6 +2,7 @@
 // refusals with their reasons, interoperability with the `openssl` command, and the CA and
 // node directory layouts of docs/pki.md.
 #include "pki/pki.h"
+#include "test_support/temporary_directory.h"
 
 #include <gtest/gtest.h>
 #include <openssl/x509v3.h>
@@ -18,6 +19,8 @@
 namespace vigil::pki {
 namespace {
 
+using test_support::TemporaryDirectory;
+
 using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::system_clock;
@@ -25,21 +28,6 @@ using std::chrono::system_clock;
 constexpr hours kDay{24};
 constexpr hours kYear = kDay * 365;
 
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-pki-XXXXXX");
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 mode_t FileMode(const std::filesystem::path& path) {
   struct stat status {};
