@@ -8,6 +8,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/write.hpp>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -41,8 +42,12 @@ struct DemoOptions {
   bool verbose = false;
 };
 
-void Say(const char* format, auto... arguments) {
-  std::printf(format, arguments...);
+// printf with a newline; the attribute lets the compiler check every format string.
+[[gnu::format(printf, 1, 2)]] void Say(const char* format, ...) {
+  va_list arguments;
+  va_start(arguments, format);
+  std::vprintf(format, arguments);
+  va_end(arguments);
   std::printf("\n");
   std::fflush(stdout);
 }
