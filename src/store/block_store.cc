@@ -90,6 +90,18 @@ bool FitsInInt64(uint64_t value) {
   return value <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 }
 
+// Binds `height` as parameter 1 of a per-height SELECT and steps to its row; kNotFound when
+// the store has no block there.
+Status StepToBlockRow(SqliteStatement& select, uint64_t height) {
+  if (!FitsInInt64(height)) return Fail(ErrorCode::kNotFound, "no block at that height");
+  VIGIL_RETURN_IF_ERROR(select.BindInt64(1, static_cast<int64_t>(height)));
+  VIGIL_ASSIGN_OR_RETURN(bool has_block, select.Step());
+  if (!has_block) {
+    return Fail(ErrorCode::kNotFound, "no block at height " + std::to_string(height));
+  }
+  return Ok();
+}
+
 // The smallest byte string greater than every string that starts with `prefix`, or nullopt
 // when there is none (an empty prefix or one made only of 0xff bytes).
 std::optional<Bytes> PrefixSuccessor(ByteSpan prefix) {
@@ -549,24 +561,14 @@ Expected<StoredBlock> BlockStore::ReadBlockRow(SqliteStatement& statement) {
 Expected<StoredBlock> BlockStore::GetBlock(uint64_t height) {
   SqliteStatement& select = *statements_->select_block;
   SqliteStatement::Use use(select);
-  if (!FitsInInt64(height)) return Fail(ErrorCode::kNotFound, "no block at that height");
-  VIGIL_RETURN_IF_ERROR(select.BindInt64(1, static_cast<int64_t>(height)));
-  VIGIL_ASSIGN_OR_RETURN(bool has_block, select.Step());
-  if (!has_block) {
-    return Fail(ErrorCode::kNotFound, "no block at height " + std::to_string(height));
-  }
+  VIGIL_RETURN_IF_ERROR(StepToBlockRow(select, height));
   return ReadBlockRow(select);
 }
 
 Expected<Bytes> BlockStore::GetBlockHash(uint64_t height) {
   SqliteStatement& select = *statements_->select_block_hash;
   SqliteStatement::Use use(select);
-  if (!FitsInInt64(height)) return Fail(ErrorCode::kNotFound, "no block at that height");
-  VIGIL_RETURN_IF_ERROR(select.BindInt64(1, static_cast<int64_t>(height)));
-  VIGIL_ASSIGN_OR_RETURN(bool has_block, select.Step());
-  if (!has_block) {
-    return Fail(ErrorCode::kNotFound, "no block at height " + std::to_string(height));
-  }
+  VIGIL_RETURN_IF_ERROR(StepToBlockRow(select, height));
   return select.ColumnBytes(0);
 }
 

@@ -11,7 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -25,6 +28,53 @@ namespace {
 using testing::MakeCommit;
 using testing::TemporaryDirectory;
 using testing::VerifyChain;
+
+// Forks a child that runs `child_body(report_fd)` (writing u64 progress values to the pipe and
+// never returning), waits for its first report, lets it run for up to `run_time_max`, kills it
+// with SIGKILL, and returns the last value it reported (or `last_reported` if none). Returns
+// nullopt, after recording a test failure, when the round itself went wrong.
+std::optional<uint64_t> RunChildUntilKilled(const std::function<void(int)>& child_body,
+                                            uint64_t last_reported,
+                                            std::chrono::milliseconds run_time_max,
+                                            std::mt19937_64& random) {
+  int report[2];
+  if (::pipe(report) != 0) {
+    ADD_FAILURE() << "pipe: " << std::strerror(errno);
+    return std::nullopt;
+  }
+  pid_t child = ::fork();
+  if (child < 0) {
+    ADD_FAILURE() << "fork: " << std::strerror(errno);
+    return std::nullopt;
+  }
+  if (child == 0) {
+    ::close(report[0]);
+    child_body(report[1]);
+    _exit(6);  // child bodies never return
+  }
+  ::close(report[1]);
+  uint64_t reported = last_reported;
+  // Wait for the child's first report, so that a slow start on a loaded machine does not
+  // turn a round into a kill before anything happened.
+  if (uint64_t first = 0; ::read(report[0], &first, sizeof first) == sizeof first) {
+    reported = first;
+  }
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(random() % static_cast<uint64_t>(run_time_max.count())));
+  int wait_status = 0;
+  bool killed = ::kill(child, SIGKILL) == 0 && ::waitpid(child, &wait_status, 0) == child &&
+                WIFSIGNALED(wait_status);
+  for (uint64_t value = 0; ::read(report[0], &value, sizeof value) == sizeof value;) {
+    reported = value;
+  }
+  ::close(report[0]);
+  if (!killed) {
+    ADD_FAILURE() << "the child was not killed by SIGKILL (it exited with status "
+                  << WEXITSTATUS(wait_status) << ")";
+    return std::nullopt;
+  }
+  return reported;
+}
 
 // The child: reopen, continue the chain, report each returned commit's height on `report_fd`.
 [[noreturn]] void CommitForever(const std::filesystem::path& path, int report_fd) {
@@ -47,38 +97,17 @@ TEST(StoreCrashTest, SigkillAtRandomMomentsLeavesTheLastCommittedBlockIntact) {
   constexpr int kRounds = 12;
   uint64_t last_height = 0;
   for (int round = 0; round < kRounds; ++round) {
-    int report[2];
-    ASSERT_EQ(::pipe(report), 0);
-    pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(report[0]);
-      CommitForever(path, report[1]);
-    }
-    ::close(report[1]);
-    uint64_t acknowledged = last_height;
-    // Wait for the child's first report, so that a slow start on a loaded machine does not
-    // turn a round into a kill before anything happened.
-    if (uint64_t first = 0; ::read(report[0], &first, sizeof first) == sizeof first) {
-      acknowledged = first;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));
-    ASSERT_EQ(::kill(child, SIGKILL), 0);
-    int wait_status = 0;
-    ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
-    ASSERT_TRUE(WIFSIGNALED(wait_status))
-        << "the child exited early with status " << WEXITSTATUS(wait_status);
-    for (uint64_t height = 0; ::read(report[0], &height, sizeof height) == sizeof height;) {
-      acknowledged = height;
-    }
-    ::close(report[0]);
+    std::optional<uint64_t> acknowledged = RunChildUntilKilled(
+        [&](int report_fd) { CommitForever(path, report_fd); }, last_height,
+        std::chrono::milliseconds(300), random);
+    ASSERT_TRUE(acknowledged.has_value()) << "round " << round;
 
     auto store = BlockStore::Open(path, {});
     ASSERT_TRUE(store) << store.error().ToString();
     uint64_t recovered = (*store)->LastHeight().value();
     // Every commit that returned is there; at most one more (committed, not yet reported).
-    EXPECT_GE(recovered, acknowledged) << "round " << round;
-    EXPECT_LE(recovered, acknowledged + 1) << "round " << round;
+    EXPECT_GE(recovered, *acknowledged) << "round " << round;
+    EXPECT_LE(recovered, *acknowledged + 1) << "round " << round;
     ASSERT_EQ(VerifyChain(**store, recovered), "") << "round " << round;
     last_height = recovered;
   }
@@ -115,30 +144,10 @@ TEST(StoreCrashTest, ASavedConsensusStateSurvivesSigkillBeforeItIsSent) {
   std::mt19937_64 random(seed);
   uint64_t last_saved = 0;
   for (int round = 0; round < 8; ++round) {
-    int report[2];
-    ASSERT_EQ(::pipe(report), 0);
-    pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(report[0]);
-      SaveForever(path, report[1]);
-    }
-    ::close(report[1]);
-    uint64_t sent = last_saved;
-    // Wait for the child's first report, so that a slow start on a loaded machine does not
-    // turn a round into a kill before anything happened.
-    if (uint64_t first = 0; ::read(report[0], &first, sizeof first) == sizeof first) {
-      sent = first;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 100));
-    ASSERT_EQ(::kill(child, SIGKILL), 0);
-    int wait_status = 0;
-    ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
-    ASSERT_TRUE(WIFSIGNALED(wait_status)) << "the child exited with " << WEXITSTATUS(wait_status);
-    for (uint64_t counter = 0; ::read(report[0], &counter, sizeof counter) == sizeof counter;) {
-      sent = counter;
-    }
-    ::close(report[0]);
+    std::optional<uint64_t> sent = RunChildUntilKilled(
+        [&](int report_fd) { SaveForever(path, report_fd); }, last_saved,
+        std::chrono::milliseconds(100), random);
+    ASSERT_TRUE(sent.has_value()) << "round " << round;
     auto store = BlockStore::Open(path, {});
     ASSERT_TRUE(store) << store.error().ToString();
     auto loaded = (*store)->LoadConsensusState().value();
@@ -146,8 +155,8 @@ TEST(StoreCrashTest, ASavedConsensusStateSurvivesSigkillBeforeItIsSent) {
     ASSERT_EQ(loaded->size(), 600u);
     uint64_t saved = 0;
     std::memcpy(&saved, loaded->data(), sizeof saved);
-    EXPECT_GE(saved, sent) << "round " << round << ": a sent state was lost";
-    EXPECT_LE(saved, sent + 1) << "round " << round;
+    EXPECT_GE(saved, *sent) << "round " << round << ": a sent state was lost";
+    EXPECT_LE(saved, *sent + 1) << "round " << round;
     last_saved = saved;
   }
   EXPECT_GE(last_saved, 8u);  // at least one save a round

@@ -8,18 +8,6 @@
 
 namespace vigil::store::testing {
 
-TemporaryDirectory::TemporaryDirectory() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "vigil-store-XXXXXX").string();
-  char* created = ::mkdtemp(pattern.data());
-  if (created == nullptr) std::abort();  // tests cannot run without a scratch directory
-  path_ = created;
-}
-
-TemporaryDirectory::~TemporaryDirectory() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
 Bytes Derive(std::string_view label, uint64_t a, uint64_t b) {
   // SplitMix64 over (label, a, b): cheap, deterministic and collision-free enough here.
   uint64_t state = 0x9e3779b97f4a7c15ULL;

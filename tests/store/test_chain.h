@@ -9,21 +9,11 @@
 
 #include "common/bytes.h"
 #include "store/block_store.h"
+#include "test_support/temporary_directory.h"
 
 namespace vigil::store::testing {
 
-// A fresh directory under the system temporary directory, removed with its contents.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory();
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  ~TemporaryDirectory();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::TemporaryDirectory;
 
 // 32 bytes derived from (label, a, b) by a fixed mixing function: distinct inputs give
 // distinct outputs for every value the tests use.
