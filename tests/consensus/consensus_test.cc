@@ -4,6 +4,7 @@
 // messages signed by the other validators, and checks the Ready it produces. Test names and
 // comments cite the paper's line numbers.
 #include "consensus/consensus.h"
+#include "consensus/test_config.h"
 
 #include <gtest/gtest.h>
 
@@ -43,15 +44,7 @@ class TestValues final : public ValueSource {
   bool header_ids = false;
 };
 
-Config TestConfig() {
-  Config config;
-  config.chain_id = std::string(kChainId);
-  config.timeout_propose = std::chrono::milliseconds(300);
-  config.timeout_prevote = std::chrono::milliseconds(100);
-  config.timeout_precommit = std::chrono::milliseconds(100);
-  config.timeout_delta = std::chrono::milliseconds(50);
-  return config;
-}
+Config TestConfig() { return consensus::TestConfig(kChainId); }
 
 std::vector<Vote> VotesIn(const Ready& ready, VoteType type) {
   std::vector<Vote> votes;

@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "consensus/consensus.h"
+#include "consensus/test_config.h"
 
 namespace vigil::consensus {
 namespace {
@@ -56,13 +57,7 @@ class Scenario {
       keys_[index].emplace(std::move(key));
     }
     signer_.emplace(*keys_[0]);
-    Config config;
-    config.chain_id = std::string(kChainId);
-    config.timeout_propose = std::chrono::milliseconds(300);
-    config.timeout_prevote = std::chrono::milliseconds(100);
-    config.timeout_precommit = std::chrono::milliseconds(100);
-    config.timeout_delta = std::chrono::milliseconds(50);
-    consensus_.emplace(config, &*signer_, values_, verifier_);
+    consensus_.emplace(TestConfig(kChainId), &*signer_, values_, verifier_);
   }
 
   // Runs one command; returns its output lines (without "> ").
