@@ -1,5 +1,10 @@
 // The subcommands of the `vigil` multi-call binary. Each lives in its own *_command.cc and
-// adds itself to the CLI11 application in main.cc, in the order `vigil --help` lists them.
+// registers itself with one line at namespace scope:
+//
+//   VIGIL_REGISTER_COMMAND(kOrderKeygen, RegisterKeygenCommand);
+//
+// main.cc adds every registered command to the CLI11 application in `order`, which is the
+// order `vigil --help` lists them; a new command needs no edit anywhere else.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -22,8 +27,31 @@ void ReportError(CommandContext& context, std::string_view command, const Error&
 // Prints one JSON object on one line to stdout: the `--json` output of every command.
 void PrintJson(const nlohmann::json& object);
 
-void RegisterKeygenCommand(CLI::App& app, CommandContext& context);
-void RegisterPkiCommand(CLI::App& app, CommandContext& context);
-void RegisterDemoCommand(CLI::App& app, CommandContext& context);
+using RegisterFunction = void (*)(CLI::App& app, CommandContext& context);
+
+// Where each command appears in `vigil --help`: operators' first steps first.
+enum CommandOrder : int {
+  kOrderDemo = 10,
+  kOrderKeygen = 20,
+  kOrderPki = 30,
+  kOrderGenesis = 40,
+  kOrderCluster = 50,
+  kOrderPeer = 60,
+  kOrderTx = 70,
+  kOrderLedger = 80,
+  kOrderAudit = 90,
+  kOrderSim = 100,
+  kOrderBench = 110,
+};
+
+// Adds `register_function` to the list main.cc walks. Use VIGIL_REGISTER_COMMAND.
+struct CommandRegistration {
+  CommandRegistration(int order, RegisterFunction register_function);
+};
+// Calls every registered function in order (main.cc).
+void RegisterAllCommands(CLI::App& app, CommandContext& context);
+
+#define VIGIL_REGISTER_COMMAND(order, function) \
+  static const ::vigil::cli::CommandRegistration vigil_command_registration_##function(order, function)
 
 }  // namespace vigil::cli

@@ -334,5 +334,6 @@ void RegisterDemoCommand(CLI::App& app, CommandContext& context) {
     }
   });
 }
+VIGIL_REGISTER_COMMAND(kOrderDemo, RegisterDemoCommand);
 
 }  // namespace vigil::cli

@@ -74,5 +74,6 @@ void RegisterKeygenCommand(CLI::App& app, CommandContext& context) {
     }
   });
 }
+VIGIL_REGISTER_COMMAND(kOrderKeygen, RegisterKeygenCommand);
 
 }  // namespace vigil::cli

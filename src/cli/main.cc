@@ -1,8 +1,11 @@
 // vigil: one binary for the ledger peer, gateway, device agent, operator commands and demo.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.h"
 #include "common/log.h"
@@ -16,6 +19,24 @@ void ReportError(CommandContext& context, std::string_view command, const Error&
 }
 
 void PrintJson(const nlohmann::json& object) { std::printf("%s\n", object.dump().c_str()); }
+
+namespace {
+// Filled by static initializers of the *_command.cc files, before main runs.
+std::vector<std::pair<int, RegisterFunction>>& Registrations() {
+  static std::vector<std::pair<int, RegisterFunction>> registrations;
+  return registrations;
+}
+}  // namespace
+
+CommandRegistration::CommandRegistration(int order, RegisterFunction register_function) {
+  Registrations().emplace_back(order, register_function);
+}
+
+void RegisterAllCommands(CLI::App& app, CommandContext& context) {
+  auto registrations = Registrations();
+  std::ranges::stable_sort(registrations, {}, &std::pair<int, RegisterFunction>::first);
+  for (const auto& [order, register_function] : registrations) register_function(app, context);
+}
 
 }  // namespace vigil::cli
 
@@ -31,9 +52,7 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] { vigil::InitLogging(log_level); });
 
   vigil::cli::CommandContext context;
-  vigil::cli::RegisterKeygenCommand(app, context);
-  vigil::cli::RegisterPkiCommand(app, context);
-  vigil::cli::RegisterDemoCommand(app, context);
+  vigil::cli::RegisterAllCommands(app, context);
 
   CLI11_PARSE(app, argc, argv);
   return context.exit_code;

@@ -148,5 +148,6 @@ void RegisterPkiCommand(CLI::App& app, CommandContext& context) {
   RegisterInit(*pki, context);
   RegisterIssue(*pki, context);
 }
+VIGIL_REGISTER_COMMAND(kOrderPki, RegisterPkiCommand);
 
 }  // namespace vigil::cli
