@@ -216,3 +216,26 @@ static_assert(kLedgerBlockBytesMax <= kConsensusValueBytesMax,
 static_assert(kLedgerBlockTransactionsMax <= kCodecVectorElementsMax);
 static_assert(kLedgerReasonBytesMax <= kCodecFieldBytesMax);
 }  // namespace vigil::limits
+
+// --- Mempool (src/mempool). ---
+namespace vigil::limits {
+// Pending transactions a peer holds at most, by count and by encoded bytes; beyond either, new
+// transactions are refused ("mempool full") until blocks drain it.
+inline constexpr size_t kMempoolTransactionsDefault = 50'000;
+inline constexpr size_t kMempoolBytesDefault = 64 * 1024 * 1024;
+// Pending transactions of one signer (its sequence numbers ahead of the committed one).
+inline constexpr size_t kMempoolPerSignerDefault = 1'000;
+// Signature verifications remembered (admission verifies once; block execution hits the cache).
+inline constexpr size_t kSignatureCacheEntriesDefault = 200'000;
+static_assert(kMempoolBytesDefault >= kMempoolTransactionsDefault * 256);
+}  // namespace vigil::limits
+
+// --- Peer daemon (src/peer, docs/peer.md). ---
+namespace vigil::limits {
+// Blocks sent in one block-sync response.
+inline constexpr size_t kPeerSyncBlocksPerResponse = 16;
+// How far ahead of this peer's clock a proposed block's time may be.
+inline constexpr int64_t kPeerBlockFutureTimeMaxMs = 10'000;
+// Client requests in flight per session, and subscriptions per session.
+inline constexpr size_t kPeerClientRequestsInFlightMax = 1'024;
+}  // namespace vigil::limits
