@@ -101,6 +101,17 @@ merkle::Hash TransactionsRoot(std::span<const Bytes> transactions) {
   return merkle::Tree::FromLeaves(transactions).Root();
 }
 
+merkle::Hash ResultsRoot(std::span<const TransactionId> ids,
+                         std::span<const TransactionResult> results) {
+  VIGIL_ASSERT(ids.size() == results.size());
+  std::vector<merkle::Hash> leaves;
+  leaves.reserve(results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    leaves.push_back(merkle::HashLeaf(EncodeResultLeaf(ids[i], results[i])));
+  }
+  return merkle::Tree::FromLeafHashes(std::move(leaves)).Root();
+}
+
 Status VerifyTransactionInclusion(ByteSpan encoded_transaction, const merkle::InclusionProof& proof,
                                   const BlockHeader& header) {
   auto status = merkle::VerifyInclusion(merkle::HashLeaf(encoded_transaction), proof,

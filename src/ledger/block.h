@@ -64,6 +64,9 @@ Bytes EncodeBlock(const Block& block);
 Expected<Block> DecodeBlock(ByteSpan bytes);
 
 merkle::Hash TransactionsRoot(std::span<const Bytes> transactions);
+// RFC 6962 root over EncodeResultLeaf(ids[i], results[i]); the spans have equal sizes.
+merkle::Hash ResultsRoot(std::span<const TransactionId> ids,
+                         std::span<const TransactionResult> results);
 
 // --- Light client ---
 

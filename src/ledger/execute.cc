@@ -275,13 +275,7 @@ class BlockRun {
   }
   const StateReader& state() const { return block_state_; }
   merkle::Hash ResultsRoot() const {
-    std::vector<merkle::Hash> leaves;
-    leaves.reserve(execution_.results.size());
-    for (size_t i = 0; i < execution_.results.size(); ++i) {
-      leaves.push_back(
-          merkle::HashLeaf(EncodeResultLeaf(execution_.transaction_ids[i], execution_.results[i])));
-    }
-    return merkle::Tree::FromLeafHashes(std::move(leaves)).Root();
+    return ledger::ResultsRoot(execution_.transaction_ids, execution_.results);
   }
 
  private:

@@ -271,6 +271,18 @@ const Bytes* State::Find(const Bytes& key) const {
   return entry == entries_.end() ? nullptr : &entry->second;
 }
 
+Expected<State> State::FromEntries(std::map<Bytes, Bytes> entries, const ChainTip& tip) {
+  State state;
+  state.entries_ = std::move(entries);
+  state.tip_ = tip;
+  auto chain_id = GetChainId(state);
+  if (!chain_id || chain_id->empty()) {
+    return Fail(ErrorCode::kCorruption, "the stored state has no chain id: not a ledger state");
+  }
+  state.chain_id_ = std::move(*chain_id);
+  return state;
+}
+
 void State::Apply(const WriteSet& writes, const ChainTip& tip) {
   bool genesis = chain_id_.empty();
   VIGIL_ASSERT(genesis ? (entries_.empty() && tip.height == 0) : tip.height == tip_.height + 1);

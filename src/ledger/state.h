@@ -103,6 +103,9 @@ struct ChainTip {
 class State final : public StateReader {
  public:
   State() = default;
+  // A state as storage kept it: the entries after the block `tip` names. Refuses entries
+  // without a chain id (not a ledger state).
+  static Expected<State> FromEntries(std::map<Bytes, Bytes> entries, const ChainTip& tip);
   const Bytes* Find(const Bytes& key) const override;
 
   const std::map<Bytes, Bytes>& entries() const { return entries_; }

@@ -1,0 +1,192 @@
+// `vigil cluster up|down`: a local cluster of real peer processes on loopback, with keys,
+// certificates and genesis generated (docs/peer.md#local-cluster).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/peer_target.h"
+#include "common/bytes.h"
+#include "peer/cluster.h"
+
+namespace vigil::cli {
+namespace {
+
+struct UpOptions {
+  std::string directory;
+  size_t peers = 4;
+  std::string chain_id = "vigil-local";
+  uint16_t base_port = 0;
+  size_t admins = 1;
+  size_t admin_threshold = 1;
+  int64_t empty_block_interval_ms = 1000;
+  bool fast_sync = false;
+  uint32_t wait_seconds = 30;
+  bool json = false;
+};
+
+struct DownOptions {
+  std::string directory;
+  bool purge = false;
+};
+
+// Waits until every peer answers a status request, or the deadline passes.
+Expected<std::vector<api::StatusResponse>> WaitForPeers(const peer::Cluster& cluster,
+                                                        std::chrono::seconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  std::vector<api::StatusResponse> statuses(cluster.peers.size());
+  for (size_t i = 0; i < cluster.peers.size(); ++i) {
+    const auto& peer = cluster.peers[i];
+    PeerTarget target{.cluster = "",
+                      .peer = peer.host + ":" + std::to_string(peer.port),
+                      .as = cluster.admins.front().string()};
+    for (;;) {
+      auto client = ConnectToPeer(target);
+      if (client) {
+        auto status = (*client)->Status();
+        if (status) {
+          statuses[i] = std::move(*status);
+          break;
+        }
+      }
+      if (!peer::RunningPeer(cluster, i)) {
+        return Fail(ErrorCode::kUnavailable, peer.name + " exited; see " +
+                                                 (peer.directory / "peer.log").string());
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Fail(ErrorCode::kTimeout, peer.name + " did not answer within " +
+                                             std::to_string(wait.count()) + " s; see " +
+                                             (peer.directory / "peer.log").string());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return statuses;
+}
+
+Status RunUp(const UpOptions& options) {
+  peer::ClusterSpec spec;
+  spec.directory = options.directory;
+  spec.peers = options.peers;
+  spec.chain_id = options.chain_id;
+  spec.base_port = options.base_port;
+  spec.admins = options.admins;
+  spec.admin_threshold = options.admin_threshold;
+  spec.empty_block_interval = std::chrono::milliseconds(options.empty_block_interval_ms);
+  spec.durable = !options.fast_sync;
+  auto existing = peer::ReadCluster(options.directory);
+  peer::Cluster cluster;
+  if (existing) {
+    cluster = std::move(*existing);  // restart a stopped cluster
+  } else {
+    VIGIL_ASSIGN_OR_RETURN(cluster, peer::CreateCluster(spec));
+  }
+  auto binary = peer::CurrentExecutable();
+  for (size_t i = 0; i < cluster.peers.size(); ++i) {
+    if (peer::RunningPeer(cluster, i)) continue;
+    auto started = peer::StartPeer(cluster, i, binary);
+    if (!started) return std::unexpected(started.error());
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto statuses,
+                         WaitForPeers(cluster, std::chrono::seconds(options.wait_seconds)));
+  if (options.json) {
+    nlohmann::json peers = nlohmann::json::array();
+    for (size_t i = 0; i < cluster.peers.size(); ++i) {
+      peers.push_back({{"name", cluster.peers[i].name},
+                       {"address", cluster.peers[i].host + ":" +
+                                       std::to_string(cluster.peers[i].port)},
+                       {"pid", peer::RunningPeer(cluster, i).value_or(0)},
+                       {"height", statuses[i].height}});
+    }
+    PrintJson({{"directory", cluster.directory.string()},
+               {"chain_id", cluster.chain_id},
+               {"peers", peers}});
+    return Ok();
+  }
+  std::printf("cluster %s is up: chain %s, %zu peers\n", cluster.directory.c_str(),
+              cluster.chain_id.c_str(), cluster.peers.size());
+  std::printf("  %-8s %-22s %-8s %s\n", "peer", "address", "pid", "height");
+  for (size_t i = 0; i < cluster.peers.size(); ++i) {
+    std::printf("  %-8s %-22s %-8d %llu\n", cluster.peers[i].name.c_str(),
+                (cluster.peers[i].host + ":" + std::to_string(cluster.peers[i].port)).c_str(),
+                static_cast<int>(peer::RunningPeer(cluster, i).value_or(0)),
+                static_cast<unsigned long long>(statuses[i].height));
+  }
+  std::printf("logs: %s/peer-N/peer.log   try: vigil ledger status --cluster %s\n",
+              cluster.directory.c_str(), cluster.directory.c_str());
+  return Ok();
+}
+
+Status RunDown(const DownOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::ReadCluster(options.directory));
+  size_t stopped = 0;
+  for (size_t i = 0; i < cluster.peers.size(); ++i) {
+    if (!peer::RunningPeer(cluster, i)) continue;
+    VIGIL_RETURN_IF_ERROR(peer::StopPeer(cluster, i));
+    ++stopped;
+  }
+  std::printf("stopped %zu peer%s of %s\n", stopped, stopped == 1 ? "" : "s",
+              cluster.directory.c_str());
+  if (options.purge) {
+    std::error_code error;
+    std::filesystem::remove_all(cluster.directory, error);
+    if (error) {
+      return Fail(ErrorCode::kIOError,
+                  "cannot remove " + cluster.directory.string() + ": " + error.message());
+    }
+    std::printf("removed %s\n", cluster.directory.c_str());
+  }
+  return Ok();
+}
+
+}  // namespace
+
+void RegisterClusterCommand(CLI::App& app, CommandContext& context) {
+  CLI::App* cluster = app.add_subcommand(
+      "cluster", "A local cluster of real peer processes on loopback (keys, certificates and "
+                 "genesis generated)");
+  cluster->require_subcommand(1);
+
+  CLI::App* up = cluster->add_subcommand(
+      "up", "Create the cluster in DIR (or reuse the one there) and start every peer");
+  auto up_options = std::make_shared<UpOptions>();
+  up->add_option("--dir", up_options->directory, "Cluster directory")->required();
+  up->add_option("--peers", up_options->peers, "Validators (3f+1 tolerates f Byzantine)")
+      ->capture_default_str();
+  up->add_option("--chain-id", up_options->chain_id, "Chain id")->capture_default_str();
+  up->add_option("--base-port", up_options->base_port,
+                 "First port (peer N listens on base+N-1); default: free ports");
+  up->add_option("--admins", up_options->admins, "Admin keys in the genesis")
+      ->capture_default_str();
+  up->add_option("--admin-threshold", up_options->admin_threshold,
+                 "Admin signatures governance needs (k of n)")
+      ->capture_default_str();
+  up->add_option("--empty-block-interval-ms", up_options->empty_block_interval_ms,
+                 "How often a block is made with no transactions")
+      ->capture_default_str();
+  up->add_flag("--fast-sync", up_options->fast_sync,
+               "sync = \"normal\": survives kill -9 but not power loss (benchmarks only)");
+  up->add_option("--wait", up_options->wait_seconds, "Seconds to wait for every peer to answer")
+      ->capture_default_str();
+  up->add_flag("--json", up_options->json, "Print a JSON object instead of text");
+  up->callback([up_options, &context] {
+    if (Status status = RunUp(*up_options); !status) {
+      ReportError(context, "cluster up", status.error());
+    }
+  });
+
+  CLI::App* down = cluster->add_subcommand("down", "Stop every peer of the cluster in DIR");
+  auto down_options = std::make_shared<DownOptions>();
+  down->add_option("--dir", down_options->directory, "Cluster directory")->required();
+  down->add_flag("--purge", down_options->purge, "Also delete the directory and its ledger");
+  down->callback([down_options, &context] {
+    if (Status status = RunDown(*down_options); !status) {
+      ReportError(context, "cluster down", status.error());
+    }
+  });
+}
+VIGIL_REGISTER_COMMAND(kOrderCluster, RegisterClusterCommand);
+
+}  // namespace vigil::cli

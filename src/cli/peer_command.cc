@@ -1,0 +1,68 @@
+// `vigil peer --config FILE`: run one ledger peer until SIGINT or SIGTERM (docs/peer.md).
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "common/log.h"
+#include "peer/config.h"
+#include "peer/node.h"
+
+namespace vigil::cli {
+namespace {
+
+constexpr std::string_view kCommandName = "peer";
+
+struct PeerCommandOptions {
+  std::string config;
+  std::string byzantine;  // test only
+};
+
+Status RunPeer(const PeerCommandOptions& command) {
+  VIGIL_ASSIGN_OR_RETURN(peer::PeerOptions options, peer::LoadPeerConfig(command.config));
+  if (command.byzantine == "equivocate") {
+    options.byzantine = peer::ByzantineMode::kEquivocate;
+    spdlog::warn("peer test_mode byzantine=equivocate: this peer misbehaves on purpose");
+  } else if (!command.byzantine.empty()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "--test-byzantine: unknown mode '" + command.byzantine + "' (known: equivocate)");
+  }
+  asio::io_context io_context;
+  VIGIL_ASSIGN_OR_RETURN(auto node, peer::PeerNode::Start(io_context, std::move(options)));
+  asio::signal_set signals(io_context, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& error, int signal_number) {
+    if (error) return;
+    spdlog::info("peer stopping signal={} height={}", signal_number, node->height());
+    node->Stop();
+  });
+  io_context.run();
+  if (node->fatal_error()) return std::unexpected(*node->fatal_error());
+  return Ok();
+}
+
+}  // namespace
+
+void RegisterPeerCommand(CLI::App& app, CommandContext& context) {
+  CLI::App* command = app.add_subcommand(
+      std::string(kCommandName),
+      "Run a ledger peer: a validator (or follower) of the chain its genesis names, serving the "
+      "client API on its listen address. Stops cleanly on SIGINT/SIGTERM; survives kill -9.");
+  auto options = std::make_shared<PeerCommandOptions>();
+  command->add_option("--config", options->config, "The peer's TOML file (docs/peer.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  command->add_option("--test-byzantine", options->byzantine,
+                      "TESTS ONLY: misbehave on purpose (equivocate)");
+  command->callback([options, &context] {
+    if (Status status = RunPeer(*options); !status) {
+      ReportError(context, kCommandName, status.error());
+    }
+  });
+}
+VIGIL_REGISTER_COMMAND(kOrderPeer, RegisterPeerCommand);
+
+}  // namespace vigil::cli

@@ -1,0 +1,200 @@
+#include "peer/chain.h"
+
+#include <map>
+
+#include "common/bytes.h"
+#include "common/file.h"
+#include "common/limits.h"
+
+namespace vigil::peer {
+namespace {
+
+std::string ShortHex(ByteSpan bytes) { return ToHex(bytes).substr(0, 16); }
+
+}  // namespace
+
+store::BlockCommit MakeBlockCommit(const ledger::Block& block, Bytes encoded_block,
+                                   const ledger::BlockExecution& execution,
+                                   const consensus::CommitCertificate& certificate) {
+  store::BlockCommit commit;
+  commit.height = block.header.height;
+  commit.block_hash = Bytes(execution.tip.block_hash.begin(), execution.tip.block_hash.end());
+  commit.previous_block_hash =
+      Bytes(block.header.previous_block_hash.begin(), block.header.previous_block_hash.end());
+  commit.block = std::move(encoded_block);
+  commit.commit_certificate = consensus::EncodeCommitCertificate(certificate);
+  commit.transactions.reserve(execution.results.size());
+  for (size_t i = 0; i < execution.results.size(); ++i) {
+    const auto& id = execution.transaction_ids[i];
+    commit.transactions.push_back(store::TransactionEntry{
+        .id = Bytes(id.begin(), id.end()), .result = ledger::EncodeResult(execution.results[i])});
+  }
+  commit.state_writes.reserve(execution.writes.size());
+  for (const auto& [key, value] : execution.writes) {
+    commit.state_writes.push_back(store::StateWrite{.key = key, .value = value});
+  }
+  commit.state_hash = Bytes(execution.tip.state_hash.begin(), execution.tip.state_hash.end());
+  return commit;
+}
+
+Chain::Chain(std::unique_ptr<store::BlockStore> store, ledger::Genesis genesis)
+    : store_(std::move(store)), genesis_(std::move(genesis)) {
+  genesis_hash_ = ledger::GenesisHash(genesis_);
+  validators_ = ledger::GenesisValidatorSet(genesis_);
+}
+
+Expected<std::unique_ptr<Chain>> Chain::Open(const std::filesystem::path& data_directory,
+                                             const ledger::Genesis& genesis,
+                                             store::StoreOptions options) {
+  VIGIL_RETURN_IF_ERROR(EnsureDirectory(data_directory, 0700));
+  VIGIL_ASSIGN_OR_RETURN(auto store,
+                         store::BlockStore::Open(data_directory / store::kStoreFileName, options));
+  std::unique_ptr<Chain> chain(new Chain(std::move(store), genesis));
+  VIGIL_RETURN_IF_ERROR(chain->Load());
+  return chain;
+}
+
+Status Chain::Load() {
+  VIGIL_ASSIGN_OR_RETURN(auto stored_hash, store_->GetMetadata(kMetadataGenesisHash));
+  if (stored_hash) {
+    if (*stored_hash != Bytes(genesis_hash_.begin(), genesis_hash_.end())) {
+      VIGIL_ASSIGN_OR_RETURN(auto stored_chain, store_->GetMetadata(kMetadataChainId));
+      std::string chain = stored_chain ? std::string(stored_chain->begin(), stored_chain->end())
+                                       : std::string("?");
+      return Fail(ErrorCode::kRefused,
+                  "the store at " + store_->path().string() + " belongs to chain '" + chain +
+                      "' with genesis " + ShortHex(*stored_hash) + ", not to chain '" +
+                      genesis_.chain_id + "' with genesis " + ShortHex(genesis_hash_) +
+                      ": use another data directory or the right genesis file");
+    }
+  } else {
+    VIGIL_RETURN_IF_ERROR(store_->SetMetadata(kMetadataChainId, ToBytes(genesis_.chain_id)));
+    VIGIL_RETURN_IF_ERROR(store_->SetMetadata(kMetadataGenesis, ToBytes(ledger::GenesisToJson(genesis_))));
+    VIGIL_RETURN_IF_ERROR(store_->SetMetadata(kMetadataGenesisHash, genesis_hash_));
+  }
+
+  VIGIL_ASSIGN_OR_RETURN(uint64_t height, store_->LastHeight());
+  if (height == 0) {
+    state_ = ledger::GenesisState(genesis_);
+    last_certificate_.reset();
+    return Ok();
+  }
+  std::map<Bytes, Bytes> entries;
+  Bytes after;
+  for (;;) {
+    VIGIL_ASSIGN_OR_RETURN(auto page, store_->ScanState({}, limits::kStoreScanEntriesMax, after));
+    for (auto& entry : page) entries.emplace_hint(entries.end(), entry.key, std::move(entry.value));
+    if (page.size() < limits::kStoreScanEntriesMax) break;
+    after = page.back().key;
+  }
+  VIGIL_ASSIGN_OR_RETURN(store::StoredBlock last, store_->GetBlock(height));
+  VIGIL_ASSIGN_OR_RETURN(ledger::Block block, ledger::DecodeBlock(last.block));
+  VIGIL_ASSIGN_OR_RETURN(last_certificate_,
+                         consensus::DecodeCommitCertificate(ByteSpan(last.commit_certificate)));
+  ledger::ChainTip tip{.height = height,
+                       .block_hash = ledger::BlockHash(block.header),
+                       .state_hash = {},
+                       .time_ms = block.header.time_ms};
+  if (last.state_hash.size() != tip.state_hash.size()) {
+    return Fail(ErrorCode::kCorruption, "the stored state hash of block " +
+                                            std::to_string(height) + " has the wrong size");
+  }
+  std::copy(last.state_hash.begin(), last.state_hash.end(), tip.state_hash.begin());
+  VIGIL_ASSIGN_OR_RETURN(state_, ledger::State::FromEntries(std::move(entries), tip));
+  return Ok();
+}
+
+Expected<ledger::BlockExecution> Chain::Commit(const ledger::Block& block, Bytes encoded_block,
+                                               const consensus::CommitCertificate& certificate,
+                                               std::optional<ledger::BlockExecution> execution,
+                                               const ledger::ExecuteOptions& options) {
+  if (block.header.height != height() + 1) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "cannot commit block " + std::to_string(block.header.height) +
+                    " on top of height " + std::to_string(height()));
+  }
+  VIGIL_RETURN_IF_ERROR(consensus::VerifyCommitCertificate(
+      validators_, genesis_.chain_id, block.header.height, ledger::BlockHash(block.header),
+      certificate, options.verify));
+  if (!execution || execution->tip.block_hash != ledger::BlockHash(block.header)) {
+    VIGIL_ASSIGN_OR_RETURN(execution, ledger::ExecuteBlock(state_, block, options));
+  }
+  store::BlockCommit commit = MakeBlockCommit(block, std::move(encoded_block), *execution, certificate);
+  if (block.header.height == 1) {
+    // The store's state table holds the whole state, so the genesis entries go in with the
+    // first block (before its own writes, which win).
+    std::vector<store::StateWrite> writes;
+    const ledger::State genesis_state = ledger::GenesisState(genesis_);
+    for (const auto& [key, value] : genesis_state.entries()) {
+      writes.push_back(store::StateWrite{.key = key, .value = value});
+    }
+    writes.insert(writes.end(), std::make_move_iterator(commit.state_writes.begin()),
+                  std::make_move_iterator(commit.state_writes.end()));
+    commit.state_writes = std::move(writes);
+  }
+  VIGIL_RETURN_IF_ERROR(store_->CommitBlock(commit));
+  ledger::ApplyBlock(state_, *execution);
+  last_certificate_ = certificate;
+  return std::move(*execution);
+}
+
+Expected<api::CommittedBlock> Chain::ReadCommittedBlock(uint64_t height) {
+  VIGIL_ASSIGN_OR_RETURN(store::StoredBlock stored, store_->GetBlock(height));
+  VIGIL_ASSIGN_OR_RETURN(auto entries, store_->TransactionsOfBlock(height));
+  api::CommittedBlock committed;
+  committed.height = height;
+  committed.block = std::move(stored.block);
+  VIGIL_ASSIGN_OR_RETURN(committed.certificate,
+                         consensus::DecodeCommitCertificate(ByteSpan(stored.commit_certificate)));
+  committed.results.reserve(entries.size());
+  for (const auto& entry : entries) {
+    VIGIL_ASSIGN_OR_RETURN(auto result, ledger::DecodeResult(ByteSpan(entry.result)));
+    committed.results.push_back(std::move(result));
+  }
+  return committed;
+}
+
+Expected<consensus::Commit> Chain::ReadCommit(uint64_t height) {
+  VIGIL_ASSIGN_OR_RETURN(store::StoredBlock stored, store_->GetBlock(height));
+  consensus::Commit commit;
+  commit.value = std::move(stored.block);
+  VIGIL_ASSIGN_OR_RETURN(commit.certificate,
+                         consensus::DecodeCommitCertificate(ByteSpan(stored.commit_certificate)));
+  return commit;
+}
+
+Expected<std::optional<api::TransactionProof>> Chain::ReadTransactionProof(
+    const ledger::TransactionId& id) {
+  auto location = store_->FindTransaction(id);
+  if (!location) {
+    if (location.error().code() == ErrorCode::kNotFound) {
+      return std::optional<api::TransactionProof>();
+    }
+    return std::unexpected(location.error());
+  }
+  VIGIL_ASSIGN_OR_RETURN(api::CommittedBlock committed, ReadCommittedBlock(location->height));
+  VIGIL_ASSIGN_OR_RETURN(ledger::Block block, ledger::DecodeBlock(committed.block));
+  if (location->index >= block.transactions.size()) {
+    return Fail(ErrorCode::kCorruption, "the transaction index points past block " +
+                                            std::to_string(location->height));
+  }
+  api::TransactionProof proof;
+  proof.height = location->height;
+  proof.transaction = block.transactions[location->index];
+  proof.result = committed.results[location->index];
+  VIGIL_ASSIGN_OR_RETURN(proof.transaction_proof, merkle::Tree::FromLeaves(block.transactions)
+                                                      .ProveInclusion(location->index));
+  std::vector<Bytes> result_leaves;
+  result_leaves.reserve(block.transactions.size());
+  for (size_t i = 0; i < block.transactions.size(); ++i) {
+    result_leaves.push_back(ledger::EncodeResultLeaf(
+        ledger::ComputeTransactionId(block.transactions[i]), committed.results[i]));
+  }
+  VIGIL_ASSIGN_OR_RETURN(proof.result_proof,
+                         merkle::Tree::FromLeaves(result_leaves).ProveInclusion(location->index));
+  proof.header = std::move(block.header);
+  proof.certificate = std::move(committed.certificate);
+  return std::optional<api::TransactionProof>(std::move(proof));
+}
+
+}  // namespace vigil::peer

@@ -1,0 +1,92 @@
+// The committed chain of one peer: its store on disk (store::BlockStore) and its ledger state
+// in memory, kept equal. The only writer of the store.
+//
+// How ledger values map onto the store's opaque rows (docs/peer.md#storage; `vigil audit`
+// reads them back the same way):
+//   block row          EncodeBlock(block), BlockHash(header), state hash after the block,
+//                      EncodeCommitCertificate(the certificate that finalized this block)
+//   transaction rows   ComputeTransactionId(transaction i) → EncodeResult(result i)
+//   state rows         the ledger state's own keys and values: the block's write set, and
+//                      with block 1 the genesis state's entries first (so the table always
+//                      holds the whole state)
+//   metadata           "chain_id", "genesis" (the genesis JSON), "genesis_hash"
+//
+// Opening checks the store belongs to the genesis it is given, then loads the state from the
+// store's state table and the tip from the last block (no replay: the store committed state
+// and block together).
+//
+// Thread-safety: none; the peer's event-loop thread owns it.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "api/messages.h"
+#include "consensus/types.h"
+#include "ledger/execute.h"
+#include "ledger/genesis.h"
+#include "store/block_store.h"
+
+namespace vigil::peer {
+
+using crypto::Sha256Digest;
+
+// Metadata names. DO NOT CHANGE: existing stores hold them.
+inline constexpr std::string_view kMetadataChainId = "chain_id";
+inline constexpr std::string_view kMetadataGenesis = "genesis";
+inline constexpr std::string_view kMetadataGenesisHash = "genesis_hash";
+
+// The store rows for one committed block.
+store::BlockCommit MakeBlockCommit(const ledger::Block& block, Bytes encoded_block,
+                                   const ledger::BlockExecution& execution,
+                                   const consensus::CommitCertificate& certificate);
+
+class Chain {
+ public:
+  // Opens (or creates) DIR/ledger.sqlite3 for `genesis`. Refuses a store of another chain or
+  // genesis, naming both.
+  static Expected<std::unique_ptr<Chain>> Open(const std::filesystem::path& data_directory,
+                                               const ledger::Genesis& genesis,
+                                               store::StoreOptions options = {});
+
+  const ledger::Genesis& genesis() const { return genesis_; }
+  const Sha256Digest& genesis_hash() const { return genesis_hash_; }
+  const consensus::ValidatorSet& validators() const { return validators_; }
+  const ledger::State& state() const { return state_; }
+  uint64_t height() const { return state_.tip().height; }
+  // The certificate that finalized the last block: the next block's last_commit.
+  const std::optional<consensus::CommitCertificate>& last_certificate() const {
+    return last_certificate_;
+  }
+  store::BlockStore& store() { return *store_; }
+
+  // Commits the block decided at height() + 1 with its certificate: checks the certificate,
+  // executes the block (unless `execution` is the result of executing it already), writes
+  // block, results and state in one store transaction, then moves the state. On error nothing
+  // changed.
+  Expected<ledger::BlockExecution> Commit(const ledger::Block& block, Bytes encoded_block,
+                                          const consensus::CommitCertificate& certificate,
+                                          std::optional<ledger::BlockExecution> execution,
+                                          const ledger::ExecuteOptions& options);
+
+  // --- Reads for the client API and block sync. ---
+  Expected<api::CommittedBlock> ReadCommittedBlock(uint64_t height);
+  // nullopt when no committed transaction has that id.
+  Expected<std::optional<api::TransactionProof>> ReadTransactionProof(
+      const ledger::TransactionId& id);
+  Expected<consensus::Commit> ReadCommit(uint64_t height);
+
+ private:
+  Chain(std::unique_ptr<store::BlockStore> store, ledger::Genesis genesis);
+  Status Load();
+
+  std::unique_ptr<store::BlockStore> store_;
+  ledger::Genesis genesis_;
+  Sha256Digest genesis_hash_{};
+  consensus::ValidatorSet validators_;
+  ledger::State state_;
+  std::optional<consensus::CommitCertificate> last_certificate_;
+};
+
+}  // namespace vigil::peer

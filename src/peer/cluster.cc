@@ -1,0 +1,276 @@
+#include "peer/cluster.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/file.h"
+#include "crypto/crypto.h"
+#include "ledger/genesis.h"
+#include "pki/pki.h"
+
+namespace vigil::peer {
+namespace {
+
+constexpr std::string_view kClusterFileName = "cluster.json";
+constexpr uint32_t kCaCertificateDays = 3650;
+constexpr uint32_t kCertificateDays = 365;
+constexpr size_t kClusterFileBytesMax = 1024 * 1024;
+
+// A port nobody listens on right now (the kernel's pick for an ephemeral bind).
+Expected<uint16_t> FreePort(const std::string& host) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return Fail(ErrorCode::kIOError, "socket: " + std::string(std::strerror(errno)));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = 0;
+  address.sin_addr.s_addr = htonl(host == "127.0.0.1" ? INADDR_LOOPBACK : INADDR_ANY);
+  socklen_t length = sizeof(address);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    int saved = errno;
+    ::close(fd);
+    return Fail(ErrorCode::kIOError, "cannot find a free port: " + std::string(std::strerror(saved)));
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+Status WriteText(const std::filesystem::path& path, std::string_view text) {
+  return WriteFileAtomically(path, AsBytes(text), 0644);
+}
+
+std::filesystem::path PidFile(const ClusterPeer& peer) { return peer.directory / "peer.pid"; }
+
+bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+}  // namespace
+
+std::filesystem::path CurrentExecutable() {
+  std::error_code error;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::filesystem::path("vigil") : path;
+}
+
+Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
+  if (spec.peers == 0 || spec.peers > limits::kConsensusValidatorsMax) {
+    return Fail(ErrorCode::kInvalidArgument, "--peers must be 1.." +
+                                                 std::to_string(limits::kConsensusValidatorsMax));
+  }
+  if (spec.admins == 0 || spec.admin_threshold == 0 || spec.admin_threshold > spec.admins) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "the admin threshold must be 1.." + std::to_string(spec.admins));
+  }
+  std::error_code ignored;
+  if (std::filesystem::exists(spec.directory / kClusterFileName, ignored)) {
+    return Fail(ErrorCode::kAlreadyExists,
+                (spec.directory / kClusterFileName).string() +
+                    " exists: a cluster is already there (`vigil cluster down --dir " +
+                    spec.directory.string() + " --purge` removes it)");
+  }
+  VIGIL_RETURN_IF_ERROR(EnsureDirectory(spec.directory, 0700));
+  const auto ca_directory = spec.directory / "ca";
+  VIGIL_RETURN_IF_ERROR(
+      pki::InitCaDirectory(ca_directory, spec.chain_id + "-ca", kCaCertificateDays));
+  VIGIL_ASSIGN_OR_RETURN(pki::CaDirectory ca, pki::LoadCaDirectory(ca_directory));
+
+  Cluster cluster;
+  cluster.directory = spec.directory;
+  cluster.chain_id = spec.chain_id;
+  cluster.genesis = spec.directory / "genesis.json";
+  cluster.admin_threshold = spec.admin_threshold;
+
+  ledger::Genesis genesis;
+  genesis.chain_id = spec.chain_id;
+  genesis.genesis_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+  genesis.admin_threshold = static_cast<uint32_t>(spec.admin_threshold);
+  genesis.rules_version = 1;
+  genesis.ca_certificate_pem = ca.certificate.ToPem();
+
+  auto issue = [&](pki::Role role, const std::string& name,
+                   const std::filesystem::path& out) -> Expected<crypto::PublicKey> {
+    VIGIL_ASSIGN_OR_RETURN(pki::Certificate certificate,
+                           pki::IssueToDirectory(ca_directory, role, name, kCertificateDays, out,
+                                                 std::nullopt));
+    VIGIL_ASSIGN_OR_RETURN(pki::Identity identity, certificate.GetIdentity());
+    return identity.public_key;
+  };
+
+  for (size_t i = 1; i <= spec.peers; ++i) {
+    ClusterPeer peer;
+    peer.name = "peer-" + std::to_string(i);
+    peer.directory = spec.directory / peer.name;
+    peer.config = peer.directory / "peer.toml";
+    peer.host = spec.host;
+    if (spec.base_port != 0) {
+      peer.port = static_cast<uint16_t>(spec.base_port + i - 1);
+    } else {
+      VIGIL_ASSIGN_OR_RETURN(peer.port, FreePort(spec.host));
+    }
+    VIGIL_ASSIGN_OR_RETURN(crypto::PublicKey key,
+                           issue(pki::Role::kPeer, peer.name, peer.directory / "node"));
+    genesis.validators.push_back(ledger::GenesisValidator{
+        .name = peer.name,
+        .public_key = key,
+        .voting_power = 1,
+        .address = peer.host + ":" + std::to_string(peer.port)});
+    cluster.peers.push_back(std::move(peer));
+  }
+  for (size_t i = 1; i <= spec.admins; ++i) {
+    std::string name = "admin-" + std::to_string(i);
+    auto directory = spec.directory / name;
+    VIGIL_ASSIGN_OR_RETURN(crypto::PublicKey key, issue(pki::Role::kAdmin, name, directory));
+    genesis.admins.push_back(ledger::GenesisMember{.name = name, .public_key = key});
+    cluster.admins.push_back(directory);
+  }
+  cluster.publisher = spec.directory / "publisher";
+  VIGIL_ASSIGN_OR_RETURN(crypto::PublicKey publisher_key,
+                         issue(pki::Role::kPublisher, "publisher", cluster.publisher));
+  genesis.publishers.push_back(
+      ledger::GenesisMember{.name = "publisher", .public_key = publisher_key});
+  VIGIL_ASSIGN_OR_RETURN(genesis, ledger::ValidateGenesis(std::move(genesis)));
+  VIGIL_RETURN_IF_ERROR(WriteText(cluster.genesis, ledger::GenesisToJson(genesis)));
+
+  for (const ClusterPeer& peer : cluster.peers) {
+    std::string config =
+        "# Written by `vigil cluster up`; see docs/peer.md#configuration.\n"
+        "name = \"" + peer.name + "\"\n"
+        "data_dir = \"data\"\n"
+        "genesis = \"../genesis.json\"\n"
+        "node_dir = \"node\"\n"
+        "listen = \"" + peer.host + ":" + std::to_string(peer.port) + "\"\n"
+        "empty_block_interval_ms = " + std::to_string(spec.empty_block_interval.count()) + "\n"
+        "sync = \"" + (spec.durable ? "full" : "normal") + "\"\n"
+        "\n[consensus]\n"
+        "timeout_propose_ms = " + std::to_string(spec.timeout_propose.count()) + "\n"
+        "timeout_prevote_ms = 500\n"
+        "timeout_precommit_ms = 500\n"
+        "timeout_delta_ms = 250\n";
+    VIGIL_RETURN_IF_ERROR(WriteText(peer.config, config));
+  }
+
+  nlohmann::json description;
+  description["chain_id"] = cluster.chain_id;
+  description["admin_threshold"] = cluster.admin_threshold;
+  description["publisher"] = "publisher";
+  for (const auto& admin : cluster.admins) description["admins"].push_back(admin.filename().string());
+  for (const auto& peer : cluster.peers) {
+    description["peers"].push_back({{"name", peer.name}, {"host", peer.host}, {"port", peer.port}});
+  }
+  VIGIL_RETURN_IF_ERROR(WriteText(spec.directory / kClusterFileName, description.dump(2) + "\n"));
+  return cluster;
+}
+
+Expected<Cluster> ReadCluster(const std::filesystem::path& directory) {
+  auto bytes = ReadFile(directory / kClusterFileName, kClusterFileBytesMax);
+  if (!bytes) {
+    return Fail(ErrorCode::kNotFound, "no cluster at " + directory.string() + " (" +
+                                          bytes.error().message() +
+                                          "); `vigil cluster up --dir DIR` creates one");
+  }
+  try {
+    auto description = nlohmann::json::parse(bytes->begin(), bytes->end());
+    Cluster cluster;
+    cluster.directory = directory;
+    cluster.chain_id = description.at("chain_id").get<std::string>();
+    cluster.genesis = directory / "genesis.json";
+    cluster.admin_threshold = description.at("admin_threshold").get<size_t>();
+    cluster.publisher = directory / description.at("publisher").get<std::string>();
+    for (const auto& admin : description.at("admins")) {
+      cluster.admins.push_back(directory / admin.get<std::string>());
+    }
+    for (const auto& entry : description.at("peers")) {
+      ClusterPeer peer;
+      peer.name = entry.at("name").get<std::string>();
+      peer.directory = directory / peer.name;
+      peer.config = peer.directory / "peer.toml";
+      peer.host = entry.at("host").get<std::string>();
+      peer.port = entry.at("port").get<uint16_t>();
+      cluster.peers.push_back(std::move(peer));
+    }
+    return cluster;
+  } catch (const nlohmann::json::exception& error) {
+    return Fail(ErrorCode::kCorruption,
+                (directory / kClusterFileName).string() + " is damaged: " + error.what());
+  }
+}
+
+Expected<pid_t> StartPeer(const Cluster& cluster, size_t index,
+                          const std::filesystem::path& vigil_binary,
+                          const std::vector<std::string>& extra_arguments) {
+  if (index >= cluster.peers.size()) {
+    return Fail(ErrorCode::kInvalidArgument, "no peer " + std::to_string(index + 1));
+  }
+  const ClusterPeer& peer = cluster.peers[index];
+  if (auto running = RunningPeer(cluster, index)) {
+    return Fail(ErrorCode::kAlreadyExists,
+                peer.name + " is already running (pid " + std::to_string(*running) + ")");
+  }
+  std::vector<std::string> arguments = {vigil_binary.string(), "peer", "--config",
+                                        peer.config.string()};
+  arguments.insert(arguments.end(), extra_arguments.begin(), extra_arguments.end());
+  std::string log = (peer.directory / "peer.log").string();
+  pid_t pid = ::fork();
+  if (pid < 0) return Fail(ErrorCode::kIOError, "fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    ::setsid();
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    std::vector<char*> argv;
+    for (auto& argument : arguments) argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  VIGIL_RETURN_IF_ERROR(WriteText(PidFile(peer), std::to_string(pid) + "\n"));
+  return pid;
+}
+
+std::optional<pid_t> RunningPeer(const Cluster& cluster, size_t index) {
+  if (index >= cluster.peers.size()) return std::nullopt;
+  auto bytes = ReadFile(PidFile(cluster.peers[index]), 64);
+  if (!bytes) return std::nullopt;
+  pid_t pid = static_cast<pid_t>(std::atol(std::string(bytes->begin(), bytes->end()).c_str()));
+  // Reap it first if it is our exited child, so a zombie does not count as alive.
+  int status = 0;
+  if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) return std::nullopt;
+  if (!Alive(pid)) return std::nullopt;
+  return pid;
+}
+
+Status StopPeer(const Cluster& cluster, size_t index, std::chrono::milliseconds grace,
+                bool kill_now) {
+  auto pid = RunningPeer(cluster, index);
+  if (!pid) return Ok();
+  ::kill(*pid, kill_now ? SIGKILL : SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  for (;;) {
+    int status = 0;
+    pid_t reaped = ::waitpid(*pid, &status, WNOHANG);
+    if (reaped == *pid || !Alive(*pid)) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(*pid, SIGKILL);
+      ::waitpid(*pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::error_code ignored;
+  std::filesystem::remove(PidFile(cluster.peers[index]), ignored);
+  return Ok();
+}
+
+}  // namespace vigil::peer
