@@ -1,0 +1,51 @@
+#include "mempool/signature_cache.h"
+
+#include "common/assert.h"
+
+namespace vigil::mempool {
+
+SignatureCache::SignatureCache(size_t entries_max) : entries_max_(entries_max) {}
+
+bool SignatureCache::Verify(const crypto::PublicKey& key, ByteSpan message,
+                            const crypto::Signature& signature) {
+  crypto::Sha256Digest entry = KeyOf(key, message, signature);
+  if (verified_.contains(entry)) {
+    ++hits_;
+    return true;
+  }
+  ++misses_;
+  if (!crypto::Verify(key, message, signature)) return false;  // failures are never cached
+  Remember(entry);
+  return true;
+}
+
+ledger::VerifyFunction SignatureCache::AsVerifyFunction() {
+  return [this](const crypto::PublicKey& key, ByteSpan message,
+                const crypto::Signature& signature) { return Verify(key, message, signature); };
+}
+
+crypto::Sha256Digest SignatureCache::KeyOf(const crypto::PublicKey& key, ByteSpan message,
+                                           const crypto::Signature& signature) {
+  // The message is hashed first so the key is over fixed-size parts: (32, 64, 32) bytes leave
+  // no ambiguity about where one part ends.
+  hasher_.Update(message);
+  crypto::Sha256Digest message_digest = hasher_.Finish();
+  hasher_.Update(key);
+  hasher_.Update(signature);
+  hasher_.Update(message_digest);
+  return hasher_.Finish();
+}
+
+void SignatureCache::Remember(const crypto::Sha256Digest& entry) {
+  if (entries_max_ == 0) return;
+  if (verified_.size() == entries_max_) {
+    verified_.erase(oldest_first_.front());
+    oldest_first_.pop_front();
+  }
+  bool inserted = verified_.insert(entry).second;
+  VIGIL_ASSERT(inserted);  // Verify only remembers what it did not find
+  oldest_first_.push_back(entry);
+  VIGIL_ASSERT(verified_.size() == oldest_first_.size());
+}
+
+}  // namespace vigil::mempool
