@@ -686,7 +686,15 @@ api::SubmitResponse PeerNode::Admit(Bytes transaction, bool from_client) {
         asio::post(io_context_, [this] { FlushTransactionGossip(); });
       }
     }
-    if (!consensus_started_) MaybeStartNextHeight();
+    // Posted, not called: the caller registers its waiter first, and a burst of submissions
+    // lands in one block.
+    if (!consensus_started_ && !start_posted_) {
+      start_posted_ = true;
+      asio::post(io_context_, [this] {
+        start_posted_ = false;
+        MaybeStartNextHeight();
+      });
+    }
   }
   return response;
 }

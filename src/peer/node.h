@@ -211,6 +211,7 @@ class PeerNode {
 
   std::vector<Bytes> gossip_batch_;
   bool gossip_flush_posted_ = false;
+  bool start_posted_ = false;
   std::map<ledger::TransactionId, std::vector<Waiter>> waiters_;
   std::vector<Subscriber> subscribers_;
   // Executions of blocks this node built or validated at the current height, by block hash,

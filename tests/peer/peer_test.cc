@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/client.h"
+#include "common/log.h"
 #include "crypto/crypto.h"
 #include "ledger/transaction.h"
 #include "peer/cluster.h"
@@ -23,6 +24,7 @@ using namespace std::chrono_literals;
 class PeerTest : public ::testing::Test {
  protected:
   void CreatePeers(size_t count) {
+    spdlog::set_level(spdlog::level::warn);
     ClusterSpec spec;
     spec.directory = directory_.path() / "cluster";
     spec.peers = count;
@@ -175,7 +177,7 @@ TEST_F(PeerTest, BadInputsAreRefusedWithAReasonAndNothingIsStored) {
   seed.fill(9);
   auto device = crypto::PrivateKey::FromSeed(seed);
   Bytes wrong_chain = ledger::SignTransaction(
-      "another-chain", ledger::EnrollDevice{.device_key = device->public_key(), .group = "g"}, 2,
+      "another-chain", ledger::EnrollDevice{.device_key = device->public_key(), .group = "g", .labels = {}}, 2,
       *admin_key_);
   expect_refused(wrong_chain, ledger::ResultCode::kWrongChain, "another-chain");
   expect_refused(EnrollDevice(3, 1), ledger::ResultCode::kBadSequence, "");  // replayed
