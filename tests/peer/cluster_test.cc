@@ -1,0 +1,157 @@
+// Real peer processes on loopback (`vigil peer`, started as `vigil cluster up` starts them):
+// kill -9 of a validator, its restart and catch-up, and a Byzantine validator.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "api/client.h"
+#include "crypto/crypto.h"
+#include "ledger/genesis.h"
+#include "ledger/transaction.h"
+#include "peer/cluster.h"
+#include "test_support/temporary_directory.h"
+
+namespace vigil::peer {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void Create(size_t peers) {
+    ClusterSpec spec;
+    spec.directory = directory_.path() / "cluster";
+    spec.peers = peers;
+    spec.chain_id = "cluster-test";
+    spec.empty_block_interval = 300ms;
+    spec.timeout_propose = 600ms;
+    auto cluster = CreateCluster(spec);
+    ASSERT_TRUE(cluster.has_value()) << cluster.error().message();
+    cluster_ = std::move(*cluster);
+    auto admin = crypto::ReadPrivateKeyFile(cluster_.admins.front() / "key.pem");
+    ASSERT_TRUE(admin.has_value());
+    admin_key_ = std::make_unique<crypto::PrivateKey>(std::move(*admin));
+    auto genesis = ledger::ReadGenesisFile(cluster_.genesis);
+    ASSERT_TRUE(genesis.has_value());
+    validators_ = ledger::GenesisValidatorSet(*genesis);
+  }
+
+  void TearDown() override {
+    for (size_t i = 0; i < cluster_.peers.size(); ++i) (void)StopPeer(cluster_, i, 3000ms);
+    if (HasFailure()) {
+      for (const auto& peer : cluster_.peers) {
+        std::string command = "tail -n 30 " + (peer.directory / "peer.log").string();
+        (void)std::system(command.c_str());
+      }
+    }
+  }
+
+  void Start(size_t index, std::vector<std::string> extra = {}) {
+    auto pid = StartPeer(cluster_, index, VIGIL_BINARY, extra);
+    ASSERT_TRUE(pid.has_value()) << pid.error().message();
+  }
+
+  // A client of peer `index`, retrying while it starts.
+  std::unique_ptr<api::ApiClient> Client(size_t index) {
+    auto credentials = pki::LoadNodeDirectory(cluster_.admins.front());
+    EXPECT_TRUE(credentials.has_value());
+    auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto client = api::ApiClient::Connect(*credentials, cluster_.peers[index].host,
+                                            cluster_.peers[index].port, 2s);
+      if (client) return std::move(*client);
+      std::this_thread::sleep_for(100ms);
+    }
+    ADD_FAILURE() << "peer " << index + 1 << " never answered";
+    return nullptr;
+  }
+
+  Bytes EnrollDevice(uint8_t device_byte, uint64_t sequence) {
+    std::array<uint8_t, 32> seed{};
+    seed.fill(device_byte);
+    auto device = crypto::PrivateKey::FromSeed(seed);
+    ledger::EnrollDevice body{.device_key = device->public_key(), .group = "line-1", .labels = {}};
+    return ledger::SignTransaction(cluster_.chain_id, body, sequence, *admin_key_);
+  }
+
+  void SubmitAndExpectCommitted(api::ApiClient& client, uint64_t sequence) {
+    auto response =
+        client.Submit(EnrollDevice(static_cast<uint8_t>(sequence), sequence), true, 20s);
+    ASSERT_TRUE(response.has_value()) << response.error().message();
+    EXPECT_EQ(response->outcome, api::SubmitOutcome::kCommitted) << response->result.reason;
+    EXPECT_TRUE(response->result.ok()) << response->result.reason;
+  }
+
+  uint64_t Height(api::ApiClient& client) {
+    auto status = client.Status();
+    return status ? status->height : 0;
+  }
+
+  // Every block up to `height` is the same on both peers, and each verifies as committed.
+  void ExpectSameChain(api::ApiClient& one, api::ApiClient& other, uint64_t height) {
+    for (uint64_t h = 1; h <= height; ++h) {
+      auto mine = one.GetBlock(h);
+      auto theirs = other.GetBlock(h);
+      ASSERT_TRUE(mine.has_value() && theirs.has_value());
+      ASSERT_TRUE(mine->block.has_value() && theirs->block.has_value()) << "height " << h;
+      EXPECT_EQ(mine->block->block, theirs->block->block) << "fork at height " << h;
+      EXPECT_TRUE(api::VerifyCommittedBlock(validators_, cluster_.chain_id, *theirs->block))
+          << "height " << h;
+    }
+  }
+
+  test_support::TemporaryDirectory directory_;
+  Cluster cluster_;
+  std::unique_ptr<crypto::PrivateKey> admin_key_;
+  consensus::ValidatorSet validators_;
+};
+
+TEST_F(ClusterTest, KillNineOfOnePeerDoesNotStopTheOthersAndItCatchesUpOnRestart) {
+  Create(4);
+  for (size_t i = 0; i < 4; ++i) Start(i);
+  auto client = Client(0);
+  ASSERT_NE(client, nullptr);
+  for (uint64_t sequence = 1; sequence <= 3; ++sequence) SubmitAndExpectCommitted(*client, sequence);
+
+  ASSERT_TRUE(StopPeer(cluster_, 1, 0ms, /*kill_now=*/true));
+  for (uint64_t sequence = 4; sequence <= 8; ++sequence) SubmitAndExpectCommitted(*client, sequence);
+  uint64_t target = Height(*client);
+
+  Start(1);
+  auto restarted = Client(1);
+  ASSERT_NE(restarted, nullptr);
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (Height(*restarted) < target && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_GE(Height(*restarted), target) << "the restarted peer did not catch up";
+  ExpectSameChain(*client, *restarted, target);
+  // And it takes part again: a transaction submitted to it commits.
+  SubmitAndExpectCommitted(*restarted, 9);
+}
+
+TEST_F(ClusterTest, AnEquivocatingPeerCausesNoForkAndIsRecordedAsEvidence) {
+  Create(4);
+  for (size_t i = 0; i < 3; ++i) Start(i);
+  Start(3, {"--test-byzantine", "equivocate"});
+  auto client = Client(0);
+  ASSERT_NE(client, nullptr);
+  for (uint64_t sequence = 1; sequence <= 5; ++sequence) SubmitAndExpectCommitted(*client, sequence);
+  uint64_t height = Height(*client);
+  std::vector<std::unique_ptr<api::ApiClient>> honest;
+  for (size_t i = 1; i < 3; ++i) honest.push_back(Client(i));
+  for (auto& other : honest) {
+    ASSERT_NE(other, nullptr);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (Height(*other) < height && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ExpectSameChain(*client, *other, height);
+  }
+  auto status = client->Status();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_GT(status->evidence_count, 0u) << "the equivocation went unnoticed";
+}
+
+}  // namespace
+}  // namespace vigil::peer
