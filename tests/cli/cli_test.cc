@@ -1,39 +1,21 @@
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "crypto/crypto.h"
 #include "pki/pki.h"
+#include "test_support/run_vigil.h"
 #include "test_support/temporary_directory.h"
 
 namespace vigil {
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult RunVigil(const std::string& arguments) {
-  std::string command = "timeout 60 " + std::string(VIGIL_BINARY) + " " + arguments + " 2>&1";
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer;
-  size_t read = 0;
-  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-    result.output.append(buffer.data(), read);
-  }
-  int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using test_support::CommandResult;
+using test_support::RunVigil;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -71,7 +53,7 @@ TEST_F(CliTest, IssuedCertificatesPassOpensslVerify) {
   ASSERT_EQ(RunVigil("pki init --out " + Path("ca")).exit_code, 0);
   CommandResult issued =
       RunVigil("pki issue --ca " + Path("ca") + " --role device --name press-07 --out " +
-          Path("press-07") + " --json");
+               Path("press-07") + " --json");
   ASSERT_EQ(issued.exit_code, 0) << issued.output;
   nlohmann::json printed = nlohmann::json::parse(issued.output);
   EXPECT_EQ(printed["role"], "device");
