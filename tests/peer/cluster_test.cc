@@ -2,6 +2,7 @@
 // kill -9 of a validator, its restart and catch-up, and a Byzantine validator.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <thread>
 
 #include "api/client.h"
@@ -38,6 +39,17 @@ class ClusterTest : public ::testing::Test {
 
   void TearDown() override {
     for (size_t i = 0; i < cluster_.peers.size(); ++i) (void)StopPeer(cluster_, i, 3000ms);
+    // The peers are other processes: a sanitizer report lands in their logs, not here.
+    for (const auto& peer : cluster_.peers) {
+      std::ifstream log(peer.directory / "peer.log");
+      for (std::string line; std::getline(log, line);) {
+        if (line.find("AddressSanitizer") != std::string::npos ||
+            line.find("LeakSanitizer") != std::string::npos ||
+            line.find("runtime error:") != std::string::npos) {
+          ADD_FAILURE() << peer.name << ": " << line;
+        }
+      }
+    }
     if (HasFailure()) {
       for (const auto& peer : cluster_.peers) {
         std::string command = "tail -n 30 " + (peer.directory / "peer.log").string();
