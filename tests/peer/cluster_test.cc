@@ -165,5 +165,52 @@ TEST_F(ClusterTest, AnEquivocatingPeerCausesNoForkAndIsRecordedAsEvidence) {
   EXPECT_GT(status->evidence_count, 0u) << "the equivocation went unnoticed";
 }
 
+TEST_F(ClusterTest, BadInputsAreRefusedWithAReasonAndNothingIsStored) {
+  Create(4);
+  for (size_t i = 0; i < 4; ++i) Start(i);
+  auto client = Client(2);
+  ASSERT_NE(client, nullptr);
+  SubmitAndExpectCommitted(*client, 1);
+  std::array<uint8_t, 32> seed{};
+  seed.fill(77);
+  auto device = crypto::PrivateKey::FromSeed(seed);
+  ledger::EnrollDevice body{.device_key = device->public_key(), .group = "g", .labels = {}};
+  Bytes bad_signature = EnrollDevice(2, 2);
+  bad_signature.back() ^= 1;
+  struct Case {
+    std::string name;
+    Bytes transaction;
+    ledger::ResultCode code;
+  };
+  std::vector<Case> cases = {
+      {"malformed bytes", Bytes{0xde, 0xad}, ledger::ResultCode::kMalformed},
+      {"bad signature", bad_signature, ledger::ResultCode::kBadSignature},
+      {"wrong chain id", ledger::SignTransaction("another-chain", body, 2, *admin_key_),
+       ledger::ResultCode::kWrongChain},
+      {"replayed sequence", EnrollDevice(3, 1), ledger::ResultCode::kBadSequence},
+      {"unauthorized signer", ledger::SignTransaction(cluster_.chain_id, body, 1, *device),
+       ledger::ResultCode::kUnauthorized},
+  };
+  for (const auto& bad : cases) {
+    auto response = client->Submit(bad.transaction, true, 10s);
+    ASSERT_TRUE(response.has_value()) << bad.name << ": " << response.error().message();
+    EXPECT_EQ(response->outcome, api::SubmitOutcome::kRefused) << bad.name;
+    EXPECT_EQ(response->result.code, bad.code) << bad.name << ": " << response->result.reason;
+    EXPECT_FALSE(response->result.reason.empty()) << bad.name;
+  }
+  // Oversize: the peer refuses the request itself and says why.
+  auto oversize = client->Submit(Bytes(limits::kLedgerTransactionBytesMax + 1, 1), true, 10s);
+  ASSERT_FALSE(oversize.has_value());
+  EXPECT_NE(oversize.error().message().find("transaction"), std::string::npos)
+      << oversize.error().message();
+  // Nothing of it reached any peer's ledger: the next good transaction is sequence 2.
+  SubmitAndExpectCommitted(*client, 2);
+  for (const auto& bad : cases) {
+    auto lookup = client->GetTransaction(ledger::ComputeTransactionId(bad.transaction));
+    ASSERT_TRUE(lookup.has_value());
+    EXPECT_FALSE(lookup->proof.has_value()) << bad.name << " was stored";
+  }
+}
+
 }  // namespace
 }  // namespace vigil::peer
