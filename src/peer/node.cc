@@ -299,19 +299,24 @@ void PeerNode::StartConsensusAt(uint64_t height) {
   FeedBuffered();
 }
 
-// After a commit the next height starts at once when there is something to put in a block or
-// another validator has moved on; otherwise it waits for a transaction, for a message of that
-// height, or for the empty-block interval.
+// After a commit the next height starts when another validator has moved on to it, when a
+// block's worth of transactions is pending, when transactions are pending and `batch_delay`
+// has passed since the commit (so the transactions still in the sockets join this block rather
+// than each making its own), or when the empty-block interval has passed.
 void PeerNode::MaybeStartNextHeight() {
   if (stopped_ || consensus_started_) return;
   bool others_moved_on = !early_messages_.empty() || pending_commits_.contains(height() + 1);
-  bool interval_passed = Clock::now() - last_commit_time_ >= options_.empty_block_interval;
-  if (mempool_->size() > 0 || others_moved_on || interval_passed) {
+  auto since_commit = Clock::now() - last_commit_time_;
+  bool batch_ready = mempool_->size() >= options_.block_transactions_max ||
+                     (mempool_->size() > 0 && since_commit >= options_.batch_delay);
+  if (batch_ready || others_moved_on || since_commit >= options_.empty_block_interval) {
     next_height_timer_.cancel();
     StartConsensusAt(height() + 1);
     return;
   }
-  next_height_timer_.expires_at(last_commit_time_ + options_.empty_block_interval);
+  next_height_timer_.expires_at(last_commit_time_ + (mempool_->size() > 0
+                                                         ? options_.batch_delay
+                                                         : options_.empty_block_interval));
   next_height_timer_.async_wait([this](const asio::error_code& error) {
     if (!error) MaybeStartNextHeight();
   });
