@@ -54,6 +54,7 @@ struct BenchLedgerOptions {
   uint32_t warmup_seconds = 5;
   double rate = 1000;
   size_t concurrency = 512;
+  size_t verify_threads = 2;
   bool skip_single = false;
   bool skip_etcd = false;
   bool json = false;
@@ -347,7 +348,8 @@ struct Phase {
 
 // One run on a fresh Vigil cluster: create, start, enroll the devices, sign, measure, stop.
 // (Each run starts from a new chain, as a repeatable measurement should.)
-Expected<Phase> BenchVigil(size_t peers, const std::filesystem::path& directory,
+Expected<Phase> BenchVigil(size_t peers, size_t verify_threads,
+                           const std::filesystem::path& directory,
                            const std::string& label, const bench::LoadSpec& load,
                            const std::function<void(const std::string&)>& progress) {
   peer::ClusterSpec spec;
@@ -355,6 +357,7 @@ Expected<Phase> BenchVigil(size_t peers, const std::filesystem::path& directory,
   spec.peers = peers;
   spec.chain_id = "bench-ledger";
   spec.durable = true;
+  spec.verify_threads = verify_threads;
   VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::CreateCluster(spec));
   auto binary = peer::CurrentExecutable();
   struct Stopper {
@@ -484,7 +487,7 @@ Status RunBenchLedger(const BenchLedgerOptions& options) {
   std::vector<Phase> results;
   auto run = [&](size_t peers, const std::string& label, const bench::LoadSpec& load,
                  const std::string& name) -> Status {
-    VIGIL_ASSIGN_OR_RETURN(Phase phase, BenchVigil(peers, root / name, label, load, progress));
+    VIGIL_ASSIGN_OR_RETURN(Phase phase, BenchVigil(peers, options.verify_threads, root / name, label, load, progress));
     results.push_back(std::move(phase));
     return Ok();
   };
@@ -581,6 +584,9 @@ void RegisterBenchCommand(CLI::App& app, CommandContext& context) {
       ->capture_default_str();
   ledger->add_option("--concurrency", options->concurrency,
                      "Transactions in flight in the throughput runs")
+      ->capture_default_str();
+  ledger->add_option("--verify-threads", options->verify_threads,
+                     "Signature-verifying threads per peer")
       ->capture_default_str();
   ledger->add_flag("--skip-single", options->skip_single, "Do not run the 1-peer throughput run");
   ledger->add_flag("--skip-etcd", options->skip_etcd, "Do not run etcd");

@@ -34,7 +34,8 @@ CommandRegistration::CommandRegistration(int order, RegisterFunction register_fu
 
 void RegisterAllCommands(CLI::App& app, CommandContext& context) {
   auto registrations = Registrations();
-  std::ranges::stable_sort(registrations, {}, &std::pair<int, RegisterFunction>::first);
+  // Each command has its own order constant, so a plain sort is deterministic.
+  std::ranges::sort(registrations, {}, &std::pair<int, RegisterFunction>::first);
   for (const auto& [order, register_function] : registrations) register_function(app, context);
 }
 

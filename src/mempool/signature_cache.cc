@@ -8,7 +8,7 @@ SignatureCache::SignatureCache(size_t entries_max) : entries_max_(entries_max) {
 
 bool SignatureCache::Verify(const crypto::PublicKey& key, ByteSpan message,
                             const crypto::Signature& signature) {
-  crypto::Sha256Digest entry = KeyOf(key, message, signature);
+  crypto::Sha256Digest entry = EntryOf(key, message, signature);
   if (verified_.contains(entry)) {
     ++hits_;
     return true;
@@ -24,16 +24,22 @@ ledger::VerifyFunction SignatureCache::AsVerifyFunction() {
                 const crypto::Signature& signature) { return Verify(key, message, signature); };
 }
 
-crypto::Sha256Digest SignatureCache::KeyOf(const crypto::PublicKey& key, ByteSpan message,
-                                           const crypto::Signature& signature) {
-  // The message is hashed first so the key is over fixed-size parts: (32, 64, 32) bytes leave
+crypto::Sha256Digest SignatureCache::EntryOf(const crypto::PublicKey& key, ByteSpan message,
+                                            const crypto::Signature& signature) {
+  // The message is hashed first so the entry is over fixed-size parts: (32, 64, 32) bytes leave
   // no ambiguity about where one part ends.
-  hasher_.Update(message);
-  crypto::Sha256Digest message_digest = hasher_.Finish();
-  hasher_.Update(key);
-  hasher_.Update(signature);
-  hasher_.Update(message_digest);
-  return hasher_.Finish();
+  crypto::Sha256Hasher hasher;
+  hasher.Update(message);
+  crypto::Sha256Digest message_digest = hasher.Finish();
+  hasher.Update(key);
+  hasher.Update(signature);
+  hasher.Update(message_digest);
+  return hasher.Finish();
+}
+
+void SignatureCache::RememberVerified(const crypto::Sha256Digest& entry) {
+  if (verified_.contains(entry)) return;
+  Remember(entry);
 }
 
 void SignatureCache::Remember(const crypto::Sha256Digest& entry) {

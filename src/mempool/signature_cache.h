@@ -47,21 +47,26 @@ class SignatureCache {
   // A ledger::VerifyFunction that calls Verify on this cache (the cache must outlive it).
   ledger::VerifyFunction AsVerifyFunction();
 
+  // The entry of a (key, message, signature) triple, for a check done elsewhere: a pure
+  // function, safe on any thread (the peer verifies on worker threads and computes entries
+  // there).
+  static crypto::Sha256Digest EntryOf(const crypto::PublicKey& key, ByteSpan message,
+                                      const crypto::Signature& signature);
+  // Remembers an entry whose triple the caller verified with crypto::Verify (never a failure).
+  void RememberVerified(const crypto::Sha256Digest& entry);
+
   size_t size() const { return verified_.size(); }
   size_t entries_max() const { return entries_max_; }
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }  // lookups that ran crypto::Verify
 
  private:
-  crypto::Sha256Digest KeyOf(const crypto::PublicKey& key, ByteSpan message,
-                             const crypto::Signature& signature);
   void Remember(const crypto::Sha256Digest& entry);
 
   size_t entries_max_;
   // An ordered set: O(log n) whatever the keys, so no input can degrade it (no hash flooding).
   std::set<crypto::Sha256Digest> verified_;
   std::deque<crypto::Sha256Digest> oldest_first_;  // the same entries, in insertion order
-  crypto::Sha256Hasher hasher_;                    // reused: saves a context allocation a call
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;
 };

@@ -149,6 +149,7 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
         "listen = \"" + peer.host + ":" + std::to_string(peer.port) + "\"\n"
         "empty_block_interval_ms = " + std::to_string(spec.empty_block_interval.count()) + "\n"
         "sync = \"" + (spec.durable ? "full" : "normal") + "\"\n"
+        "verify_threads = " + std::to_string(spec.verify_threads) + "\n"
         "\n[consensus]\n"
         "timeout_propose_ms = " + std::to_string(spec.timeout_propose.count()) + "\n"
         "timeout_prevote_ms = 500\n"

@@ -39,6 +39,7 @@ struct ClusterSpec {
   std::chrono::milliseconds empty_block_interval{1000};
   std::chrono::milliseconds timeout_propose{1000};
   bool durable = true;  // sync = "full"; false: "normal"
+  size_t verify_threads = 2;
 };
 
 struct ClusterPeer {

@@ -74,7 +74,7 @@ Expected<PeerOptions> ParsePeerConfig(std::string_view text, const std::filesyst
   VIGIL_RETURN_IF_ERROR(RefuseUnknownKeys(
       root, "config",
       {"name", "data_dir", "genesis", "node_dir", "listen", "empty_block_interval_ms", "sync",
-       "block_transactions_max", "consensus", "mempool"}));
+       "block_transactions_max", "verify_threads", "consensus", "mempool"}));
   PeerOptions options;
   VIGIL_ASSIGN_OR_RETURN(options.name, RequiredString(root, "name"));
   VIGIL_ASSIGN_OR_RETURN(std::string data_dir, RequiredString(root, "data_dir"));
@@ -118,6 +118,7 @@ Expected<PeerOptions> ParsePeerConfig(std::string_view text, const std::filesyst
   VIGIL_RETURN_IF_ERROR(ReadNumber(root, "", "block_transactions_max",
                                    static_cast<int64_t>(limits::kLedgerBlockTransactionsMax),
                                    options.block_transactions_max));
+  VIGIL_RETURN_IF_ERROR(ReadNumber(root, "", "verify_threads", 64, options.verify_threads));
   if (const auto* sync = root.get("sync")) {
     auto value = sync->value<std::string>();
     if (value == "full") {

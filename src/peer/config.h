@@ -8,6 +8,7 @@
 //   listen = "127.0.0.1:7101"         # validators and clients; must match the genesis address
 //   empty_block_interval_ms = 1000
 //   sync = "full"                     # "normal": faster, may lose the last blocks on power loss
+//   verify_threads = 2                # signature-verifying workers; 0: on the event loop
 //
 //   [consensus]
 //   timeout_propose_ms = 3000

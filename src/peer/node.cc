@@ -185,6 +185,9 @@ Status PeerNode::Open() {
   execute_options_.verify = signature_cache_.AsVerifyFunction();
   mempool_ = std::make_unique<mempool::Mempool>(options_.genesis.chain_id, options_.mempool,
                                                 execute_options_.verify);
+  if (options_.verify_threads > 0) {
+    verifier_pool_ = std::make_unique<VerifierPool>(io_context_, options_.verify_threads);
+  }
   values_ = std::make_unique<Values>(*this);
   verifier_ = std::make_unique<CachedVerifier>(signature_cache_);
   const consensus::Signer* signer =
@@ -278,6 +281,7 @@ void PeerNode::Stop() {
   timeouts_.clear();
   for (auto& dialer : dialers_) dialer->Stop();
   if (server_) server_->Stop();
+  verifier_pool_.reset();
 }
 
 uint16_t PeerNode::port() const { return server_->port(); }
@@ -588,7 +592,19 @@ Status PeerNode::HandlePeerFrame(const transport::ConnectionPointer& connection,
     }
     case api::kFrameTransactions: {
       VIGIL_ASSIGN_OR_RETURN(api::TransactionBatch batch, api::DecodeTransactionBatch(payload));
-      for (auto& transaction : batch.transactions) Admit(std::move(transaction), false);
+      for (auto& transaction : batch.transactions) {
+        if (!verifier_pool_) {
+          Admit(std::move(transaction), false);
+          continue;
+        }
+        verifier_pool_->Submit(std::move(transaction),
+                               [this](Bytes verified, std::vector<Sha256Digest> entries) {
+                                 for (const auto& entry : entries) {
+                                   signature_cache_.RememberVerified(entry);
+                                 }
+                                 Admit(std::move(verified), false);
+                               });
+      }
       return Ok();
     }
     case api::kFramePeerStatus: {
@@ -729,30 +745,25 @@ Status PeerNode::HandleClientFrame(const transport::ConnectionPointer& connectio
   switch (type) {
     case api::kFrameSubmitRequest: {
       VIGIL_ASSIGN_OR_RETURN(api::SubmitRequest request, api::DecodeSubmitRequest(payload));
-      ledger::TransactionId id = ledger::ComputeTransactionId(request.transaction);
-      // Already committed: answer from the store.
-      auto location = chain_->store().FindTransaction(id);
-      if (location) {
-        VIGIL_ASSIGN_OR_RETURN(auto result, ledger::DecodeResult(ByteSpan(location->result)));
-        return connection->Send(
-            api::kFrameSubmitResponse,
-            api::Encode(api::SubmitResponse{.request_id = request.request_id,
-                                            .transaction_id = id,
-                                            .outcome = api::SubmitOutcome::kCommitted,
-                                            .result = std::move(result),
-                                            .height = location->height,
-                                            .index = location->index}));
+      if (!verifier_pool_) {
+        return SubmitFromClient(connection, request.request_id, request.wait_for_commit,
+                                std::move(request.transaction));
       }
-      api::SubmitResponse response = Admit(std::move(request.transaction), true);
-      response.request_id = request.request_id;
-      if (response.outcome == api::SubmitOutcome::kPending && request.wait_for_commit) {
-        auto& waiting = waiters_[id];
-        if (waiting.size() < limits::kPeerClientRequestsInFlightMax) {
-          waiting.push_back(Waiter{connection, request.request_id});
-          return Ok();
-        }
-      }
-      return connection->Send(api::kFrameSubmitResponse, api::Encode(response));
+      std::weak_ptr<transport::Connection> weak = connection;
+      verifier_pool_->Submit(
+          std::move(request.transaction),
+          [this, weak, id = request.request_id, wait = request.wait_for_commit](
+              Bytes verified, std::vector<Sha256Digest> entries) {
+            for (const auto& entry : entries) signature_cache_.RememberVerified(entry);
+            auto open = weak.lock();
+            if (!open) return;
+            if (Status answered = SubmitFromClient(open, id, wait, std::move(verified));
+                !answered) {
+              spdlog::debug("peer submit_answer_failed error={}",
+                            LogValue(answered.error().message()));
+            }
+          });
+      return Ok();
     }
     case api::kFrameBlockRequest: {
       VIGIL_ASSIGN_OR_RETURN(api::BlockRequest request, api::DecodeBlockRequest(payload));
@@ -791,6 +802,33 @@ Status PeerNode::HandleClientFrame(const transport::ConnectionPointer& connectio
     default:
       return Fail(ErrorCode::kRefused, "unknown request type " + std::to_string(type));
   }
+}
+
+Status PeerNode::SubmitFromClient(const transport::ConnectionPointer& connection,
+                                  uint64_t request_id, bool wait_for_commit, Bytes transaction) {
+  ledger::TransactionId id = ledger::ComputeTransactionId(transaction);
+  // Already committed: answer from the store.
+  auto location = chain_->store().FindTransaction(id);
+  if (location) {
+    VIGIL_ASSIGN_OR_RETURN(auto result, ledger::DecodeResult(ByteSpan(location->result)));
+    return connection->Send(api::kFrameSubmitResponse,
+                            api::Encode(api::SubmitResponse{.request_id = request_id,
+                                                            .transaction_id = id,
+                                                            .outcome = api::SubmitOutcome::kCommitted,
+                                                            .result = std::move(result),
+                                                            .height = location->height,
+                                                            .index = location->index}));
+  }
+  api::SubmitResponse response = Admit(std::move(transaction), true);
+  response.request_id = request_id;
+  if (response.outcome == api::SubmitOutcome::kPending && wait_for_commit) {
+    auto& waiting = waiters_[id];
+    if (waiting.size() < limits::kPeerClientRequestsInFlightMax) {
+      waiting.push_back(Waiter{connection, request_id});
+      return Ok();
+    }
+  }
+  return connection->Send(api::kFrameSubmitResponse, api::Encode(response));
 }
 
 void PeerNode::PumpSubscribers() {

@@ -42,6 +42,7 @@
 #include "ledger/genesis.h"
 #include "mempool/mempool.h"
 #include "peer/chain.h"
+#include "peer/verifier_pool.h"
 #include "pki/pki.h"
 #include "store/block_store.h"
 #include "transport/client.h"
@@ -87,6 +88,9 @@ struct PeerOptions {
   size_t block_transactions_max = 5000;
   size_t block_bytes_max = 4 * 1024 * 1024;
   store::Synchronous synchronous = store::Synchronous::kFull;
+  // Worker threads that verify incoming transactions' signatures (peer/verifier_pool.h); 0
+  // verifies on the event loop.
+  size_t verify_threads = 2;
   ByzantineMode byzantine = ByzantineMode::kNone;
 };
 
@@ -174,6 +178,8 @@ class PeerNode {
 
   // Transactions and clients.
   api::SubmitResponse Admit(Bytes transaction, bool from_client);
+  Status SubmitFromClient(const transport::ConnectionPointer& connection, uint64_t request_id,
+                          bool wait_for_commit, Bytes transaction);
   void FlushTransactionGossip();
   void AnswerWaiters(const ledger::TransactionId& id, api::SubmitResponse response);
   void PumpSubscribers();
@@ -190,6 +196,7 @@ class PeerNode {
   std::unique_ptr<Values> values_;
   std::unique_ptr<consensus::SignatureVerifier> verifier_;
   std::unique_ptr<consensus::Consensus> consensus_;
+  std::unique_ptr<VerifierPool> verifier_pool_;
   bool consensus_started_ = false;  // at chain_->height() + 1
 
   std::shared_ptr<transport::TlsContext> server_tls_;
