@@ -44,7 +44,9 @@ Expected<CommittedBlock> ReadCommittedBlock(Decoder& decoder) {
   return block;
 }
 
-void WriteProof(Encoder& encoder, const TransactionProof& proof) {
+}  // namespace
+
+void EncodeTransactionProof(codec::Encoder& encoder, const TransactionProof& proof) {
   encoder.WriteBytes(proof.transaction);
   ledger::EncodeResult(encoder, proof.result);
   encoder.WriteU64(proof.height);
@@ -54,7 +56,7 @@ void WriteProof(Encoder& encoder, const TransactionProof& proof) {
   consensus::EncodeCommitCertificate(encoder, proof.certificate);
 }
 
-Expected<TransactionProof> ReadProof(Decoder& decoder) {
+Expected<TransactionProof> DecodeTransactionProof(codec::Decoder& decoder) {
   TransactionProof proof;
   VIGIL_ASSIGN_OR_RETURN(proof.transaction,
                          decoder.ReadBytes("transaction", limits::kLedgerTransactionBytesMax));
@@ -67,7 +69,33 @@ Expected<TransactionProof> ReadProof(Decoder& decoder) {
   return proof;
 }
 
-}  // namespace
+Expected<TransactionProof> ProveTransaction(const ledger::Block& block,
+                                            const CommittedBlock& committed, size_t index) {
+  if (index >= block.transactions.size() || committed.results.size() != block.transactions.size()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "cannot prove transaction " + std::to_string(index) + " of block " +
+                    std::to_string(committed.height) + ": it holds " +
+                    std::to_string(block.transactions.size()) + " transactions and " +
+                    std::to_string(committed.results.size()) + " results");
+  }
+  TransactionProof proof;
+  proof.height = committed.height;
+  proof.transaction = block.transactions[index];
+  proof.result = committed.results[index];
+  VIGIL_ASSIGN_OR_RETURN(proof.transaction_proof,
+                         merkle::Tree::FromLeaves(block.transactions).ProveInclusion(index));
+  std::vector<Bytes> result_leaves;
+  result_leaves.reserve(block.transactions.size());
+  for (size_t i = 0; i < block.transactions.size(); ++i) {
+    result_leaves.push_back(ledger::EncodeResultLeaf(
+        ledger::ComputeTransactionId(block.transactions[i]), committed.results[i]));
+  }
+  VIGIL_ASSIGN_OR_RETURN(proof.result_proof,
+                         merkle::Tree::FromLeaves(result_leaves).ProveInclusion(index));
+  proof.header = block.header;
+  proof.certificate = committed.certificate;
+  return proof;
+}
 
 bool IsPeerFrame(transport::FrameType type) {
   return type >= kFrameConsensus && type <= kFrameSyncResponse;
@@ -279,7 +307,7 @@ Expected<TransactionRequest> DecodeTransactionRequest(ByteSpan bytes) {
 Bytes Encode(const TransactionResponse& message) {
   return EncodeWith(message, [](Encoder& encoder, const TransactionResponse& response) {
     encoder.WriteU64(response.request_id);
-    encoder.WriteOptional(response.proof, WriteProof);
+    encoder.WriteOptional(response.proof, EncodeTransactionProof);
     encoder.WriteBool(response.pending);
   });
 }
@@ -288,7 +316,7 @@ Expected<TransactionResponse> DecodeTransactionResponse(ByteSpan bytes) {
   return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<TransactionResponse> {
     TransactionResponse response;
     VIGIL_ASSIGN_OR_RETURN(response.request_id, decoder.ReadU64("request_id"));
-    VIGIL_ASSIGN_OR_RETURN(response.proof, decoder.ReadOptional("proof", ReadProof));
+    VIGIL_ASSIGN_OR_RETURN(response.proof, decoder.ReadOptional("proof", DecodeTransactionProof));
     VIGIL_ASSIGN_OR_RETURN(response.pending, decoder.ReadBool("pending"));
     return response;
   });

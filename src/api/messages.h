@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "codec/codec.h"
 #include "consensus/types.h"
 #include "ledger/block.h"
 #include "ledger/transaction.h"
@@ -189,7 +190,17 @@ struct ErrorResponse {
   friend bool operator==(const ErrorResponse&, const ErrorResponse&) = default;
 };
 
+// The proof of the `index`-th transaction of a committed block (what a peer answers to a
+// TransactionRequest, and what a gateway following the ledger hands its devices). `block` is
+// the decoded `committed.block`.
+Expected<TransactionProof> ProveTransaction(const ledger::Block& block,
+                                            const CommittedBlock& committed, size_t index);
+
 // --- Encoding: one pair per message; decoders refuse trailing bytes and over-limit fields. ---
+// Proofs travel inside other messages too (the gateway's offers to its devices).
+void EncodeTransactionProof(codec::Encoder& encoder, const TransactionProof& proof);
+Expected<TransactionProof> DecodeTransactionProof(codec::Decoder& decoder);
+
 
 Bytes Encode(const TransactionBatch& message);
 Bytes Encode(const PeerStatus& message);

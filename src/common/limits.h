@@ -238,4 +238,15 @@ inline constexpr size_t kPeerSyncBlocksPerResponse = 16;
 inline constexpr int64_t kPeerBlockFutureTimeMaxMs = 10'000;
 // Client requests in flight per session, and subscriptions per session.
 inline constexpr size_t kPeerClientRequestsInFlightMax = 1'024;
+
+// --- Delivery protocol, gateway ↔ device (docs/delivery.md). ---
+// Bytes of a bundle one ChunkRequest may ask for; a device keeps a few in flight.
+inline constexpr size_t kDeliveryChunkBytesMax = 1024 * 1024;
+inline constexpr size_t kDeliveryChunkBytesDefault = 256 * 1024;
+// Apps one device may run (the Hello's list).
+inline constexpr size_t kDeliveryAppsMax = 64;
+// A gateway's explanation of a chunk it cannot serve.
+inline constexpr size_t kDeliveryErrorBytesMax = 1024;
+static_assert(kDeliveryChunkBytesMax + 1024 <= kFramePayloadBytesDefault,
+              "a chunk and its header must fit in one frame");
 }  // namespace vigil::limits

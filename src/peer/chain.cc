@@ -178,22 +178,8 @@ Expected<std::optional<api::TransactionProof>> Chain::ReadTransactionProof(
     return Fail(ErrorCode::kCorruption, "the transaction index points past block " +
                                             std::to_string(location->height));
   }
-  api::TransactionProof proof;
-  proof.height = location->height;
-  proof.transaction = block.transactions[location->index];
-  proof.result = committed.results[location->index];
-  VIGIL_ASSIGN_OR_RETURN(proof.transaction_proof, merkle::Tree::FromLeaves(block.transactions)
-                                                      .ProveInclusion(location->index));
-  std::vector<Bytes> result_leaves;
-  result_leaves.reserve(block.transactions.size());
-  for (size_t i = 0; i < block.transactions.size(); ++i) {
-    result_leaves.push_back(ledger::EncodeResultLeaf(
-        ledger::ComputeTransactionId(block.transactions[i]), committed.results[i]));
-  }
-  VIGIL_ASSIGN_OR_RETURN(proof.result_proof,
-                         merkle::Tree::FromLeaves(result_leaves).ProveInclusion(location->index));
-  proof.header = std::move(block.header);
-  proof.certificate = std::move(committed.certificate);
+  VIGIL_ASSIGN_OR_RETURN(api::TransactionProof proof,
+                         api::ProveTransaction(block, committed, location->index));
   return std::optional<api::TransactionProof>(std::move(proof));
 }
 

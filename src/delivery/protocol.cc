@@ -1,0 +1,221 @@
+#include "delivery/protocol.h"
+
+#include <algorithm>
+
+#include "codec/codec.h"
+#include "common/limits.h"
+
+namespace vigil::delivery {
+namespace {
+
+using codec::Decoder;
+using codec::Encoder;
+
+template <typename Message, typename Write>
+Bytes EncodeWith(const Message& message, Write write) {
+  Encoder encoder;
+  write(encoder, message);
+  return std::move(encoder).Take();
+}
+
+void WriteAppStatus(Encoder& encoder, const AppStatus& status) {
+  encoder.WriteString(status.app);
+  encoder.WriteString(status.running_version);
+  encoder.WriteString(status.staged_version);
+}
+
+Expected<AppStatus> ReadAppStatus(Decoder& decoder) {
+  AppStatus status;
+  VIGIL_ASSIGN_OR_RETURN(status.app, decoder.ReadString("app", limits::kLedgerNameBytesMax));
+  VIGIL_RETURN_IF_ERROR(ledger::ValidateAppName("app", status.app));
+  VIGIL_ASSIGN_OR_RETURN(status.running_version,
+                         decoder.ReadString("running version", limits::kLedgerVersionBytesMax));
+  VIGIL_ASSIGN_OR_RETURN(status.staged_version,
+                         decoder.ReadString("staged version", limits::kLedgerVersionBytesMax));
+  return status;
+}
+
+}  // namespace
+
+bool IsDeliveryFrame(transport::FrameType type) {
+  return type >= kFrameHello && type <= kFrameReportResult;
+}
+
+Bytes Encode(const Hello& message) {
+  return EncodeWith(message, [](Encoder& encoder, const Hello& hello) {
+    encoder.WriteVector(hello.apps, WriteAppStatus);
+  });
+}
+
+Expected<Hello> DecodeHello(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<Hello> {
+    Hello hello;
+    VIGIL_ASSIGN_OR_RETURN(hello.apps,
+                           decoder.ReadVector("apps", limits::kDeliveryAppsMax, ReadAppStatus));
+    for (size_t i = 1; i < hello.apps.size(); ++i) {
+      if (hello.apps[i - 1].app >= hello.apps[i].app) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "hello: apps must be sorted by name and unique ('" + hello.apps[i].app +
+                        "' after '" + hello.apps[i - 1].app + "')");
+      }
+    }
+    return hello;
+  });
+}
+
+Bytes Encode(const Welcome& message) {
+  return EncodeWith(message, [](Encoder& encoder, const Welcome& welcome) {
+    encoder.WriteString(welcome.chain_id);
+    encoder.WriteU64(welcome.ledger_height);
+    encoder.WriteU64(welcome.next_sequence);
+    encoder.WriteString(welcome.group);
+  });
+}
+
+Expected<Welcome> DecodeWelcome(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<Welcome> {
+    Welcome welcome;
+    VIGIL_ASSIGN_OR_RETURN(welcome.chain_id,
+                           decoder.ReadString("chain id", limits::kLedgerNameBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(welcome.ledger_height, decoder.ReadU64("ledger height"));
+    VIGIL_ASSIGN_OR_RETURN(welcome.next_sequence, decoder.ReadU64("next sequence"));
+    VIGIL_ASSIGN_OR_RETURN(welcome.group, decoder.ReadString("group", limits::kLedgerNameBytesMax));
+    return welcome;
+  });
+}
+
+Bytes Encode(const Offer& message) {
+  return EncodeWith(message, [](Encoder& encoder, const Offer& offer) {
+    api::EncodeTransactionProof(encoder, offer.publish);
+  });
+}
+
+Expected<Offer> DecodeOffer(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<Offer> {
+    Offer offer;
+    VIGIL_ASSIGN_OR_RETURN(offer.publish, api::DecodeTransactionProof(decoder));
+    return offer;
+  });
+}
+
+Bytes Encode(const ChunkRequest& message) {
+  return EncodeWith(message, [](Encoder& encoder, const ChunkRequest& request) {
+    encoder.WriteU64(request.request_id);
+    encoder.WriteFixed(request.bundle_digest);
+    encoder.WriteU64(request.offset);
+    encoder.WriteU32(request.length);
+  });
+}
+
+Expected<ChunkRequest> DecodeChunkRequest(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<ChunkRequest> {
+    ChunkRequest request;
+    VIGIL_ASSIGN_OR_RETURN(request.request_id, decoder.ReadU64("request id"));
+    VIGIL_ASSIGN_OR_RETURN(request.bundle_digest,
+                           decoder.ReadFixed<limits::kSha256DigestBytes>("bundle digest"));
+    VIGIL_ASSIGN_OR_RETURN(request.offset, decoder.ReadU64("offset"));
+    VIGIL_ASSIGN_OR_RETURN(request.length, decoder.ReadU32("length"));
+    if (request.length == 0 || request.length > limits::kDeliveryChunkBytesMax) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "chunk request: length " + std::to_string(request.length) +
+                      " is outside 1.." + std::to_string(limits::kDeliveryChunkBytesMax));
+    }
+    return request;
+  });
+}
+
+Bytes Encode(const Chunk& message) {
+  return EncodeWith(message, [](Encoder& encoder, const Chunk& chunk) {
+    encoder.WriteU64(chunk.request_id);
+    encoder.WriteU64(chunk.offset);
+    encoder.WriteBytes(chunk.bytes);
+    encoder.WriteString(chunk.error);
+  });
+}
+
+Expected<Chunk> DecodeChunk(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<Chunk> {
+    Chunk chunk;
+    VIGIL_ASSIGN_OR_RETURN(chunk.request_id, decoder.ReadU64("request id"));
+    VIGIL_ASSIGN_OR_RETURN(chunk.offset, decoder.ReadU64("offset"));
+    VIGIL_ASSIGN_OR_RETURN(chunk.bytes, decoder.ReadBytes("bytes", limits::kDeliveryChunkBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(chunk.error, decoder.ReadString("error", limits::kDeliveryErrorBytesMax));
+    return chunk;
+  });
+}
+
+Bytes Encode(const Report& message) {
+  return EncodeWith(message, [](Encoder& encoder, const Report& report) {
+    encoder.WriteU64(report.request_id);
+    encoder.WriteBytes(report.transaction);
+  });
+}
+
+Expected<Report> DecodeReport(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<Report> {
+    Report report;
+    VIGIL_ASSIGN_OR_RETURN(report.request_id, decoder.ReadU64("request id"));
+    VIGIL_ASSIGN_OR_RETURN(report.transaction,
+                           decoder.ReadBytes("transaction", limits::kLedgerTransactionBytesMax));
+    return report;
+  });
+}
+
+Bytes Encode(const ReportResult& message) {
+  return EncodeWith(message, [](Encoder& encoder, const ReportResult& result) {
+    encoder.WriteU64(result.request_id);
+    encoder.WriteU8(static_cast<uint8_t>(result.outcome));
+    encoder.WriteU64(result.height);
+    ledger::EncodeResult(encoder, result.result);
+    encoder.WriteU64(result.next_sequence);
+  });
+}
+
+Expected<ReportResult> DecodeReportResult(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<ReportResult> {
+    ReportResult result;
+    VIGIL_ASSIGN_OR_RETURN(result.request_id, decoder.ReadU64("request id"));
+    VIGIL_ASSIGN_OR_RETURN(uint8_t outcome, decoder.ReadU8("outcome"));
+    if (outcome != static_cast<uint8_t>(ReportOutcome::kCommitted) &&
+        outcome != static_cast<uint8_t>(ReportOutcome::kRefused)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "report result: unknown outcome " + std::to_string(outcome));
+    }
+    result.outcome = static_cast<ReportOutcome>(outcome);
+    VIGIL_ASSIGN_OR_RETURN(result.height, decoder.ReadU64("height"));
+    VIGIL_ASSIGN_OR_RETURN(result.result, ledger::DecodeResult(decoder));
+    VIGIL_ASSIGN_OR_RETURN(result.next_sequence, decoder.ReadU64("next sequence"));
+    return result;
+  });
+}
+
+Expected<VerifiedRelease> VerifyOffer(const consensus::ValidatorSet& validators,
+                                      std::string_view chain_id, const Offer& offer) {
+  const api::TransactionProof& proof = offer.publish;
+  if (auto verified = api::VerifyTransactionProof(validators, chain_id, proof); !verified) {
+    return std::unexpected(verified.error().WithContext("the offer's ledger proof"));
+  }
+  auto checked = ledger::CheckTransactionStateless(proof.transaction, chain_id);
+  if (!checked) {
+    return Fail(ErrorCode::kRefused,
+                "the offered transaction does not pass its checks: " + checked.error().reason);
+  }
+  const auto* publish = std::get_if<ledger::PublishRelease>(&checked->body);
+  if (publish == nullptr) {
+    return Fail(ErrorCode::kRefused, "the offered transaction is not a release publication");
+  }
+  if (!proof.result.ok()) {
+    return Fail(ErrorCode::kRefused, "the ledger refused this publication (" +
+                                         std::string(ledger::ResultCodeName(proof.result.code)) +
+                                         ": " + proof.result.reason + ")");
+  }
+  return VerifiedRelease{.app = publish->app,
+                         .version = publish->version,
+                         .bundle_digest = publish->bundle_digest,
+                         .bundle_size_bytes = publish->bundle_size_bytes,
+                         .manifest_root = publish->manifest_root,
+                         .publisher = checked->envelope.signer,
+                         .height = proof.height};
+}
+
+}  // namespace vigil::delivery

@@ -1,0 +1,153 @@
+// The delivery protocol: what a gateway and its devices say to each other over their one
+// persistent mutual-TLS session (docs/delivery.md).
+//
+//   device                                gateway
+//     | -- Hello (apps, running/staged) --> |   admitted only if the certificate's key is an
+//     | <-- Welcome (chain, height, seq) -- |   enrolled, unrevoked device on the ledger
+//     | <-- Offer (release + ledger proof)  |   a newer release of an app the device runs
+//     | -- ChunkRequest (digest, range) --> |
+//     | <-- Chunk (bytes) ----------------- |   served from the gateway's verified cache
+//     | -- Report (signed transaction) ---> |   relayed to the peers
+//     | <-- ReportResult (committed/refused)|   once the ledger has decided
+//
+// Nothing the gateway sends is trusted by the device for what it claims: an offer carries the
+// publish transaction with its inclusion proof and commit certificate, which the device checks
+// against the validators of its own genesis (api::VerifyTransactionProof), and every byte of a
+// bundle is checked against the digest the ledger recorded. The gateway is a relay and a
+// cache, not an authority.
+//
+// Every message is one transport frame (types 64–79); its payload is the message's canonical
+// encoding (docs/encoding.md), decoded strictly with size limits.
+//
+// Thread-safety: plain value types and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/messages.h"
+#include "common/bytes.h"
+#include "common/error.h"
+#include "crypto/crypto.h"
+#include "ledger/transaction.h"
+#include "transport/frame.h"
+
+namespace vigil::delivery {
+
+using crypto::PublicKey;
+using crypto::Sha256Digest;
+
+// DO NOT CHANGE the numeric values: they travel on the wire.
+enum DeliveryFrame : transport::FrameType {
+  kFrameHello = 64,         // device → gateway: Hello
+  kFrameWelcome = 65,       // gateway → device: Welcome
+  kFrameOffer = 66,         // gateway → device: Offer
+  kFrameChunkRequest = 67,  // device → gateway: ChunkRequest
+  kFrameChunk = 68,         // gateway → device: Chunk
+  kFrameReport = 69,        // device → gateway: Report
+  kFrameReportResult = 70,  // gateway → device: ReportResult
+};
+bool IsDeliveryFrame(transport::FrameType type);
+
+// What a device runs of one app. Empty versions: none.
+struct AppStatus {
+  std::string app;
+  std::string running_version;
+  std::string staged_version;
+  friend bool operator==(const AppStatus&, const AppStatus&) = default;
+};
+
+struct Hello {
+  std::vector<AppStatus> apps;  // sorted by app, unique: the apps this device runs
+  friend bool operator==(const Hello&, const Hello&) = default;
+};
+
+struct Welcome {
+  std::string chain_id;
+  uint64_t ledger_height = 0;  // the gateway's verified height
+  uint64_t next_sequence = 1;  // what the device's next report must carry
+  std::string group;           // the device's group on the ledger
+  friend bool operator==(const Welcome&, const Welcome&) = default;
+};
+
+// A release the device should install: the publish transaction with everything needed to
+// believe it without trusting the gateway.
+struct Offer {
+  api::TransactionProof publish;  // a committed, accepted PublishRelease
+  friend bool operator==(const Offer&, const Offer&) = default;
+};
+
+struct ChunkRequest {
+  uint64_t request_id = 0;
+  Sha256Digest bundle_digest{};
+  uint64_t offset = 0;
+  uint32_t length = 0;  // at most limits::kDeliveryChunkBytesMax
+  friend bool operator==(const ChunkRequest&, const ChunkRequest&) = default;
+};
+
+struct Chunk {
+  uint64_t request_id = 0;
+  uint64_t offset = 0;
+  Bytes bytes;        // empty with `error` set when the gateway cannot serve it
+  std::string error;  // e.g. "bundle not in the gateway's cache yet"
+  friend bool operator==(const Chunk&, const Chunk&) = default;
+};
+
+struct Report {
+  uint64_t request_id = 0;
+  Bytes transaction;  // a DeviceReport envelope signed by the device's key
+  friend bool operator==(const Report&, const Report&) = default;
+};
+
+// DO NOT CHANGE the numeric values.
+enum class ReportOutcome : uint8_t { kCommitted = 1, kRefused = 2 };
+
+struct ReportResult {
+  uint64_t request_id = 0;
+  ReportOutcome outcome = ReportOutcome::kRefused;
+  uint64_t height = 0;               // kCommitted: the block that holds it
+  ledger::TransactionResult result;  // the ledger's result, or why it was refused before
+  uint64_t next_sequence = 0;        // the device's next sequence as the gateway sees it
+  friend bool operator==(const ReportResult&, const ReportResult&) = default;
+};
+
+// --- Encoding: decoders refuse trailing bytes and over-limit fields. ---
+Bytes Encode(const Hello& message);
+Bytes Encode(const Welcome& message);
+Bytes Encode(const Offer& message);
+Bytes Encode(const ChunkRequest& message);
+Bytes Encode(const Chunk& message);
+Bytes Encode(const Report& message);
+Bytes Encode(const ReportResult& message);
+
+Expected<Hello> DecodeHello(ByteSpan bytes);
+Expected<Welcome> DecodeWelcome(ByteSpan bytes);
+Expected<Offer> DecodeOffer(ByteSpan bytes);
+Expected<ChunkRequest> DecodeChunkRequest(ByteSpan bytes);
+Expected<Chunk> DecodeChunk(ByteSpan bytes);
+Expected<Report> DecodeReport(ByteSpan bytes);
+Expected<ReportResult> DecodeReportResult(ByteSpan bytes);
+
+// What an offer says, once checked.
+struct VerifiedRelease {
+  std::string app;
+  std::string version;
+  Sha256Digest bundle_digest{};
+  uint64_t bundle_size_bytes = 0;
+  Sha256Digest manifest_root{};
+  PublicKey publisher{};
+  uint64_t height = 0;  // the block that committed the publish
+  friend bool operator==(const VerifiedRelease&, const VerifiedRelease&) = default;
+};
+
+// The device's check of an offer, trusting nobody who relayed it: the proof verifies against
+// `validators` (certificate, inclusion of the transaction and its result), the transaction
+// passes the stateless check for `chain_id` (decoding, the publisher's signature), it is a
+// PublishRelease, and the ledger accepted it (result ok: the signer was a publisher and the
+// version was new). Each failure says which check did not hold.
+Expected<VerifiedRelease> VerifyOffer(const consensus::ValidatorSet& validators,
+                                      std::string_view chain_id, const Offer& offer);
+
+}  // namespace vigil::delivery

@@ -1,0 +1,210 @@
+// The gateway ↔ device messages: canonical round trips, strict decoding, and the device's
+// check of an offer against forgeries.
+
+#include "delivery/protocol.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "../ledger/test_chain.h"
+
+namespace vigil::delivery {
+namespace {
+
+using ledger::testing::TestChain;
+
+// Writes one fuzz seed (fuzz/corpus/delivery_protocol_fuzz) when VIGIL_WRITE_FUZZ_SEEDS names a
+// directory: `VIGIL_WRITE_FUZZ_SEEDS=fuzz/corpus/delivery_protocol_fuzz .../delivery_test`.
+void MaybeWriteSeed(uint8_t selector, const Bytes& encoded, const std::string& name) {
+  const char* directory = std::getenv("VIGIL_WRITE_FUZZ_SEEDS");
+  if (directory == nullptr) return;
+  std::ofstream out(std::filesystem::path(directory) / name, std::ios::binary);
+  out.put(static_cast<char>(selector));
+  out.write(reinterpret_cast<const char*>(encoded.data()),
+            static_cast<std::streamsize>(encoded.size()));
+}
+
+// `selector` is the fuzz target's first byte for this message.
+template <typename Message, typename Decode>
+void ExpectRoundTrip(const Message& message, Decode decode, uint8_t selector, const char* name) {
+  Bytes encoded = Encode(message);
+  MaybeWriteSeed(selector, encoded, name);
+  auto decoded = decode(encoded);
+  ASSERT_TRUE(decoded.has_value()) << name << ": " << decoded.error().message();
+  EXPECT_EQ(*decoded, message) << name;
+  EXPECT_EQ(Encode(*decoded), encoded) << name << " re-encodes to other bytes";
+  Bytes longer = encoded;
+  longer.push_back(0);
+  EXPECT_FALSE(decode(longer).has_value()) << name << " accepted a trailing byte";
+  if (!encoded.empty()) {
+    Bytes shorter(encoded.begin(), encoded.end() - 1);
+    EXPECT_FALSE(decode(shorter).has_value()) << name << " accepted a truncated message";
+  }
+}
+
+class DeliveryProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    publish_ = chain_.Sign(chain_.Release("press-control", "1.2.0"), chain_.keys().publisher);
+    chain_.Commit({publish_});
+    chain_.Commit({});  // block 2 carries block 1's certificate
+  }
+
+  // The offer a gateway would make from block 1.
+  Offer GenuineOffer() {
+    const ledger::Block& block = chain_.blocks()[0];
+    api::CommittedBlock committed{.height = 1,
+                                  .block = ledger::EncodeBlock(block),
+                                  .certificate = *chain_.blocks()[1].last_commit,
+                                  .results = {ledger::TransactionResult{}}};
+    auto proof = api::ProveTransaction(block, committed, 0);
+    EXPECT_TRUE(proof.has_value());
+    return Offer{.publish = *proof};
+  }
+
+  TestChain chain_;
+  Bytes publish_;
+};
+
+TEST_F(DeliveryProtocolTest, EveryMessageRoundTripsCanonicallyAndStrictly) {
+  ExpectRoundTrip(Hello{.apps = {{"press-control", "1.0.0", "1.1.0"}, {"vision", "", ""}}},
+                  DecodeHello, 0, "hello");
+  ExpectRoundTrip(Welcome{.chain_id = "vigil-test", .ledger_height = 9, .next_sequence = 4,
+                          .group = "presses"},
+                  DecodeWelcome, 1, "welcome");
+  ExpectRoundTrip(GenuineOffer(), DecodeOffer, 2, "offer");
+  ExpectRoundTrip(ChunkRequest{.request_id = 7, .bundle_digest = crypto::Sha256(Bytes{1}),
+                               .offset = 1 << 20, .length = 65536},
+                  DecodeChunkRequest, 3, "chunk-request");
+  ExpectRoundTrip(Chunk{.request_id = 7, .offset = 3, .bytes = {1, 2, 3}, .error = ""},
+                  DecodeChunk, 4, "chunk");
+  ExpectRoundTrip(Chunk{.request_id = 8, .offset = 0, .bytes = {}, .error = "not cached yet"},
+                  DecodeChunk, 4, "chunk-error");
+  ExpectRoundTrip(Report{.request_id = 5, .transaction = publish_}, DecodeReport, 5, "report");
+  ExpectRoundTrip(ReportResult{.request_id = 5,
+                               .outcome = ReportOutcome::kRefused,
+                               .height = 0,
+                               .result = ledger::Refuse(ledger::ResultCode::kBadSequence, "gap"),
+                               .next_sequence = 3},
+                  DecodeReportResult, 6, "report-result");
+}
+
+TEST_F(DeliveryProtocolTest, DecodersRefuseOutOfRangeFields) {
+  // Apps out of order (or twice) would make two devices' hellos differ for the same facts.
+  EXPECT_FALSE(DecodeHello(Encode(Hello{.apps = {{"b", "", ""}, {"a", "", ""}}})).has_value());
+  EXPECT_FALSE(DecodeHello(Encode(Hello{.apps = {{"a", "", ""}, {"a", "", ""}}})).has_value());
+  EXPECT_FALSE(DecodeHello(Encode(Hello{.apps = {{"Bad Name", "", ""}}})).has_value());
+  Hello many;
+  for (size_t i = 0; i <= limits::kDeliveryAppsMax; ++i) {
+    many.apps.push_back({"app-" + std::to_string(1000 + i), "", ""});
+  }
+  EXPECT_FALSE(DecodeHello(Encode(many)).has_value());
+
+  ChunkRequest request;
+  request.request_id = 1;
+  request.length = 0;
+  auto zero = DecodeChunkRequest(Encode(request));
+  ASSERT_FALSE(zero.has_value());
+  EXPECT_NE(zero.error().message().find("length 0"), std::string::npos);
+  request.length = static_cast<uint32_t>(limits::kDeliveryChunkBytesMax + 1);
+  EXPECT_FALSE(DecodeChunkRequest(Encode(request)).has_value());
+
+  ReportResult report_result;
+  report_result.request_id = 1;
+  Bytes result = Encode(report_result);
+  result[8] = 9;  // the outcome byte follows the u64 request id
+  EXPECT_FALSE(DecodeReportResult(result).has_value());
+}
+
+TEST_F(DeliveryProtocolTest, AGenuineOfferVerifiesAgainstTheGenesisValidators) {
+  auto release = VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id, GenuineOffer());
+  ASSERT_TRUE(release.has_value()) << release.error().message();
+  EXPECT_EQ(release->app, "press-control");
+  EXPECT_EQ(release->version, "1.2.0");
+  EXPECT_EQ(release->publisher, chain_.keys().publisher.public_key());
+  EXPECT_EQ(release->height, 1u);
+  auto expected = chain_.Release("press-control", "1.2.0");
+  EXPECT_EQ(release->bundle_digest, expected.bundle_digest);
+  EXPECT_EQ(release->manifest_root, expected.manifest_root);
+}
+
+TEST_F(DeliveryProtocolTest, AForgedOfferIsRefusedWithTheCheckThatFailed) {
+  auto expect_refused = [&](const Offer& offer, const std::string& words) {
+    auto release = VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id, offer);
+    ASSERT_FALSE(release.has_value()) << "accepted: " << words;
+    EXPECT_NE(release.error().message().find(words), std::string::npos)
+        << release.error().message();
+  };
+
+  // A gateway swapping in another bundle digest breaks the inclusion proof.
+  Offer swapped = GenuineOffer();
+  auto envelope = ledger::DecodeEnvelope(swapped.publish.transaction);
+  ASSERT_TRUE(envelope.has_value());
+  auto body = chain_.Release("press-control", "1.2.0");
+  body.bundle_digest[0] ^= 1;
+  envelope->body = ledger::EncodeBody(body);
+  swapped.publish.transaction = ledger::EncodeEnvelope(*envelope);
+  expect_refused(swapped, "proof");
+
+  // A result flipped to "ok" for a refused publication breaks the result proof.
+  Offer flipped = GenuineOffer();
+  flipped.publish.result = ledger::Refuse(ledger::ResultCode::kNotNewer, "older");
+  expect_refused(flipped, "proof");
+
+  // A certificate from validators the device does not know (a chain that is not its own).
+  ledger::Genesis other = chain_.genesis();
+  other.validators[0].public_key = ledger::testing::KeyFromByte(99).public_key();
+  auto unknown = VerifyOffer(ledger::GenesisValidatorSet(other), chain_.genesis().chain_id,
+                             GenuineOffer());
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().message().find("proof"), std::string::npos);
+
+  // Another chain's id.
+  auto wrong_chain = VerifyOffer(chain_.validator_set(), "other-chain", GenuineOffer());
+  EXPECT_FALSE(wrong_chain.has_value());
+}
+
+TEST_F(DeliveryProtocolTest, AnOfferOfSomethingElseThanAPublicationIsRefused) {
+  Bytes enroll = chain_.Govern(chain_.Enroll(chain_.keys().device1));
+  chain_.Commit({enroll});
+  chain_.Commit({});
+  const ledger::Block& block = chain_.blocks()[2];
+  api::CommittedBlock committed{.height = 3,
+                                .block = ledger::EncodeBlock(block),
+                                .certificate = *chain_.blocks()[3].last_commit,
+                                .results = {ledger::TransactionResult{}}};
+  auto proof = api::ProveTransaction(block, committed, 0);
+  ASSERT_TRUE(proof.has_value());
+  auto release = VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id,
+                             Offer{.publish = *proof});
+  ASSERT_FALSE(release.has_value());
+  EXPECT_NE(release.error().message().find("not a release publication"), std::string::npos);
+}
+
+TEST_F(DeliveryProtocolTest, AnOfferOfAPublicationTheLedgerRefusedIsRefused) {
+  // The same version again: the ledger commits it with a refusal (not newer).
+  Bytes again = chain_.Sign(chain_.Release("press-control", "1.2.0"), chain_.keys().publisher);
+  ledger::Block forged = chain_.ForgeBlock({again});
+  auto execution = ledger::ExecuteBlock(chain_.state(), forged);
+  ASSERT_TRUE(execution.has_value()) << execution.error().message();
+  ASSERT_FALSE(execution->results[0].ok());
+  api::CommittedBlock committed{
+      .height = forged.header.height,
+      .block = ledger::EncodeBlock(forged),
+      .certificate = chain_.CertificateFor(forged.header.height, ledger::BlockHash(forged.header)),
+      .results = execution->results};
+  auto proof = api::ProveTransaction(forged, committed, 0);
+  ASSERT_TRUE(proof.has_value());
+  auto release = VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id,
+                             Offer{.publish = *proof});
+  ASSERT_FALSE(release.has_value());
+  EXPECT_NE(release.error().message().find("the ledger refused this publication"),
+            std::string::npos)
+      << release.error().message();
+}
+
+}  // namespace
+}  // namespace vigil::delivery
