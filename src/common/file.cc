@@ -43,6 +43,8 @@ Status WriteAll(int fd, ByteSpan contents, const std::filesystem::path& path) {
   return Ok();
 }
 
+}  // namespace
+
 Status SyncDirectory(const std::filesystem::path& directory) {
   FileDescriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return std::unexpected(IoError("cannot open directory", directory));
@@ -50,7 +52,21 @@ Status SyncDirectory(const std::filesystem::path& directory) {
   return Ok();
 }
 
-}  // namespace
+Status SyncFile(const std::filesystem::path& path) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return std::unexpected(IoError("cannot open", path));
+  if (::fsync(fd.get()) != 0) return std::unexpected(IoError("cannot fsync", path));
+  return Ok();
+}
+
+Status RenameDurably(const std::filesystem::path& from, const std::filesystem::path& to) {
+  VIGIL_RETURN_IF_ERROR(SyncFile(from));
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return std::unexpected(IoError("cannot rename " + from.string() + " to", to));
+  }
+  std::filesystem::path directory = to.parent_path();
+  return SyncDirectory(directory.empty() ? "." : directory);
+}
 
 Status WriteFileAtomically(const std::filesystem::path& path, ByteSpan contents, mode_t mode) {
   std::filesystem::path directory = path.parent_path();

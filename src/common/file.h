@@ -19,6 +19,14 @@ Status WriteFileAtomically(const std::filesystem::path& path, ByteSpan contents,
 // Reads a whole file, refusing files larger than `size_bytes_max` (named by the caller).
 Expected<Bytes> ReadFile(const std::filesystem::path& path, size_t size_bytes_max);
 
+// fsync of a directory (after creating, renaming or deleting an entry in it) and of a file.
+Status SyncDirectory(const std::filesystem::path& directory);
+Status SyncFile(const std::filesystem::path& path);
+
+// Makes a file written elsewhere durable under its final name: fsync it, rename it over `to`
+// (same file system), fsync `to`'s directory. After a crash `to` is absent, old or complete.
+Status RenameDurably(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // Creates the directory (and parents) if missing, with the given mode for new directories.
 Status EnsureDirectory(const std::filesystem::path& path, mode_t mode);
 

@@ -249,4 +249,27 @@ inline constexpr size_t kDeliveryAppsMax = 64;
 inline constexpr size_t kDeliveryErrorBytesMax = 1024;
 static_assert(kDeliveryChunkBytesMax + 1024 <= kFramePayloadBytesDefault,
               "a chunk and its header must fit in one frame");
+
+// --- Gateway (docs/gateway.md). ---
+// Read buffer for hashing a bundle.
+inline constexpr size_t kGatewayHashBufferBytes = 1024 * 1024;
+// Bytes of verified bundles the cache keeps by default (least recently used evicted first).
+inline constexpr uint64_t kGatewayCacheBytesDefault = 4ULL * 1024 * 1024 * 1024;
+// Blocks received from the peer but not yet verified and applied by the event loop; the
+// subscription waits beyond this, so a fast peer cannot fill the gateway's memory.
+inline constexpr size_t kGatewayBlocksInFlightMax = 64;
+// Device reports waiting to be relayed to a peer, and relayed ones waiting for their block.
+inline constexpr size_t kGatewayRelayQueueMax = 10'000;
+inline constexpr size_t kGatewayPendingReportsMax = 100'000;
+// How long a relayed report may wait for its block before the device is told to resend.
+inline constexpr std::chrono::milliseconds kGatewayReportCommitTimeout{60'000};
+// Subscription: how long to wait for the next block before asking again (blocks come at
+// least every empty_block_interval, 1 s by default), and between attempts on failure.
+inline constexpr std::chrono::milliseconds kGatewaySubscriptionIdle{5'000};
+inline constexpr std::chrono::milliseconds kGatewayPeerRetryDelay{500};
+// Transactions of the latest blocks remembered, so a relay answer that arrives after its
+// block was applied still finds its result.
+inline constexpr size_t kGatewayRecentCommitsMax = 20'000;
+// Fetch timings kept for status() (benchmarks read them).
+inline constexpr size_t kGatewayFetchHistoryMax = 64;
 }  // namespace vigil::limits

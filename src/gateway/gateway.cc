@@ -1,0 +1,760 @@
+#include "gateway/gateway.h"
+
+#include <spdlog/spdlog.h>
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "api/client.h"
+#include "common/limits.h"
+#include "gateway/bundle_cache.h"
+#include "gateway/ledger_follower.h"
+#include "ledger/semver.h"
+#include "transport/server.h"
+#include "transport/tls.h"
+
+namespace vigil::gateway {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ShortKey(const crypto::PublicKey& key) { return ToHex(key).substr(0, 12); }
+
+// True when `candidate` is a newer semantic version than `current` (an empty or unparsable
+// current version counts as nothing installed).
+bool IsNewer(const std::string& candidate, const std::string& current) {
+  if (current.empty()) return true;
+  auto left = ledger::SemanticVersion::Parse(candidate);
+  auto right = ledger::SemanticVersion::Parse(current);
+  if (!left) return false;
+  if (!right) return true;
+  return left->ComparePrecedence(*right) == std::strong_ordering::greater;
+}
+
+}  // namespace
+
+class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
+ public:
+  GatewayCore(asio::io_context& loop, GatewayOptions options, FetchFunction fetch,
+              BundleCache cache)
+      : loop_(loop),
+        options_(std::move(options)),
+        fetch_(std::move(fetch)),
+        follower_(options_.genesis),
+        cache_(std::move(cache)) {}
+
+  Status Start();
+  void Stop();
+  uint16_t port() const { return server_ ? server_->port() : 0; }
+  GatewayStatus status() const;
+
+ private:
+  // --- Sessions ---
+  struct Session {
+    transport::ConnectionPointer connection;
+    crypto::PublicKey device{};
+    std::vector<delivery::AppStatus> apps;  // from the device's latest Hello
+    bool welcomed = false;
+    std::set<std::pair<std::string, std::string>> offered;  // (app, version)
+  };
+  // The newest release of one app, as the ledger committed it.
+  struct LatestRelease {
+    delivery::VerifiedRelease release;
+    std::shared_ptr<const Bytes> offer;  // the encoded Offer frame, shared by every session
+    bool fetching = false;
+  };
+  struct PendingReport {
+    std::weak_ptr<transport::Connection> connection;
+    uint64_t request_id = 0;
+    crypto::PublicKey device{};
+    Clock::time_point deadline;
+  };
+  struct RelayItem {
+    Bytes transaction;
+    std::function<void(Expected<api::SubmitResponse>)> done;  // posted to the loop
+  };
+
+  void OnOpen(const transport::ConnectionPointer& connection);
+  void OnFrame(const transport::ConnectionPointer& connection, transport::FrameType type,
+               ByteSpan payload);
+  void OnClose(const transport::ConnectionPointer& connection, const Error& reason);
+  void OnHello(Session& session, const delivery::Hello& hello);
+  void OnChunkRequest(Session& session, const delivery::ChunkRequest& request);
+  void OnReport(Session& session, const delivery::Report& report);
+  void SendReportResult(const transport::ConnectionPointer& connection,
+                        delivery::ReportResult result, const crypto::PublicKey& device);
+  void OfferWhatIsNew(Session& session);
+  void Refuse(const transport::ConnectionPointer& connection, const std::string& reason);
+
+  // --- Ledger ---
+  void OnBlock(api::CommittedBlock committed);
+  void AfterBlock(const FollowedBlock& followed);
+  void OnPublished(const FollowedBlock& followed, size_t index,
+                   const ledger::PublishRelease& publish, const crypto::PublicKey& publisher);
+  void OnRevoked(const ledger::RevokeDevice& revoke, uint64_t height);
+  void ExpirePendingReports();
+  void RememberCommit(const ledger::TransactionId& id, uint64_t height,
+                      const ledger::TransactionResult& result);
+
+  // --- Fetch ---
+  bool AnyDeviceRuns(const std::string& app) const;
+  void StartFetch(const std::string& app);
+  void OnFetched(const std::string& app, const delivery::VerifiedRelease& release, Status fetched,
+                 std::chrono::microseconds download);
+
+  // --- Helper threads ---
+  void RunSubscription();
+  void RunRelay();
+  void Relay(RelayItem item);
+
+  asio::io_context& loop_;
+  GatewayOptions options_;
+  FetchFunction fetch_;
+  LedgerFollower follower_;
+  BundleCache cache_;
+  std::shared_ptr<transport::TlsContext> server_tls_;
+  std::unique_ptr<transport::Server> server_;
+
+  std::map<transport::Connection*, Session> sessions_;
+  std::map<crypto::PublicKey, transport::Connection*> session_by_device_;
+  std::map<std::string, LatestRelease> latest_by_app_;
+  std::map<ledger::TransactionId, PendingReport> pending_reports_;
+  // Device reports of the last blocks, for a relay answer that arrives after its block.
+  struct RecentCommit {
+    uint64_t height = 0;
+    ledger::TransactionResult result;
+  };
+  std::map<ledger::TransactionId, RecentCommit> recent_commits_;
+  std::deque<ledger::TransactionId> recent_commit_order_;
+  GatewayStatus counters_;
+
+  // Shared with the helper threads.
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> applied_height_{0};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  size_t blocks_in_flight_ = 0;      // guarded by mutex_
+  bool distrust_current_peer_ = false;  // guarded by mutex_
+  std::deque<RelayItem> relay_queue_;   // guarded by mutex_
+  std::thread subscription_thread_;
+  std::thread relay_thread_;
+  std::unique_ptr<asio::thread_pool> fetch_pool_;
+};
+
+// --- Start and stop ---
+
+Status GatewayCore::Start() {
+  if (options_.peers.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "the gateway needs at least one peer to follow");
+  }
+  VIGIL_ASSIGN_OR_RETURN(server_tls_,
+                         transport::TlsContext::Create(options_.credentials, transport::TlsSide::kServer));
+  transport::Handlers handlers;
+  std::weak_ptr<GatewayCore> weak = weak_from_this();
+  handlers.on_open = [weak](const transport::ConnectionPointer& connection) {
+    if (auto self = weak.lock()) self->OnOpen(connection);
+  };
+  handlers.on_frame = [weak](const transport::ConnectionPointer& connection,
+                             transport::FrameType type, ByteSpan payload) {
+    if (auto self = weak.lock()) self->OnFrame(connection, type, payload);
+  };
+  handlers.on_close = [weak](const transport::ConnectionPointer& connection, const Error& reason) {
+    if (auto self = weak.lock()) self->OnClose(connection, reason);
+  };
+  transport::ServerOptions server_options;
+  server_options.listen_address = options_.listen_address;
+  server_options.port = options_.port;
+  server_options.connection.allowed_peer_roles = {pki::Role::kDevice};
+  VIGIL_ASSIGN_OR_RETURN(server_, transport::Server::Create(loop_, server_tls_, server_options,
+                                                            std::move(handlers)));
+  fetch_pool_ = std::make_unique<asio::thread_pool>(1);
+  subscription_thread_ = std::thread([this] { RunSubscription(); });
+  relay_thread_ = std::thread([this] { RunRelay(); });
+  spdlog::info("gateway: serving devices on {}:{}, following {} peer(s) of chain {}",
+               options_.listen_address, server_->port(), options_.peers.size(),
+               follower_.chain_id());
+  return Ok();
+}
+
+void GatewayCore::Stop() {
+  if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard lock(mutex_);
+    wake_.notify_all();
+  }
+  if (server_) server_->Stop();
+  if (subscription_thread_.joinable()) subscription_thread_.join();
+  if (relay_thread_.joinable()) relay_thread_.join();
+  if (fetch_pool_) fetch_pool_->join();
+  sessions_.clear();
+  session_by_device_.clear();
+}
+
+GatewayStatus GatewayCore::status() const {
+  GatewayStatus status = counters_;
+  status.ledger_height = follower_.height();
+  status.devices_connected = sessions_.size();
+  status.bundles_cached = cache_.count();
+  status.cache_bytes = cache_.bytes();
+  return status;
+}
+
+// --- Sessions ---
+
+void GatewayCore::Refuse(const transport::ConnectionPointer& connection,
+                         const std::string& reason) {
+  ++counters_.sessions_refused;
+  spdlog::warn("gateway: refused device {} from {}: {}",
+               ShortKey(connection->peer_identity().public_key), connection->peer_address(),
+               reason);
+  connection->Close(reason);
+}
+
+void GatewayCore::OnOpen(const transport::ConnectionPointer& connection) {
+  const crypto::PublicKey& device = connection->peer_identity().public_key;
+  // The "trusted device list" is the ledger: the certificate only proves the fleet CA issued
+  // it, the ledger says whether this key may be served now.
+  auto record = ledger::GetDevice(follower_.state(), device);
+  if (!record) {
+    Refuse(connection, "device " + ShortKey(device) + " is not enrolled on the ledger (as of block " +
+                           std::to_string(follower_.height()) + ")");
+    return;
+  }
+  if (record->status == ledger::DeviceStatus::kRevoked) {
+    Refuse(connection, "device " + ShortKey(device) + " was revoked on the ledger at block " +
+                           std::to_string(record->revoked_height));
+    return;
+  }
+  if (auto existing = session_by_device_.find(device); existing != session_by_device_.end()) {
+    // A device reconnecting before its old session timed out: the new one wins.
+    existing->second->Close("replaced by a new session of the same device");
+    sessions_.erase(existing->second);
+  }
+  Session session;
+  session.connection = connection;
+  session.device = device;
+  sessions_[connection.get()] = std::move(session);
+  session_by_device_[device] = connection.get();
+  spdlog::info("gateway: device {} ({}, group {}) connected from {}", ShortKey(device),
+               connection->peer_identity().name, record->group, connection->peer_address());
+}
+
+void GatewayCore::OnClose(const transport::ConnectionPointer& connection, const Error& reason) {
+  auto session = sessions_.find(connection.get());
+  if (session == sessions_.end()) return;
+  spdlog::info("gateway: device {} disconnected: {}", ShortKey(session->second.device),
+               reason.message());
+  session_by_device_.erase(session->second.device);
+  sessions_.erase(session);
+}
+
+void GatewayCore::OnFrame(const transport::ConnectionPointer& connection,
+                          transport::FrameType type, ByteSpan payload) {
+  auto found = sessions_.find(connection.get());
+  if (found == sessions_.end()) return;  // refused or replaced; its close is on the way
+  Session& session = found->second;
+  auto protocol_error = [&](const Error& error) {
+    connection->Close("protocol error: " + error.message());
+  };
+  switch (type) {
+    case delivery::kFrameHello: {
+      auto hello = delivery::DecodeHello(payload);
+      if (!hello) return protocol_error(hello.error());
+      return OnHello(session, *hello);
+    }
+    case delivery::kFrameChunkRequest: {
+      auto request = delivery::DecodeChunkRequest(payload);
+      if (!request) return protocol_error(request.error());
+      return OnChunkRequest(session, *request);
+    }
+    case delivery::kFrameReport: {
+      auto report = delivery::DecodeReport(payload);
+      if (!report) return protocol_error(report.error());
+      return OnReport(session, *report);
+    }
+    default:
+      connection->Close("protocol error: frame type " + std::to_string(type) +
+                        " is not one a device sends");
+  }
+}
+
+void GatewayCore::OnHello(Session& session, const delivery::Hello& hello) {
+  session.apps = hello.apps;
+  if (!session.welcomed) {
+    auto record = ledger::GetDevice(follower_.state(), session.device);
+    delivery::Welcome welcome{
+        .chain_id = follower_.chain_id(),
+        .ledger_height = follower_.height(),
+        .next_sequence = ledger::GetSequence(follower_.state(), session.device) + 1,
+        .group = record ? record->group : ""};
+    (void)session.connection->Send(delivery::kFrameWelcome, delivery::Encode(welcome));
+    session.welcomed = true;
+  }
+  OfferWhatIsNew(session);
+}
+
+void GatewayCore::OfferWhatIsNew(Session& session) {
+  for (const auto& app : session.apps) {
+    auto latest = latest_by_app_.find(app.app);
+    if (latest == latest_by_app_.end()) continue;
+    const delivery::VerifiedRelease& release = latest->second.release;
+    if (!IsNewer(release.version, app.running_version)) continue;
+    if (release.version == app.staged_version) continue;
+    if (!cache_.Contains(release.bundle_digest)) {
+      StartFetch(app.app);  // offered once cached
+      continue;
+    }
+    if (!session.offered.emplace(app.app, release.version).second) continue;
+    if (session.connection->Send(delivery::kFrameOffer, latest->second.offer)) {
+      ++counters_.offers_sent;
+      spdlog::info("gateway: offered {} {} to device {}", release.app, release.version,
+                   ShortKey(session.device));
+    }
+  }
+}
+
+void GatewayCore::OnChunkRequest(Session& session, const delivery::ChunkRequest& request) {
+  delivery::Chunk chunk{.request_id = request.request_id, .offset = request.offset, .bytes = {},
+                        .error = ""};
+  auto bytes = cache_.Read(request.bundle_digest, request.offset, request.length);
+  if (bytes) {
+    chunk.bytes = std::move(*bytes);
+    ++counters_.chunks_served;
+  } else {
+    chunk.error = bytes.error().message();
+  }
+  if (auto sent = session.connection->Send(delivery::kFrameChunk, delivery::Encode(chunk));
+      !sent) {
+    // A device must not ask for more than its send queue holds; one that does is cut off
+    // rather than allowed to grow the gateway's memory.
+    session.connection->Close("chunk requests beyond the session's send queue: " +
+                              sent.error().message());
+  }
+}
+
+void GatewayCore::OnReport(Session& session, const delivery::Report& report) {
+  auto refuse_now = [&](ledger::ResultCode code, std::string reason) {
+    SendReportResult(session.connection,
+                     delivery::ReportResult{.request_id = report.request_id,
+                                            .outcome = delivery::ReportOutcome::kRefused,
+                                            .height = 0,
+                                            .result = ledger::Refuse(code, std::move(reason)),
+                                            .next_sequence = 0},
+                     session.device);
+  };
+  auto envelope = ledger::DecodeEnvelope(report.transaction);
+  if (!envelope) {
+    return refuse_now(ledger::ResultCode::kMalformed, envelope.error().message());
+  }
+  // A device relays its own reports only: a gateway is not a way to speak for another device.
+  if (envelope->signer != session.device ||
+      envelope->kind != ledger::TransactionKind::kDeviceReport) {
+    return refuse_now(ledger::ResultCode::kUnauthorized,
+                      "a device may only relay device reports it signed itself");
+  }
+  size_t queued = 0;
+  {
+    std::lock_guard lock(mutex_);
+    queued = relay_queue_.size();
+  }
+  if (queued >= limits::kGatewayRelayQueueMax ||
+      pending_reports_.size() >= limits::kGatewayPendingReportsMax) {
+    return refuse_now(ledger::ResultCode::kLimitReached,
+                      "the gateway's relay queue is full; send the report again later");
+  }
+  ledger::TransactionId id = ledger::ComputeTransactionId(report.transaction);
+  std::weak_ptr<transport::Connection> weak_connection = session.connection;
+  crypto::PublicKey device = session.device;
+  uint64_t request_id = report.request_id;
+  std::weak_ptr<GatewayCore> weak = weak_from_this();
+  Relay(RelayItem{
+      .transaction = report.transaction,
+      .done = [weak, weak_connection, device, request_id,
+               id](Expected<api::SubmitResponse> response) {
+        auto self = weak.lock();
+        auto connection = weak_connection.lock();
+        if (!self || !connection) return;
+        ++self->counters_.reports_relayed;
+        if (!response) {
+          self->SendReportResult(
+              connection,
+              delivery::ReportResult{
+                  .request_id = request_id,
+                  .outcome = delivery::ReportOutcome::kRefused,
+                  .height = 0,
+                  .result = ledger::Refuse(ledger::ResultCode::kLimitReached,
+                                           "no peer took the report: " + response.error().message()),
+                  .next_sequence = 0},
+              device);
+          return;
+        }
+        switch (response->outcome) {
+          case api::SubmitOutcome::kRefused:
+            self->SendReportResult(connection,
+                                   delivery::ReportResult{
+                                       .request_id = request_id,
+                                       .outcome = delivery::ReportOutcome::kRefused,
+                                       .height = 0,
+                                       .result = response->result,
+                                       .next_sequence = 0},
+                                   device);
+            return;
+          case api::SubmitOutcome::kCommitted:
+            self->SendReportResult(connection,
+                                   delivery::ReportResult{
+                                       .request_id = request_id,
+                                       .outcome = delivery::ReportOutcome::kCommitted,
+                                       .height = response->height,
+                                       .result = response->result,
+                                       .next_sequence = 0},
+                                   device);
+            return;
+          case api::SubmitOutcome::kPending:
+            // The peer has it; the block that commits it answers (AfterBlock) — unless that
+            // block was applied before this answer came back.
+            if (auto recent = self->recent_commits_.find(id);
+                recent != self->recent_commits_.end()) {
+              self->SendReportResult(connection,
+                                     delivery::ReportResult{
+                                         .request_id = request_id,
+                                         .outcome = delivery::ReportOutcome::kCommitted,
+                                         .height = recent->second.height,
+                                         .result = recent->second.result,
+                                         .next_sequence = 0},
+                                     device);
+              return;
+            }
+            self->pending_reports_[id] = PendingReport{
+                .connection = connection,
+                .request_id = request_id,
+                .device = device,
+                .deadline = Clock::now() + limits::kGatewayReportCommitTimeout};
+            return;
+        }
+      }});
+}
+
+void GatewayCore::SendReportResult(const transport::ConnectionPointer& connection,
+                                   delivery::ReportResult result, const crypto::PublicKey& device) {
+  if (result.outcome == delivery::ReportOutcome::kCommitted) ++counters_.reports_committed;
+  result.next_sequence = ledger::GetSequence(follower_.state(), device) + 1;
+  (void)connection->Send(delivery::kFrameReportResult, delivery::Encode(result));
+}
+
+// --- Ledger ---
+
+void GatewayCore::OnBlock(api::CommittedBlock committed) {
+  {
+    std::lock_guard lock(mutex_);
+    --blocks_in_flight_;
+    wake_.notify_all();
+  }
+  if (committed.height <= follower_.height()) return;  // sent again after a reconnection
+  auto followed = follower_.Apply(committed);
+  if (!followed) {
+    ++counters_.blocks_refused;
+    spdlog::error("gateway: a peer sent a block that does not verify, switching peers: {}",
+                  followed.error().message());
+    std::lock_guard lock(mutex_);
+    distrust_current_peer_ = true;
+    return;
+  }
+  applied_height_.store(follower_.height());
+  AfterBlock(*followed);
+}
+
+void GatewayCore::AfterBlock(const FollowedBlock& followed) {
+  const auto& results = followed.committed.results;
+  for (size_t index = 0; index < followed.block.transactions.size(); ++index) {
+    const ledger::TransactionId& id = followed.transaction_ids[index];
+    RememberCommit(id, followed.committed.height, results[index]);
+    if (auto pending = pending_reports_.find(id); pending != pending_reports_.end()) {
+      if (auto connection = pending->second.connection.lock()) {
+        SendReportResult(connection,
+                         delivery::ReportResult{.request_id = pending->second.request_id,
+                                                .outcome = delivery::ReportOutcome::kCommitted,
+                                                .height = followed.committed.height,
+                                                .result = results[index],
+                                                .next_sequence = 0},
+                         pending->second.device);
+      }
+      pending_reports_.erase(pending);
+    }
+    if (!results[index].ok()) continue;
+    auto envelope = ledger::DecodeEnvelope(followed.block.transactions[index]);
+    if (!envelope) continue;  // cannot happen: the follower executed it
+    if (envelope->kind == ledger::TransactionKind::kPublishRelease) {
+      auto body = ledger::DecodeBody(envelope->kind, envelope->body);
+      if (body) {
+        OnPublished(followed, index, std::get<ledger::PublishRelease>(*body), envelope->signer);
+      }
+    } else if (envelope->kind == ledger::TransactionKind::kRevokeDevice) {
+      auto body = ledger::DecodeBody(envelope->kind, envelope->body);
+      if (body) OnRevoked(std::get<ledger::RevokeDevice>(*body), followed.committed.height);
+    }
+  }
+  ExpirePendingReports();
+}
+
+void GatewayCore::RememberCommit(const ledger::TransactionId& id, uint64_t height,
+                                 const ledger::TransactionResult& result) {
+  if (!recent_commits_.emplace(id, RecentCommit{.height = height, .result = result}).second) return;
+  recent_commit_order_.push_back(id);
+  if (recent_commit_order_.size() > limits::kGatewayRecentCommitsMax) {
+    recent_commits_.erase(recent_commit_order_.front());
+    recent_commit_order_.pop_front();
+  }
+}
+
+void GatewayCore::OnPublished(const FollowedBlock& followed, size_t index,
+                              const ledger::PublishRelease& publish,
+                              const crypto::PublicKey& publisher) {
+  auto proof = api::ProveTransaction(followed.block, followed.committed, index);
+  if (!proof) {
+    spdlog::error("gateway: cannot prove the publication of {} {}: {}", publish.app,
+                  publish.version, proof.error().message());
+    return;
+  }
+  auto& latest = latest_by_app_[publish.app];
+  if (latest.offer) cache_.Unpin(latest.release.bundle_digest);
+  latest.release = delivery::VerifiedRelease{.app = publish.app,
+                                             .version = publish.version,
+                                             .bundle_digest = publish.bundle_digest,
+                                             .bundle_size_bytes = publish.bundle_size_bytes,
+                                             .manifest_root = publish.manifest_root,
+                                             .publisher = publisher,
+                                             .height = followed.committed.height};
+  latest.offer = std::make_shared<const Bytes>(delivery::Encode(delivery::Offer{.publish = *proof}));
+  latest.fetching = false;
+  cache_.Pin(publish.bundle_digest);
+  spdlog::info("gateway: ledger block {} published {} {} (bundle {}, {} bytes)",
+               followed.committed.height, publish.app, publish.version,
+               ToHex(publish.bundle_digest).substr(0, 12), publish.bundle_size_bytes);
+  if (cache_.Contains(publish.bundle_digest)) {
+    for (auto& [connection, session] : sessions_) OfferWhatIsNew(session);
+  } else if (AnyDeviceRuns(publish.app)) {
+    StartFetch(publish.app);
+  }
+}
+
+void GatewayCore::OnRevoked(const ledger::RevokeDevice& revoke, uint64_t height) {
+  auto session = session_by_device_.find(revoke.device_key);
+  if (session == session_by_device_.end()) return;
+  spdlog::warn("gateway: device {} revoked at block {}; closing its session",
+               ShortKey(revoke.device_key), height);
+  session->second->Close("device revoked on the ledger at block " + std::to_string(height) +
+                         ": " + revoke.reason);
+}
+
+void GatewayCore::ExpirePendingReports() {
+  auto now = Clock::now();
+  std::erase_if(pending_reports_, [&](const auto& entry) {
+    const PendingReport& pending = entry.second;
+    if (pending.deadline > now) return false;
+    if (auto connection = pending.connection.lock()) {
+      SendReportResult(connection,
+                       delivery::ReportResult{
+                           .request_id = pending.request_id,
+                           .outcome = delivery::ReportOutcome::kRefused,
+                           .height = 0,
+                           .result = ledger::Refuse(ledger::ResultCode::kLimitReached,
+                                                    "not committed in time; send it again"),
+                           .next_sequence = 0},
+                       pending.device);
+    }
+    return true;
+  });
+}
+
+// --- Fetch ---
+
+bool GatewayCore::AnyDeviceRuns(const std::string& app) const {
+  for (const auto& [connection, session] : sessions_) {
+    for (const auto& status : session.apps) {
+      if (status.app == app) return true;
+    }
+  }
+  return false;
+}
+
+void GatewayCore::StartFetch(const std::string& app) {
+  auto latest = latest_by_app_.find(app);
+  if (latest == latest_by_app_.end() || latest->second.fetching) return;
+  if (cache_.Contains(latest->second.release.bundle_digest)) return;
+  latest->second.fetching = true;
+  delivery::VerifiedRelease release = latest->second.release;
+  std::filesystem::path destination = cache_.TemporaryPathFor(release.bundle_digest);
+  std::weak_ptr<GatewayCore> weak = weak_from_this();
+  spdlog::info("gateway: fetching {} {} ({} bytes)", release.app, release.version,
+               release.bundle_size_bytes);
+  asio::post(*fetch_pool_, [weak, app, release, destination, fetch = fetch_] {
+    auto self = weak.lock();
+    if (!self || self->stopping_) return;
+    auto started = Clock::now();
+    Status fetched = fetch(release, destination);
+    auto download = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+    asio::post(self->loop_, [weak, app, release, fetched, download] {
+      if (auto core = weak.lock()) core->OnFetched(app, release, fetched, download);
+    });
+  });
+}
+
+void GatewayCore::OnFetched(const std::string& app, const delivery::VerifiedRelease& release,
+                            Status fetched, std::chrono::microseconds download) {
+  auto latest = latest_by_app_.find(app);
+  bool still_latest = latest != latest_by_app_.end() &&
+                      latest->second.release.bundle_digest == release.bundle_digest;
+  if (still_latest) latest->second.fetching = false;
+  auto started = Clock::now();
+  Status inserted = fetched ? cache_.Insert(release.bundle_digest, release.bundle_size_bytes,
+                                            cache_.TemporaryPathFor(release.bundle_digest))
+                            : fetched;
+  auto verification =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+  if (!inserted) {
+    spdlog::warn("gateway: fetching {} {} failed: {}; retrying in {} ms", release.app,
+                 release.version, inserted.error().message(), options_.fetch_retry_delay.count());
+    auto timer = std::make_shared<asio::steady_timer>(loop_, options_.fetch_retry_delay);
+    std::weak_ptr<GatewayCore> weak = weak_from_this();
+    timer->async_wait([weak, timer, app](const std::error_code& error) {
+      auto self = weak.lock();
+      if (error || !self || self->stopping_) return;
+      if (self->AnyDeviceRuns(app)) self->StartFetch(app);
+    });
+    return;
+  }
+  counters_.fetches.push_back(GatewayStatus::Fetch{.app = release.app,
+                                                   .version = release.version,
+                                                   .download = download,
+                                                   .verification = verification});
+  if (counters_.fetches.size() > limits::kGatewayFetchHistoryMax) {
+    counters_.fetches.erase(counters_.fetches.begin());
+  }
+  spdlog::info("gateway: {} {} cached (download {} ms, verification {} ms)", release.app,
+               release.version, download.count() / 1000, verification.count() / 1000);
+  for (auto& [connection, session] : sessions_) OfferWhatIsNew(session);
+}
+
+// --- Helper threads ---
+
+void GatewayCore::RunSubscription() {
+  size_t peer_index = 0;
+  while (!stopping_) {
+    const Endpoint& peer = options_.peers[peer_index % options_.peers.size()];
+    {
+      // Start from the last applied block: wait for what was posted to be applied first.
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || blocks_in_flight_ == 0; });
+      distrust_current_peer_ = false;
+    }
+    if (stopping_) return;
+    auto client = api::ApiClient::Connect(options_.credentials, peer.host, peer.port,
+                                          limits::kConnectTimeoutDefault);
+    if (!client) {
+      spdlog::warn("gateway: cannot reach peer {}: {}", peer.ToString(), client.error().message());
+      ++peer_index;
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, limits::kGatewayPeerRetryDelay, [&] { return stopping_.load(); });
+      continue;
+    }
+    uint64_t from = applied_height_.load() + 1;
+    std::weak_ptr<GatewayCore> weak = weak_from_this();
+    Status ended = (*client)->Subscribe(
+        from,
+        [&](const api::CommittedBlock& block) {
+          std::unique_lock lock(mutex_);
+          wake_.wait(lock, [&] {
+            return stopping_ || blocks_in_flight_ < limits::kGatewayBlocksInFlightMax;
+          });
+          if (stopping_ || distrust_current_peer_) return false;
+          ++blocks_in_flight_;
+          asio::post(loop_, [weak, block] {
+            if (auto self = weak.lock()) self->OnBlock(block);
+          });
+          return true;
+        },
+        limits::kGatewaySubscriptionIdle);
+    if (stopping_) return;
+    bool distrusted = false;
+    {
+      std::lock_guard lock(mutex_);
+      distrusted = distrust_current_peer_;
+    }
+    spdlog::info("gateway: subscription to {} ended ({}); {}", peer.ToString(),
+                 ended ? std::string("by the gateway") : ended.error().message(),
+                 distrusted ? "trying the next peer" : "reconnecting");
+    if (distrusted || !ended) ++peer_index;
+  }
+}
+
+void GatewayCore::Relay(RelayItem item) {
+  std::lock_guard lock(mutex_);
+  relay_queue_.push_back(std::move(item));
+  wake_.notify_all();
+}
+
+void GatewayCore::RunRelay() {
+  size_t peer_index = 0;
+  std::unique_ptr<api::ApiClient> client;
+  while (true) {
+    RelayItem item;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !relay_queue_.empty(); });
+      if (stopping_) return;
+      item = std::move(relay_queue_.front());
+      relay_queue_.pop_front();
+    }
+    Expected<api::SubmitResponse> response =
+        Fail(ErrorCode::kUnavailable, "no peer could be reached");
+    // Each peer gets one chance per report; a report is not worth more waiting than that.
+    for (size_t attempt = 0; attempt < options_.peers.size() && !stopping_; ++attempt) {
+      if (!client) {
+        const Endpoint& peer = options_.peers[peer_index % options_.peers.size()];
+        auto connected = api::ApiClient::Connect(options_.credentials, peer.host, peer.port,
+                                                 limits::kConnectTimeoutDefault);
+        if (!connected) {
+          response = std::unexpected(connected.error());
+          ++peer_index;
+          continue;
+        }
+        client = std::move(*connected);
+      }
+      response = client->Submit(item.transaction, /*wait_for_commit=*/false);
+      if (response) break;
+      client.reset();  // the session failed; the next attempt dials the next peer
+      ++peer_index;
+    }
+    asio::post(loop_, [done = std::move(item.done), response = std::move(response)]() mutable {
+      done(std::move(response));
+    });
+  }
+}
+
+// --- Gateway ---
+
+Expected<std::unique_ptr<Gateway>> Gateway::Start(asio::io_context& loop, GatewayOptions options,
+                                                  FetchFunction fetch) {
+  if (options.cache_bytes_max == 0) options.cache_bytes_max = limits::kGatewayCacheBytesDefault;
+  VIGIL_ASSIGN_OR_RETURN(BundleCache cache,
+                         BundleCache::Open(options.cache_directory, options.cache_bytes_max));
+  auto core = std::make_shared<GatewayCore>(loop, std::move(options), std::move(fetch),
+                                            std::move(cache));
+  VIGIL_RETURN_IF_ERROR(core->Start());
+  return std::unique_ptr<Gateway>(new Gateway(std::move(core)));
+}
+
+Gateway::~Gateway() { Stop(); }
+uint16_t Gateway::port() const { return core_->port(); }
+GatewayStatus Gateway::status() const { return core_->status(); }
+void Gateway::Stop() { core_->Stop(); }
+
+}  // namespace vigil::gateway
