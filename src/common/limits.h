@@ -31,6 +31,9 @@ inline constexpr size_t kCodecNestingDepthMax = 16;
 // A proof for a tree of 2^64 leaves has at most 64 hashes.
 inline constexpr size_t kMerkleProofHashesMax = 64;
 
+// Read buffer when hashing a file (crypto::Sha256OfFile).
+inline constexpr size_t kFileHashBufferBytes = 1024 * 1024;
+
 // --- Keys and certificates. ---
 inline constexpr size_t kPemFileBytesMax = 64 * 1024;
 inline constexpr uint32_t kCertificateValidityDaysDefault = 365;
@@ -251,8 +254,6 @@ static_assert(kDeliveryChunkBytesMax + 1024 <= kFramePayloadBytesDefault,
               "a chunk and its header must fit in one frame");
 
 // --- Gateway (docs/gateway.md). ---
-// Read buffer for hashing a bundle.
-inline constexpr size_t kGatewayHashBufferBytes = 1024 * 1024;
 // Bytes of verified bundles the cache keeps by default (least recently used evicted first).
 inline constexpr uint64_t kGatewayCacheBytesDefault = 4ULL * 1024 * 1024 * 1024;
 // Blocks received from the peer but not yet verified and applied by the event loop; the
@@ -272,4 +273,144 @@ inline constexpr std::chrono::milliseconds kGatewayPeerRetryDelay{500};
 inline constexpr size_t kGatewayRecentCommitsMax = 20'000;
 // Fetch timings kept for status() (benchmarks read them).
 inline constexpr size_t kGatewayFetchHistoryMax = 64;
+
+// --- A device's session with its gateway (src/delivery/device_session.h). ---
+// Chunk requests a device keeps in flight (× the chunk size bounds the gateway's send queue
+// for this device).
+inline constexpr uint32_t kAgentChunksInFlightDefault = 8;
+// Downloads of one release that ended with wrong bytes before the agent waits for a new offer.
+inline constexpr uint32_t kAgentDownloadRestartsMax = 3;
+// Reports waiting to be sent (the oldest is dropped beyond), and tries of one report.
+inline constexpr size_t kAgentReportsQueuedMax = 1'000;
+inline constexpr uint32_t kAgentReportAttemptsMax = 5;
+inline constexpr std::chrono::milliseconds kAgentReportRetryDelay{200};
+static_assert(kAgentChunksInFlightDefault * kDeliveryChunkBytesMax <= kSendQueueBytesDefault,
+              "a device's chunks in flight must fit in the gateway's send queue");
+}  // namespace vigil::limits
+
+// --- Device agent: slots, updater, supervisor, health checks (src/agent, docs/agent.md). ---
+namespace vigil::limits {
+// The updater's persisted record (one per app): small, but the reason and paths vary.
+inline constexpr size_t kAgentRecordBytesMax = 64 * 1024;
+inline constexpr size_t kAgentPathBytesMax = 4096;
+// Times the agent may crash (or be killed) inside one step of an update before that step is
+// abandoned: an install goes back to idle, an activation rolls back.
+inline constexpr uint32_t kAgentStepAttemptsMax = 3;
+// Slots kept per app: current, previous and staged; anything else is garbage-collected.
+inline constexpr size_t kAgentSlotsKeptMax = 3;
+// Entries of a slots directory looked at by one garbage collection.
+inline constexpr size_t kAgentSlotEntriesScannedMax = 1'000;
+// Hex digits of the bundle digest in a slot's name ("1.2.0-3fa9c1d20b7e").
+inline constexpr size_t kAgentSlotDigestHexDigits = 12;
+// An app's entry, health command: arguments and bytes of each.
+inline constexpr size_t kAgentArgumentsMax = 256;
+inline constexpr size_t kAgentArgumentBytesMax = 4096;
+// Supervisor: restart delays (doubling from initial to max), the uptime after which a run
+// counts as healthy (the delay starts over), crash-loop detection (this many restarts within
+// the window), the slow retry delay while in a crash loop, the stop grace period.
+inline constexpr std::chrono::milliseconds kAgentRestartDelayInitial{500};
+inline constexpr std::chrono::milliseconds kAgentRestartDelayMax{30'000};
+inline constexpr std::chrono::milliseconds kAgentStableUptime{60'000};
+inline constexpr uint32_t kAgentCrashLoopRestarts = 5;
+inline constexpr std::chrono::milliseconds kAgentCrashLoopWindow{120'000};
+inline constexpr std::chrono::milliseconds kAgentCrashLoopRetryDelay{300'000};
+inline constexpr std::chrono::milliseconds kAgentStopGracePeriod{10'000};
+// app.log: rotated to app.log.1 beyond this size, so two files bound the disk it takes.
+inline constexpr uint64_t kAgentAppLogBytesMax = 16 * 1024 * 1024;
+inline constexpr size_t kAgentAppLogReadBytes = 64 * 1024;
+// Health checks: the longest stay-up window and timeout a manifest may ask for, and how often
+// a TCP port is tried again within the deadline.
+inline constexpr uint32_t kAgentHealthSecondsMax = 3'600;
+inline constexpr std::chrono::milliseconds kAgentHealthRetryInterval{100};
+static_assert(kAgentRestartDelayInitial <= kAgentRestartDelayMax);
+static_assert(kAgentRestartDelayMax <= kAgentCrashLoopRetryDelay,
+              "a crash loop must slow restarts down, not speed them up");
+static_assert(kAgentSlotsKeptMax >= 3, "current, previous and staged must all be kept");
+}  // namespace vigil::limits
+
+// --- Release bundles (src/release, docs/bundle-format.md). ---
+namespace vigil::limits {
+// Files of one release, and the encoded manifest that lists them (the manifest is the binding
+// cap: 100,000 files of 1 KiB paths would not fit, 100,000 files of ordinary paths do).
+inline constexpr size_t kReleaseFilesMax = 100'000;
+inline constexpr size_t kReleaseManifestBytesMax = 16 * 1024 * 1024;
+// A file's path inside the bundle, one component of it (NAME_MAX), and its depth.
+inline constexpr size_t kReleasePathBytesMax = 1024;
+inline constexpr size_t kReleasePathComponentBytesMax = 255;
+inline constexpr size_t kReleasePathDepthMax = 32;
+// Arguments of one command (entry, health check, hooks) and bytes of one argument.
+inline constexpr size_t kReleaseArgumentsMax = 64;
+inline constexpr size_t kReleaseArgumentBytesMax = 4096;
+// Seconds a health check may ask the app to stay up, or may take in total.
+inline constexpr uint32_t kReleaseHealthSecondsMax = 3600;
+// Bytes all files of one release unpack to (the disk a device must have free).
+inline constexpr uint64_t kReleaseUnpackedBytesMax = 16ULL * 1024 * 1024 * 1024;
+// Decompression bomb guard: the bytes a manifest declares may be at most this many times the
+// compressed archive (zstd reaches ~32,000:1 only on long runs of one byte value; real
+// releases compress 2:1 to 10:1), checked before anything is decompressed.
+inline constexpr uint64_t kReleaseCompressionRatioMax = 1'000;
+// Decompressed tar bytes one entry may add beyond its file's data (header, pax extension with
+// a long path, padding to 512 bytes), and at the end of the archive (end blocks, record).
+inline constexpr uint64_t kReleaseTarEntryOverheadBytesMax = 8 * 1024;
+inline constexpr uint64_t kReleaseTarTrailerBytesMax = 64 * 1024;
+// Read and write buffer when building, verifying and unpacking (memory stays constant).
+inline constexpr size_t kReleaseIoBufferBytes = 256 * 1024;
+// zstd level a bundle is built with (3 is zstd's own default: fast, ~3:1 on binaries).
+inline constexpr int kReleaseZstdLevelDefault = 3;
+
+static_assert(kReleaseFilesMax <= kCodecVectorElementsMax);
+static_assert(kReleaseManifestBytesMax <= kCodecMessageBytesMax);
+static_assert(kReleaseManifestBytesMax <= UINT32_MAX, "the manifest length travels as u32");
+static_assert(kReleasePathComponentBytesMax <= kReleasePathBytesMax);
+static_assert(kReleaseArgumentBytesMax <= kCodecFieldBytesMax);
+static_assert(kReleaseFilesMax * kReleaseTarEntryOverheadBytesMax + kReleaseTarTrailerBytesMax <
+                  kReleaseUnpackedBytesMax,
+              "tar overhead must not dominate the unpacked size bound");
+}  // namespace vigil::limits
+
+// --- Artifact store, served by peers (src/artifacts, docs/artifacts.md). ---
+namespace vigil::limits {
+// The largest artifact (a release bundle) a store accepts by default.
+inline constexpr uint64_t kArtifactBytesMaxDefault = 4ULL * 1024 * 1024 * 1024;
+// Uploads in progress (partial files) at once; a further upload is refused until one
+// completes or ages out.
+inline constexpr size_t kArtifactUploadsMaxDefault = 16;
+// A partial upload not extended for this long is deleted (its client gave up).
+inline constexpr std::chrono::seconds kArtifactPartialAgeMaxDefault{24 * 3600};
+// Bytes one GET response reads from disk per write to the socket (never the whole file).
+inline constexpr size_t kArtifactReadChunkBytes = 256 * 1024;
+// Bytes an upload client sends per PUT; a refused or broken chunk costs at most this much.
+inline constexpr size_t kArtifactUploadChunkBytesDefault = 4 * 1024 * 1024;
+inline constexpr size_t kArtifactUploadChunkBytesMax = 64 * 1024 * 1024;
+// Bytes of a refused PUT body the server reads and discards so the client sees the refusal
+// (beyond this it closes the connection instead).
+inline constexpr size_t kArtifactRefusedBodyDrainBytesMax = kArtifactUploadChunkBytesMax;
+// The X-Vigil-Publish-Transaction header value (base64). cpp-httplib 0.11 refuses header
+// lines over 8192 bytes; a publish envelope with maximal notes is about 6.3 KiB in base64.
+inline constexpr size_t kArtifactTransactionHeaderBytesMax = 8000;
+inline constexpr size_t kArtifactTransactionBytesMax = kArtifactTransactionHeaderBytesMax / 4 * 3;
+// A Range / Content-Range header value (one range; anything longer is malformed).
+inline constexpr size_t kArtifactRangeHeaderBytesMax = 128;
+// Server: worker threads (each serves one connection at a time) and socket timeouts.
+inline constexpr size_t kArtifactServerThreadsDefault = 8;
+inline constexpr std::chrono::seconds kArtifactServerReadTimeout{30};
+inline constexpr std::chrono::seconds kArtifactServerWriteTimeout{30};
+inline constexpr std::chrono::seconds kArtifactServerKeepAliveTimeout{5};
+inline constexpr size_t kArtifactServerKeepAliveRequestsMax = 100;
+// Client: timeouts, tries of one fetch (resuming each time) and of one upload chunk.
+inline constexpr std::chrono::milliseconds kArtifactConnectTimeoutDefault{5'000};
+inline constexpr std::chrono::milliseconds kArtifactReadTimeoutDefault{30'000};
+inline constexpr std::chrono::milliseconds kArtifactFetchTimeoutDefault{30 * 60 * 1000};
+inline constexpr uint32_t kArtifactFetchAttemptsDefault = 3;
+inline constexpr uint32_t kArtifactUploadChunkAttemptsDefault = 5;
+inline constexpr std::chrono::milliseconds kArtifactRetryDelay{200};
+// Bytes of an error response body a client keeps for its message.
+inline constexpr size_t kArtifactErrorBodyBytesMax = 1024;
+
+static_assert(kArtifactUploadChunkBytesDefault <= kArtifactUploadChunkBytesMax);
+static_assert(kArtifactRefusedBodyDrainBytesMax >= kArtifactUploadChunkBytesMax,
+              "a refused chunk must be drained so the client reads the refusal");
+static_assert(kArtifactTransactionHeaderBytesMax + 64 <= 8192,
+              "the header line must fit cpp-httplib's CPPHTTPLIB_HEADER_MAX_LENGTH");
+static_assert(kArtifactReadChunkBytes <= kArtifactUploadChunkBytesMax);
 }  // namespace vigil::limits

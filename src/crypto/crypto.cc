@@ -5,12 +5,17 @@
 #include <openssl/pem.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "common/assert.h"
 #include "common/file.h"
+#include "common/limits.h"
 #include "crypto/openssl_util.h"
 
 namespace vigil::crypto {
@@ -280,6 +285,30 @@ Expected<PublicKey> ReadPublicKeyFile(const std::filesystem::path& path) {
   Expected<PublicKey> key = PublicKeyFromPem(pem);
   if (!key) return std::unexpected(key.error().WithContext("public key file " + path.string()));
   return key;
+}
+
+Expected<Sha256Digest> Sha256OfFile(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return Fail(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIOError,
+                "cannot open " + path.string() + ": " + std::strerror(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  Sha256Hasher hasher;
+  std::vector<uint8_t> buffer(limits::kFileHashBufferBytes);
+  while (true) {
+    ssize_t read = ::read(fd, buffer.data(), buffer.size());
+    if (read < 0) {
+      if (errno == EINTR) continue;
+      return Fail(ErrorCode::kIOError, "cannot read " + path.string() + ": " + std::strerror(errno));
+    }
+    if (read == 0) break;
+    hasher.Update(ByteSpan(buffer.data(), static_cast<size_t>(read)));
+  }
+  return hasher.Finish();
 }
 
 }  // namespace vigil::crypto

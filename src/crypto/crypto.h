@@ -28,6 +28,8 @@ using Signature = std::array<uint8_t, limits::kEd25519SignatureBytes>;
 
 // --- SHA-256 ---
 Sha256Digest Sha256(ByteSpan data);
+// SHA-256 of a whole file, read in bounded chunks (never the whole file in memory).
+Expected<Sha256Digest> Sha256OfFile(const std::filesystem::path& path);
 
 // Incremental SHA-256 for streams and for hashing several pieces without concatenating.
 class Sha256Hasher {

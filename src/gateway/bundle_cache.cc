@@ -44,23 +44,6 @@ std::optional<crypto::Sha256Digest> DigestFromFileName(const std::string& name) 
 
 }  // namespace
 
-Expected<crypto::Sha256Digest> Sha256OfFile(const std::filesystem::path& path) {
-  ScopedFile file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (file.get() < 0) return std::unexpected(FileError("cannot open", path));
-  crypto::Sha256Hasher hasher;
-  std::vector<uint8_t> buffer(limits::kGatewayHashBufferBytes);
-  while (true) {
-    ssize_t read = ::read(file.get(), buffer.data(), buffer.size());
-    if (read < 0) {
-      if (errno == EINTR) continue;
-      return std::unexpected(FileError("cannot read", path));
-    }
-    if (read == 0) break;
-    hasher.Update(ByteSpan(buffer.data(), static_cast<size_t>(read)));
-  }
-  return hasher.Finish();
-}
-
 Expected<BundleCache> BundleCache::Open(const std::filesystem::path& directory,
                                         uint64_t bytes_max) {
   VIGIL_RETURN_IF_ERROR(EnsureDirectory(directory, 0700));
@@ -74,7 +57,7 @@ Expected<BundleCache> BundleCache::Open(const std::filesystem::path& directory,
       to_delete.push_back(entry.path());  // a leftover temporary file, or a stranger
       continue;
     }
-    auto actual = Sha256OfFile(entry.path());
+    auto actual = crypto::Sha256OfFile(entry.path());
     if (!actual || *actual != *digest) {
       spdlog::warn("gateway cache: {} does not hash to its name; deleted", entry.path().string());
       to_delete.push_back(entry.path());
@@ -119,7 +102,7 @@ Status BundleCache::Insert(const crypto::Sha256Digest& digest, uint64_t size_byt
     return reject("the bundle has " + std::to_string(actual_size) + " bytes; the ledger says " +
                   std::to_string(size_bytes));
   }
-  VIGIL_ASSIGN_OR_RETURN(crypto::Sha256Digest actual, Sha256OfFile(file));
+  VIGIL_ASSIGN_OR_RETURN(crypto::Sha256Digest actual, crypto::Sha256OfFile(file));
   if (actual != digest) {
     return reject("the bundle hashes to " + ToHex(actual) + "; the ledger says " + ToHex(digest));
   }

@@ -26,9 +26,6 @@
 
 namespace vigil::gateway {
 
-// SHA-256 of a whole file, read in bounded chunks.
-Expected<crypto::Sha256Digest> Sha256OfFile(const std::filesystem::path& path);
-
 class BundleCache {
  public:
   static Expected<BundleCache> Open(const std::filesystem::path& directory, uint64_t bytes_max);
