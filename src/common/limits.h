@@ -302,9 +302,6 @@ inline constexpr size_t kAgentSlotsKeptMax = 3;
 inline constexpr size_t kAgentSlotEntriesScannedMax = 1'000;
 // Hex digits of the bundle digest in a slot's name ("1.2.0-3fa9c1d20b7e").
 inline constexpr size_t kAgentSlotDigestHexDigits = 12;
-// An app's entry, health command: arguments and bytes of each.
-inline constexpr size_t kAgentArgumentsMax = 256;
-inline constexpr size_t kAgentArgumentBytesMax = 4096;
 // Supervisor: restart delays (doubling from initial to max), the uptime after which a run
 // counts as healthy (the delay starts over), crash-loop detection (this many restarts within
 // the window), the slow retry delay while in a crash loop, the stop grace period.
@@ -318,10 +315,12 @@ inline constexpr std::chrono::milliseconds kAgentStopGracePeriod{10'000};
 // app.log: rotated to app.log.1 beyond this size, so two files bound the disk it takes.
 inline constexpr uint64_t kAgentAppLogBytesMax = 16 * 1024 * 1024;
 inline constexpr size_t kAgentAppLogReadBytes = 64 * 1024;
-// Health checks: the longest stay-up window and timeout a manifest may ask for, and how often
-// a TCP port is tried again within the deadline.
-inline constexpr uint32_t kAgentHealthSecondsMax = 3'600;
+// Health checks: how long the command and the port check may take when the manifest does not
+// say, and how often a TCP port is tried again (or the app's exit looked at) meanwhile.
+inline constexpr std::chrono::milliseconds kAgentHealthTimeoutDefault{30'000};
 inline constexpr std::chrono::milliseconds kAgentHealthRetryInterval{100};
+// A manifest without any health check must still stay up this long to count as started.
+inline constexpr std::chrono::milliseconds kAgentHealthStayUpDefault{5'000};
 static_assert(kAgentRestartDelayInitial <= kAgentRestartDelayMax);
 static_assert(kAgentRestartDelayMax <= kAgentCrashLoopRetryDelay,
               "a crash loop must slow restarts down, not speed them up");
