@@ -112,8 +112,15 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
     peer.host = spec.host;
     if (spec.base_port != 0) {
       peer.port = static_cast<uint16_t>(spec.base_port + i - 1);
+      // Artifact ports follow the peer ports: base .. base+peers-1, then base+peers ..
+      peer.artifacts_port = static_cast<uint16_t>(spec.base_port + spec.peers + i - 1);
     } else {
       VIGIL_ASSIGN_OR_RETURN(peer.port, FreePort(spec.host));
+      // Two free-port picks in a row may coincide; a few tries make that vanishingly rare.
+      for (int tries = 0; tries < 8 && (peer.artifacts_port == 0 || peer.artifacts_port == peer.port);
+           ++tries) {
+        VIGIL_ASSIGN_OR_RETURN(peer.artifacts_port, FreePort(spec.host));
+      }
     }
     VIGIL_ASSIGN_OR_RETURN(crypto::PublicKey key,
                            issue(pki::Role::kPeer, peer.name, peer.directory / "node"));
@@ -147,6 +154,7 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
         "genesis = \"../genesis.json\"\n"
         "node_dir = \"node\"\n"
         "listen = \"" + peer.host + ":" + std::to_string(peer.port) + "\"\n"
+        "artifacts_listen = \"" + peer.host + ":" + std::to_string(peer.artifacts_port) + "\"\n"
         "empty_block_interval_ms = " + std::to_string(spec.empty_block_interval.count()) + "\n"
         "sync = \"" + (spec.durable ? "full" : "normal") + "\"\n"
         "verify_threads = " + std::to_string(spec.verify_threads) + "\n"
@@ -164,7 +172,10 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
   description["publisher"] = "publisher";
   for (const auto& admin : cluster.admins) description["admins"].push_back(admin.filename().string());
   for (const auto& peer : cluster.peers) {
-    description["peers"].push_back({{"name", peer.name}, {"host", peer.host}, {"port", peer.port}});
+    description["peers"].push_back({{"name", peer.name},
+                                    {"host", peer.host},
+                                    {"port", peer.port},
+                                    {"artifacts_port", peer.artifacts_port}});
   }
   VIGIL_RETURN_IF_ERROR(WriteText(spec.directory / kClusterFileName, description.dump(2) + "\n"));
   return cluster;
@@ -195,6 +206,8 @@ Expected<Cluster> ReadCluster(const std::filesystem::path& directory) {
       peer.config = peer.directory / "peer.toml";
       peer.host = entry.at("host").get<std::string>();
       peer.port = entry.at("port").get<uint16_t>();
+      // Clusters written before the artifact store have no artifacts port (0: none).
+      peer.artifacts_port = entry.value("artifacts_port", uint16_t{0});
       cluster.peers.push_back(std::move(peer));
     }
     return cluster;

@@ -8,7 +8,8 @@
 //   DIR/admin-N/              admin keys with a client certificate (role admin)
 //   DIR/publisher/            a publisher key with a client certificate (role publisher)
 //   DIR/peer-N/node/          the peer's key (its validator key) and certificate (role peer)
-//   DIR/peer-N/peer.toml      its configuration; DIR/peer-N/data/ its store
+//   DIR/peer-N/peer.toml      its configuration; DIR/peer-N/data/ its store (and artifacts/,
+//                             the artifact store it serves on its artifacts port)
 // `StartPeer` runs `vigil peer --config DIR/peer-N/peer.toml` as a child in its own session,
 // logging to DIR/peer-N/peer.log, and records its pid in DIR/peer-N/peer.pid.
 //
@@ -48,6 +49,7 @@ struct ClusterPeer {
   std::filesystem::path config;
   std::string host;
   uint16_t port = 0;
+  uint16_t artifacts_port = 0;  // its artifact store (HTTPS, docs/artifacts.md)
 };
 
 struct Cluster {

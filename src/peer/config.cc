@@ -59,6 +59,27 @@ Status ReadMilliseconds(const toml::table& table, std::string_view where, std::s
   return Ok();
 }
 
+// "host:port" with a port in 1..65535.
+Expected<std::pair<std::string, uint16_t>> ParseListen(std::string_view key,
+                                                      const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  int64_t port = 0;
+  if (colon == std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "'" + std::string(key) + "' must be host:port, not '" + listen + "'");
+  }
+  try {
+    port = std::stoll(listen.substr(colon + 1));
+  } catch (...) {
+    port = -1;
+  }
+  if (port <= 0 || port > 65535) {
+    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "': the port of '" +
+                                                 listen + "' is not 1..65535");
+  }
+  return std::make_pair(listen.substr(0, colon), static_cast<uint16_t>(port));
+}
+
 }  // namespace
 
 Expected<PeerOptions> ParsePeerConfig(std::string_view text, const std::filesystem::path& directory) {
@@ -74,7 +95,8 @@ Expected<PeerOptions> ParsePeerConfig(std::string_view text, const std::filesyst
   VIGIL_RETURN_IF_ERROR(RefuseUnknownKeys(
       root, "config",
       {"name", "data_dir", "genesis", "node_dir", "listen", "empty_block_interval_ms", "sync",
-       "block_transactions_max", "verify_threads", "consensus", "mempool"}));
+       "block_transactions_max", "verify_threads", "artifacts_listen", "artifacts_dir",
+       "consensus", "mempool"}));
   PeerOptions options;
   VIGIL_ASSIGN_OR_RETURN(options.name, RequiredString(root, "name"));
   VIGIL_ASSIGN_OR_RETURN(std::string data_dir, RequiredString(root, "data_dir"));
@@ -96,22 +118,21 @@ Expected<PeerOptions> ParsePeerConfig(std::string_view text, const std::filesyst
   }
   options.credentials = std::move(*credentials);
 
-  size_t colon = listen.rfind(':');
-  int64_t port = 0;
-  if (colon == std::string::npos) {
-    return Fail(ErrorCode::kInvalidArgument, "'listen' must be host:port, not '" + listen + "'");
+  VIGIL_ASSIGN_OR_RETURN(auto listen_at, ParseListen("listen", listen));
+  options.listen_address = listen_at.first;
+  options.port = listen_at.second;
+  if (root.get("artifacts_listen") != nullptr) {
+    VIGIL_ASSIGN_OR_RETURN(std::string artifacts_listen, RequiredString(root, "artifacts_listen"));
+    VIGIL_ASSIGN_OR_RETURN(auto artifacts_at, ParseListen("artifacts_listen", artifacts_listen));
+    options.artifacts_listen_address = artifacts_at.first;
+    options.artifacts_port = artifacts_at.second;
+    options.artifacts_enabled = true;
+    options.artifacts_directory = options.data_directory / "artifacts";
   }
-  try {
-    port = std::stoll(listen.substr(colon + 1));
-  } catch (...) {
-    port = -1;
+  if (root.get("artifacts_dir") != nullptr) {
+    VIGIL_ASSIGN_OR_RETURN(std::string artifacts_dir, RequiredString(root, "artifacts_dir"));
+    options.artifacts_directory = directory / artifacts_dir;
   }
-  if (port <= 0 || port > 65535) {
-    return Fail(ErrorCode::kInvalidArgument, "'listen': the port of '" + listen +
-                                                 "' is not 1..65535");
-  }
-  options.listen_address = listen.substr(0, colon);
-  options.port = static_cast<uint16_t>(port);
 
   VIGIL_RETURN_IF_ERROR(ReadMilliseconds(root, "", "empty_block_interval_ms",
                                          options.empty_block_interval));

@@ -9,6 +9,9 @@
 //   empty_block_interval_ms = 1000
 //   sync = "full"                     # "normal": faster, may lose the last blocks on power loss
 //   verify_threads = 2                # signature-verifying workers; 0: on the event loop
+//   artifacts_listen = "127.0.0.1:7201"  # the artifact store over HTTPS (docs/artifacts.md);
+//                                        # absent: no artifact store
+//   artifacts_dir = "data/artifacts"     # default <data_dir>/artifacts
 //
 //   [consensus]
 //   timeout_propose_ms = 3000

@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "artifacts/publish_authorizer.h"
+#include "artifacts/server.h"
+#include "artifacts/store.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "ledger/rules.h"
@@ -223,6 +226,36 @@ Status PeerNode::Open() {
   VIGIL_ASSIGN_OR_RETURN(server_, transport::Server::Create(io_context_, server_tls_,
                                                             server_options, handlers));
 
+  if (options_.artifacts_enabled) {
+    publish_authorizer_ = artifacts::PublishAuthorizer::FromState(chain_->state());
+    auto directory = options_.artifacts_directory.empty()
+                         ? options_.data_directory / "artifacts"
+                         : options_.artifacts_directory;
+    VIGIL_ASSIGN_OR_RETURN(std::shared_ptr<artifacts::ArtifactStore> store,
+                           artifacts::ArtifactStore::Open({.directory = directory,
+                                                           .artifact_bytes_max =
+                                                               limits::kArtifactBytesMaxDefault,
+                                                           .uploads_max =
+                                                               limits::kArtifactUploadsMaxDefault,
+                                                           .partial_age_max =
+                                                               limits::kArtifactPartialAgeMaxDefault}));
+    // The server keeps its own copy of the node's credentials (a PrivateKey is move-only).
+    VIGIL_ASSIGN_OR_RETURN(crypto::PrivateKey server_key,
+                           crypto::PrivateKey::FromPem(options_.credentials->key.ToPem()));
+    VIGIL_ASSIGN_OR_RETURN(
+        artifact_server_,
+        artifacts::ArtifactServer::Start(
+            std::move(store),
+            {.listen_address = options_.artifacts_listen_address,
+             .port = options_.artifacts_port,
+             .credentials = pki::NodeCredentials{.certificate = options_.credentials->certificate,
+                                                 .key = std::move(server_key),
+                                                 .ca_certificate =
+                                                     options_.credentials->ca_certificate},
+             .threads = limits::kArtifactServerThreadsDefault,
+             .authorize = artifacts::PublishAuthorizer::AsFunction(publish_authorizer_)}));
+  }
+
   uint64_t seed = 0;
   for (size_t i = 0; i < 8; ++i) seed = (seed << 8) | key().public_key()[i];
   for (const PeerAddress& peer : options_.peers) {
@@ -282,9 +315,14 @@ void PeerNode::Stop() {
   for (auto& dialer : dialers_) dialer->Stop();
   if (server_) server_->Stop();
   verifier_pool_.reset();
+  artifact_server_.reset();  // joins its threads
 }
 
 uint16_t PeerNode::port() const { return server_->port(); }
+
+uint16_t PeerNode::artifacts_port() const {
+  return artifact_server_ ? artifact_server_->port() : 0;
+}
 
 void PeerNode::Halt(Error error) {
   spdlog::critical("peer halted name={} height={} error={}", LogValue(options_.name),
@@ -436,6 +474,7 @@ Status PeerNode::CommitDecision(const consensus::Decision& decision) {
 
 void PeerNode::AfterCommit(const ledger::Block& block, const ledger::BlockExecution& execution) {
   last_commit_time_ = Clock::now();
+  if (publish_authorizer_) publish_authorizer_->ApplyBlock(chain_->state(), block, execution);
   for (size_t i = 0; i < execution.transaction_ids.size(); ++i) {
     const auto& id = execution.transaction_ids[i];
     if (!waiters_.contains(id)) continue;

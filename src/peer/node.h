@@ -48,6 +48,11 @@
 #include "transport/client.h"
 #include "transport/server.h"
 
+namespace vigil::artifacts {
+class ArtifactServer;
+class PublishAuthorizer;
+}  // namespace vigil::artifacts
+
 namespace vigil::peer {
 
 struct PeerAddress {
@@ -92,6 +97,12 @@ struct PeerOptions {
   // verifies on the event loop.
   size_t verify_threads = 2;
   ByzantineMode byzantine = ByzantineMode::kNone;
+  // The artifact store this peer serves over HTTPS (docs/artifacts.md), with the node
+  // certificate; off unless enabled. Its directory defaults to <data_directory>/artifacts.
+  bool artifacts_enabled = false;
+  std::string artifacts_listen_address = "127.0.0.1";
+  uint16_t artifacts_port = 0;  // 0: any free port (tests)
+  std::filesystem::path artifacts_directory;
 };
 
 // Peers listed in `genesis` other than `own_key`, from their "host:port" addresses.
@@ -118,6 +129,8 @@ class PeerNode {
   // Closes every session and cancels timers; the io_context then runs out of work.
   void Stop();
   uint16_t port() const;
+  // The artifact server's port, or 0 when it is off.
+  uint16_t artifacts_port() const;
   uint64_t height() const { return chain_->height(); }
   const ledger::State& state() const { return chain_->state(); }
   const PeerCounters& counters() const { return counters_; }
@@ -227,6 +240,12 @@ class PeerNode {
   // Executions of blocks this node built or validated at the current height, by block hash,
   // so a decided block is not executed twice.
   std::map<Sha256Digest, ledger::BlockExecution> executions_;
+
+  // Who may upload artifacts: a snapshot of the publishers and published releases, refreshed
+  // after each commit, read by the artifact server's threads (artifacts/publish_authorizer.h
+  // says why a snapshot rather than a question to this loop).
+  std::shared_ptr<artifacts::PublishAuthorizer> publish_authorizer_;
+  std::unique_ptr<artifacts::ArtifactServer> artifact_server_;
 
   PeerCounters counters_;
   std::optional<Error> fatal_error_;
