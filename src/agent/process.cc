@@ -74,9 +74,11 @@ Expected<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
     asio::io_context& io_context, const SpawnOptions& options,
     std::function<void(ExitStatus)> on_exit) {
   if (options.argv.empty()) return Fail(ErrorCode::kInvalidArgument, "empty command");
+  // The manifest's rule: argv[0] is absolute or names a file of the release (relative to the
+  // slot). No PATH search: what runs is exactly what the manifest root covers, or a path the
+  // publisher spelled out.
   std::string program = options.argv[0];
-  const bool search_path = program.find('/') == std::string::npos;
-  if (!search_path && program.front() != '/') program = (options.directory / program).string();
+  if (program.front() != '/') program = (options.directory / program).string();
 
   SpawnSetup setup;
   sigset_t signals;
@@ -108,10 +110,8 @@ Expected<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
   argv.push_back(nullptr);
 
   pid_t pid = 0;
-  int result = search_path ? posix_spawnp(&pid, program.c_str(), &setup.actions,
-                                          &setup.attributes, argv.data(), environ)
-                           : posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attributes,
-                                         argv.data(), environ);
+  int result = posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attributes,
+                           argv.data(), environ);
   if (result != 0) {
     return std::unexpected(
         SystemError("starting " + options.argv[0] + " in " + options.directory.string(), result));

@@ -37,8 +37,7 @@ struct ExitStatus {
 };
 
 struct SpawnOptions {
-  std::vector<std::string> argv;  // argv[0]: absolute, relative to `directory`, or a bare name
-                                  // looked up in PATH
+  std::vector<std::string> argv;  // argv[0]: absolute, or relative to `directory` (no PATH)
   std::filesystem::path directory;
   int output_fd = -1;  // stdout and stderr; -1: /dev/null
 };
