@@ -1,5 +1,7 @@
 #include "api/client.h"
 
+#include <asio/post.hpp>
+
 #include <asio/steady_timer.hpp>
 
 #include "transport/client.h"
@@ -91,6 +93,13 @@ ApiClient::~ApiClient() {
 
 const pki::Identity& ApiClient::peer_identity() const {
   return session_->connection->peer_identity();
+}
+
+void ApiClient::Cancel() {
+  // io_context::post is thread-safe; the close runs inside the owner's next run_one_for.
+  asio::post(session_->io_context, [connection = session_->connection] {
+    if (connection) connection->Close("cancelled by the client");
+  });
 }
 
 Expected<ApiClient::Frame> ApiClient::NextFrame(std::chrono::milliseconds timeout) {

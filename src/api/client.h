@@ -9,7 +9,7 @@
 // the reason the transport gave. The client runs its own event loop inside each call, so it
 // needs no thread of its own.
 //
-// Thread-safety: none; one thread uses one client.
+// Thread-safety: none, except Cancel(); one thread uses one client.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -52,6 +52,10 @@ class ApiClient {
   vigil::Status Subscribe(uint64_t from_height,
                           const std::function<bool(const CommittedBlock&)>& on_block,
                           std::chrono::milliseconds idle = kApiTimeoutDefault);
+
+  // Ends the session from another thread: a call in progress (typically Subscribe) returns
+  // kUnavailable promptly. The only member that is safe to call concurrently with the others.
+  void Cancel();
 
   // Who answered (from the peer's certificate).
   const pki::Identity& peer_identity() const;

@@ -34,6 +34,11 @@ inline constexpr size_t kMerkleProofHashesMax = 64;
 // Read buffer when hashing a file (crypto::Sha256OfFile).
 inline constexpr size_t kFileHashBufferBytes = 1024 * 1024;
 
+// A TOML configuration file (common/config_file.h): far above any real one.
+inline constexpr size_t kConfigFileBytesMax = 256 * 1024;
+// Entries of one list in a configuration file (peers, mirrors, apps).
+inline constexpr size_t kConfigListEntriesMax = 256;
+
 // --- Keys and certificates. ---
 inline constexpr size_t kPemFileBytesMax = 64 * 1024;
 inline constexpr uint32_t kCertificateValidityDaysDefault = 365;

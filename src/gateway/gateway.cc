@@ -138,6 +138,8 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
 
   // Shared with the helper threads.
   std::atomic<bool> stopping_{false};
+  // The subscription thread's client while it streams (guarded by mutex_), for Stop().
+  api::ApiClient* subscription_client_ = nullptr;
   std::atomic<uint64_t> applied_height_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -189,6 +191,7 @@ void GatewayCore::Stop() {
   {
     std::lock_guard lock(mutex_);
     wake_.notify_all();
+    if (subscription_client_ != nullptr) subscription_client_->Cancel();
   }
   if (server_) server_->Stop();
   if (subscription_thread_.joinable()) subscription_thread_.join();
@@ -667,6 +670,11 @@ void GatewayCore::RunSubscription() {
     }
     uint64_t from = applied_height_.load() + 1;
     std::weak_ptr<GatewayCore> weak = weak_from_this();
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      subscription_client_ = client->get();  // Stop() cancels it rather than wait for a block
+    }
     Status ended = (*client)->Subscribe(
         from,
         [&](const api::CommittedBlock& block) {
@@ -682,6 +690,10 @@ void GatewayCore::RunSubscription() {
           return true;
         },
         limits::kGatewaySubscriptionIdle);
+    {
+      std::lock_guard lock(mutex_);
+      subscription_client_ = nullptr;
+    }
     if (stopping_) return;
     bool distrusted = false;
     {

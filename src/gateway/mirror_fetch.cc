@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "artifacts/client.h"
 #include "common/limits.h"
 #include "crypto/crypto.h"
 
@@ -13,6 +14,7 @@ namespace {
 
 constexpr std::string_view kFileScheme = "file://";
 constexpr std::string_view kHttpsScheme = "https://";
+constexpr std::string_view kHttpScheme = "http://";
 
 class ScopedFd {
  public:
@@ -56,9 +58,12 @@ Status ValidateMirrors(const std::vector<std::string>& mirrors) {
         return Fail(ErrorCode::kInvalidArgument,
                     "mirror '" + mirror + "': a file mirror needs an absolute path (file:///dir)");
       }
-    } else if (!mirror.starts_with(kHttpsScheme)) {
+    } else if (mirror.starts_with(kHttpsScheme) || mirror.starts_with(kHttpScheme)) {
+      auto url = artifacts::ParseMirrorUrl(mirror);
+      if (!url) return std::unexpected(url.error().WithContext("mirror '" + mirror + "'"));
+    } else {
       return Fail(ErrorCode::kInvalidArgument,
-                  "mirror '" + mirror + "': use file:///dir or https://host:port");
+                  "mirror '" + mirror + "': use file:///dir, https://host:port or http://host:port");
     }
   }
   return Ok();
@@ -91,32 +96,55 @@ Status FetchFromDirectory(const std::filesystem::path& directory,
   return Ok();
 }
 
-FetchFunction MakeMirrorFetch(std::vector<std::string> mirrors) {
-  return [mirrors = std::move(mirrors)](const delivery::VerifiedRelease& release,
-                                        const std::filesystem::path& destination) -> Status {
+namespace {
+
+// One file:// mirror, checked here too so a bad mirror is skipped in favour of the next one
+// rather than failing the whole attempt at the cache.
+Status FetchFromFileMirror(const std::string& mirror, const delivery::VerifiedRelease& release,
+                           const std::filesystem::path& destination) {
+  VIGIL_RETURN_IF_ERROR(
+      FetchFromDirectory(mirror.substr(kFileScheme.size()), release, destination));
+  VIGIL_ASSIGN_OR_RETURN(crypto::Sha256Digest digest, crypto::Sha256OfFile(destination));
+  if (digest != release.bundle_digest) {
+    return Fail(ErrorCode::kCorruption, "served bytes with SHA-256 " + ToHex(digest).substr(0, 12) +
+                                            ", the ledger says " +
+                                            ToHex(release.bundle_digest).substr(0, 12));
+  }
+  return Ok();
+}
+
+// One https:// or http:// mirror: a peer's artifact store or an HTTP cache in front of one.
+// FetchArtifact resumes from what `destination` already holds and checks size and digest.
+Status FetchFromHttpMirror(const std::string& mirror, const delivery::VerifiedRelease& release,
+                           const std::filesystem::path& destination,
+                           const MirrorFetchOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(artifacts::MirrorUrl url, artifacts::ParseMirrorUrl(mirror));
+  artifacts::FetchOptions fetch;
+  fetch.connection.ca_file = options.ca_file;
+  VIGIL_ASSIGN_OR_RETURN(artifacts::FetchResult result,
+                         artifacts::FetchArtifact(url, release.bundle_digest,
+                                                  release.bundle_size_bytes, destination, fetch));
+  (void)result;
+  return Ok();
+}
+
+}  // namespace
+
+FetchFunction MakeMirrorFetch(std::vector<std::string> mirrors, MirrorFetchOptions options) {
+  return [mirrors = std::move(mirrors), options = std::move(options)](
+             const delivery::VerifiedRelease& release,
+             const std::filesystem::path& destination) -> Status {
     std::string failures;
     for (const auto& mirror : mirrors) {
-      Status fetched;
-      if (mirror.starts_with(kFileScheme)) {
-        fetched = FetchFromDirectory(mirror.substr(kFileScheme.size()), release, destination);
-        if (fetched) {
-          // Checked here too, so a bad mirror is skipped in favour of the next one rather
-          // than failing the whole attempt at the cache.
-          auto digest = crypto::Sha256OfFile(destination);
-          if (!digest) {
-            fetched = std::unexpected(digest.error());
-          } else if (*digest != release.bundle_digest) {
-            fetched = Fail(ErrorCode::kCorruption, "served bytes with SHA-256 " +
-                                                       ToHex(*digest).substr(0, 12) +
-                                                       ", the ledger says " +
-                                                       ToHex(release.bundle_digest).substr(0, 12));
-          }
-        }
-      } else {
-        fetched = Fail(ErrorCode::kUnavailable,
-                       "https mirrors need the artifact client (not linked into this build)");
-      }
+      Status fetched = mirror.starts_with(kFileScheme)
+                           ? FetchFromFileMirror(mirror, release, destination)
+                           : FetchFromHttpMirror(mirror, release, destination, options);
       if (fetched) return Ok();
+      // Bytes from a mirror that lied must not be resumed from by the next one.
+      if (fetched.error().code() == ErrorCode::kCorruption) {
+        std::error_code ignored;
+        std::filesystem::remove(destination, ignored);
+      }
       failures += (failures.empty() ? "" : "; ") + mirror + ": " + fetched.error().message();
     }
     return Fail(ErrorCode::kUnavailable, "no mirror served " + release.app + " " +

@@ -1,0 +1,178 @@
+#include "agent/daemon.h"
+
+#include <algorithm>
+
+#include "common/config_file.h"
+#include "common/file.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "ledger/genesis.h"
+#include "pki/pki.h"
+
+namespace vigil::agent {
+namespace {
+
+Expected<AgentConfig> FromTable(const toml::table& root, const std::filesystem::path& directory) {
+  VIGIL_RETURN_IF_ERROR(config::RefuseUnknownKeys(
+      root, "config", {"name", "node_dir", "genesis", "gateway", "root", "apps"}));
+  VIGIL_ASSIGN_OR_RETURN(std::string name, config::RequiredString(root, "name"));
+  VIGIL_ASSIGN_OR_RETURN(std::string node_dir, config::RequiredString(root, "node_dir"));
+  VIGIL_ASSIGN_OR_RETURN(std::string genesis, config::RequiredString(root, "genesis"));
+  VIGIL_ASSIGN_OR_RETURN(std::string gateway, config::RequiredString(root, "gateway"));
+  VIGIL_ASSIGN_OR_RETURN(std::string state_root, config::OptionalString(root, "root", "state"));
+  VIGIL_ASSIGN_OR_RETURN(auto apps, config::StringList(root, "apps", limits::kConfigListEntriesMax));
+  std::ranges::sort(apps);
+  apps.erase(std::unique(apps.begin(), apps.end()), apps.end());
+
+  auto credentials = pki::LoadNodeDirectory(directory / node_dir);
+  if (!credentials) {
+    return std::unexpected(credentials.error().WithContext("node_dir " + (directory / node_dir).string()));
+  }
+  VIGIL_ASSIGN_OR_RETURN(pki::Identity identity, credentials->certificate.GetIdentity());
+  if (identity.role != pki::Role::kDevice) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "node_dir " + (directory / node_dir).string() + " holds a certificate of role " +
+                    std::string(pki::RoleName(identity.role)) +
+                    ", not device: issue one with `vigil pki issue --role device`");
+  }
+  auto parsed_genesis = ledger::ReadGenesisFile(directory / genesis);
+  if (!parsed_genesis) {
+    return std::unexpected(parsed_genesis.error().WithContext("genesis " + (directory / genesis).string()));
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto gateway_at, config::ParseHostPort("gateway", gateway));
+  std::filesystem::path state = directory / state_root;
+  return AgentConfig{
+      .name = std::move(name),
+      .session = delivery::DeviceSessionOptions{.credentials = std::move(*credentials),
+                                                .genesis = std::move(*parsed_genesis),
+                                                .gateway_host = gateway_at.first,
+                                                .gateway_port = gateway_at.second,
+                                                .gateway_name = std::nullopt,
+                                                .downloads_directory = state / "downloads",
+                                                .chunk_bytes = limits::kDeliveryChunkBytesDefault,
+                                                .chunks_in_flight = limits::kAgentChunksInFlightDefault,
+                                                .reconnect = {},
+                                                .seed = std::hash<std::string>{}(identity.name)},
+      .root = state,
+      .apps = std::move(apps)};
+}
+
+}  // namespace
+
+Expected<AgentConfig> ParseAgentConfig(std::string_view text, const std::filesystem::path& directory) {
+  VIGIL_ASSIGN_OR_RETURN(toml::table root, config::ParseToml(text));
+  return FromTable(root, directory);
+}
+
+Expected<AgentConfig> LoadAgentConfig(const std::filesystem::path& path) {
+  VIGIL_ASSIGN_OR_RETURN(toml::table root, config::LoadTomlFile(path));
+  auto result = FromTable(root, path.parent_path());
+  if (!result) return std::unexpected(result.error().WithContext(path.string()));
+  return result;
+}
+
+AgentDaemon::AgentDaemon(asio::io_context& io_context, AgentConfig config,
+                         UpdaterRunnerOptions runner_options)
+    : io_context_(io_context), config_(std::move(config)) {
+  runner_options.root = config_.root;
+  runner_ = std::make_unique<UpdaterRunner>(
+      io_context_, std::move(runner_options),
+      [this](const ledger::DeviceReport& report, std::function<void()> accepted) {
+        SendReport(report, std::move(accepted));
+      });
+}
+
+AgentDaemon::~AgentDaemon() {
+  *alive_ = false;
+  Stop();
+}
+
+Status AgentDaemon::Start() {
+  VIGIL_RETURN_IF_ERROR(EnsureDirectory(config_.root, 0700));
+  VIGIL_RETURN_IF_ERROR(EnsureDirectory(config_.session.downloads_directory, 0700));
+  VIGIL_RETURN_IF_ERROR(runner_->Start());
+  // What runs or is staged changed: tell the gateway, so it offers what is still missing.
+  runner_->set_on_transition([this](const UpdaterRecord& record) {
+    spdlog::info("agent {}: {} {} -> {}", config_.name, record.app, UpdaterStateName(record.state),
+                 record.to.version.empty() ? record.from.version : record.to.version);
+    if (session_) session_->SendHello();
+  });
+  delivery::DeviceSessionCallbacks callbacks{
+      .app_statuses = [this] { return AppStatuses(); },
+      .accept_offer = [this](const delivery::VerifiedRelease& release) { return AcceptOffer(release); },
+      .on_bundle =
+          [this](const delivery::VerifiedRelease& release, const std::filesystem::path& bundle,
+                 std::chrono::microseconds transmission) { OnBundle(release, bundle, transmission); },
+      .on_event = [this](const std::string& event) {
+        spdlog::info("agent {}: {}", config_.name, event);
+      }};
+  session_ = std::make_unique<delivery::DeviceSession>(io_context_, std::move(config_.session),
+                                                       std::move(callbacks));
+  return session_->Start();
+}
+
+void AgentDaemon::Stop() {
+  if (session_) session_->Stop();
+}
+
+std::vector<delivery::AppStatus> AgentDaemon::AppStatuses() const {
+  std::vector<delivery::AppStatus> statuses = runner_->AppStatuses();
+  for (const std::string& app : config_.apps) {
+    bool known = std::ranges::any_of(statuses, [&](const auto& status) { return status.app == app; });
+    if (!known) {
+      statuses.push_back({.app = app, .running_version = "", .staged_version = ""});
+    }
+  }
+  std::ranges::sort(statuses, {}, &delivery::AppStatus::app);
+  return statuses;
+}
+
+bool AgentDaemon::AcceptOffer(const delivery::VerifiedRelease& release) const {
+  if (!std::ranges::binary_search(config_.apps, release.app) &&
+      runner_->running_version(release.app).empty()) {
+    return false;  // not an app this device runs
+  }
+  return runner_->WantsRelease(release);
+}
+
+void AgentDaemon::OnBundle(const delivery::VerifiedRelease& release,
+                           const std::filesystem::path& bundle,
+                           std::chrono::microseconds transmission) {
+  Status installing = runner_->Install(release, bundle, transmission);
+  if (!installing) {
+    spdlog::warn("agent {}: cannot install {} {} now: {}", config_.name, release.app,
+                 release.version, installing.error().message());
+    return;
+  }
+  // Seed 001's flow: activate as soon as it is installed (queued behind the install).
+  if (Status activating = runner_->Activate(release.app); !activating) {
+    spdlog::warn("agent {}: cannot activate {} {}: {}", config_.name, release.app, release.version,
+                 activating.error().message());
+  }
+}
+
+void AgentDaemon::SendReport(const ledger::DeviceReport& report, std::function<void()> accepted) {
+  if (!session_) {
+    // Reports made during recovery, before the session exists: sent once it does.
+    asio::post(io_context_, [this, alive = std::weak_ptr<bool>(alive_), report,
+                             accepted = std::move(accepted)]() mutable {
+      if (alive.lock()) SendReport(report, std::move(accepted));
+    });
+    return;
+  }
+  session_->SendReport(report, [this, report, accepted = std::move(accepted)](
+                                   const delivery::ReportResult& result) {
+    if (result.outcome == delivery::ReportOutcome::kCommitted && result.result.ok()) {
+      spdlog::info("agent {}: report {} {} {} committed at block {}", config_.name,
+                   ledger::DeviceReportKindName(report.report_kind), report.app, report.version,
+                   result.height);
+    } else {
+      spdlog::warn("agent {}: report {} {} {} refused: {}", config_.name,
+                   ledger::DeviceReportKindName(report.report_kind), report.app, report.version,
+                   result.result.reason);
+    }
+    accepted();  // the ledger answered for good either way; resending would not change it
+  });
+}
+
+}  // namespace vigil::agent
