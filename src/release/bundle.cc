@@ -286,9 +286,6 @@ Status CheckEntryHeader(struct archive_entry* entry, const Manifest& manifest, s
   std::string name = raw_name != nullptr ? raw_name : "";
   const std::string where = "archive entry " + std::to_string(index) + " \"" +
                             name.substr(0, limits::kReleasePathBytesMax) + "\"";
-  if (auto confined = ValidateRelativePath("archive entry path", name); !confined) {
-    return std::unexpected(Error(ErrorCode::kCorruption, confined.error().message()));
-  }
   mode_t type = archive_entry_filetype(entry);
   if (type == AE_IFLNK || archive_entry_symlink(entry) != nullptr) {
     return Corrupt(where + " is a symbolic link; bundles hold no links");
@@ -298,6 +295,10 @@ Status CheckEntryHeader(struct archive_entry* entry, const Manifest& manifest, s
   }
   if (type != AE_IFREG) {
     return Corrupt(where + " is not a regular file (a directory, device file, fifo or socket)");
+  }
+  // Only a regular file's name is checked as a path: a directory's carries a trailing '/'.
+  if (auto confined = ValidateRelativePath("archive entry path", name); !confined) {
+    return std::unexpected(Error(ErrorCode::kCorruption, confined.error().message()));
   }
   if (index >= manifest.files.size()) {
     return Corrupt(where + " is not in the manifest (extra archive entry)");
