@@ -418,3 +418,26 @@ static_assert(kArtifactTransactionHeaderBytesMax + 64 <= 8192,
               "the header line must fit cpp-httplib's CPPHTTPLIB_HEADER_MAX_LENGTH");
 static_assert(kArtifactReadChunkBytes <= kArtifactUploadChunkBytesMax);
 }  // namespace vigil::limits
+
+// --- Publishing and history (src/publish, src/history, docs/cli.md). ---
+namespace vigil::limits {
+// Submissions of one publish transaction: the first uses a guessed sequence (1 by default); a
+// bad-sequence refusal names the right one and the transaction is signed again. More than one
+// retry only happens when the same key publishes concurrently.
+inline constexpr uint32_t kPublishSequenceAttemptsMax = 4;
+// Artifact stores one publish uploads to (a cluster's peers, or --artifacts URLs).
+inline constexpr size_t kPublishArtifactStoresMax = 64;
+// How long `vigil publish` waits for the block that commits its transaction.
+inline constexpr std::chrono::milliseconds kPublishCommitTimeoutDefault{60'000};
+// Rows `vigil history` prints by default, and at most (--limit).
+inline constexpr size_t kHistoryRowsDefault = 1'000;
+inline constexpr size_t kHistoryRowsMax = 1'000'000;
+// A device named by a prefix of its key's hex needs this many characters (32 bits), so a
+// typo rarely matches another device; a prefix matching several devices is refused.
+inline constexpr size_t kHistoryDevicePrefixHexMin = 8;
+// How long `vigil history` waits for each next block while walking the chain.
+inline constexpr std::chrono::milliseconds kHistoryBlockWaitMax{30'000};
+static_assert(kPublishArtifactStoresMax <= kConfigListEntriesMax);
+static_assert(kHistoryRowsDefault <= kHistoryRowsMax);
+static_assert(kHistoryDevicePrefixHexMin <= 2 * kEd25519PublicKeyBytes);
+}  // namespace vigil::limits
