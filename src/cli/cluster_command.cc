@@ -24,6 +24,9 @@ struct UpOptions {
   int64_t empty_block_interval_ms = 1000;
   bool fast_sync = false;
   uint32_t wait_seconds = 30;
+  size_t devices = 0;
+  std::string group = "line-1";
+  std::vector<std::string> apps = {"press-control"};
   bool json = false;
 };
 
@@ -66,6 +69,24 @@ Expected<std::vector<api::StatusResponse>> WaitForPeers(const peer::Cluster& clu
   return statuses;
 }
 
+// The gateway and the agents of a cluster with devices: enrolled first (so the gateway admits
+// them at once), then started.
+Status StartPlant(const peer::Cluster& cluster, const std::filesystem::path& binary) {
+  if (!cluster.gateway) return Ok();
+  PeerTarget target{.cluster = cluster.directory.string(), .peer = "", .as = ""};
+  VIGIL_ASSIGN_OR_RETURN(auto client, ConnectToPeer(target));
+  VIGIL_RETURN_IF_ERROR(peer::EnrollClusterDevices(cluster, *client));
+  if (!peer::RunningClusterDaemon(*cluster.gateway)) {
+    VIGIL_RETURN_IF_ERROR(peer::StartClusterDaemon(cluster, *cluster.gateway, binary));
+  }
+  for (const auto& device : cluster.devices) {
+    if (peer::RunningClusterDaemon(device)) continue;
+    VIGIL_RETURN_IF_ERROR(
+        peer::StartClusterDaemon(cluster, device, binary));
+  }
+  return Ok();
+}
+
 Status RunUp(const UpOptions& options) {
   peer::ClusterSpec spec;
   spec.directory = options.directory;
@@ -76,6 +97,9 @@ Status RunUp(const UpOptions& options) {
   spec.admin_threshold = options.admin_threshold;
   spec.empty_block_interval = std::chrono::milliseconds(options.empty_block_interval_ms);
   spec.durable = !options.fast_sync;
+  spec.devices = options.devices;
+  spec.device_group = options.group;
+  spec.device_apps = options.apps;
   auto existing = peer::ReadCluster(options.directory);
   peer::Cluster cluster;
   if (existing) {
@@ -91,6 +115,7 @@ Status RunUp(const UpOptions& options) {
   }
   VIGIL_ASSIGN_OR_RETURN(auto statuses,
                          WaitForPeers(cluster, std::chrono::seconds(options.wait_seconds)));
+  VIGIL_RETURN_IF_ERROR(StartPlant(cluster, binary));
   if (options.json) {
     nlohmann::json peers = nlohmann::json::array();
     for (size_t i = 0; i < cluster.peers.size(); ++i) {
@@ -100,9 +125,18 @@ Status RunUp(const UpOptions& options) {
                        {"pid", peer::RunningPeer(cluster, i).value_or(0)},
                        {"height", statuses[i].height}});
     }
-    PrintJson({{"directory", cluster.directory.string()},
-               {"chain_id", cluster.chain_id},
-               {"peers", peers}});
+    nlohmann::json result = {{"directory", cluster.directory.string()},
+                              {"chain_id", cluster.chain_id},
+                              {"peers", peers}};
+    if (cluster.gateway) {
+      result["gateway"] = {{"address", "127.0.0.1:" + std::to_string(cluster.gateway->port)},
+                           {"pid", peer::RunningClusterDaemon(*cluster.gateway).value_or(0)}};
+      for (const auto& device : cluster.devices) {
+        result["devices"].push_back(
+            {{"name", device.name}, {"pid", peer::RunningClusterDaemon(device).value_or(0)}});
+      }
+    }
+    PrintJson(result);
     return Ok();
   }
   std::printf("cluster %s is up: chain %s, %zu peers\n", cluster.directory.c_str(),
@@ -114,6 +148,15 @@ Status RunUp(const UpOptions& options) {
                 static_cast<int>(peer::RunningPeer(cluster, i).value_or(0)),
                 static_cast<unsigned long long>(statuses[i].height));
   }
+  if (cluster.gateway) {
+    std::printf("  %-8s %-22s %-8d\n", "gateway",
+                ("127.0.0.1:" + std::to_string(cluster.gateway->port)).c_str(),
+                static_cast<int>(peer::RunningClusterDaemon(*cluster.gateway).value_or(0)));
+    for (const auto& device : cluster.devices) {
+      std::printf("  %-8s %-22s %-8d\n", device.name.c_str(), cluster.device_group.c_str(),
+                  static_cast<int>(peer::RunningClusterDaemon(device).value_or(0)));
+    }
+  }
   std::printf("logs: %s/peer-N/peer.log   try: vigil ledger status --cluster %s\n",
               cluster.directory.c_str(), cluster.directory.c_str());
   return Ok();
@@ -122,12 +165,21 @@ Status RunUp(const UpOptions& options) {
 Status RunDown(const DownOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::ReadCluster(options.directory));
   size_t stopped = 0;
+  // Devices first, then the gateway, then the ledger they report to.
+  for (const auto& device : cluster.devices) {
+    if (peer::RunningClusterDaemon(device)) ++stopped;
+    VIGIL_RETURN_IF_ERROR(peer::StopClusterDaemon(device));
+  }
+  if (cluster.gateway) {
+    if (peer::RunningClusterDaemon(*cluster.gateway)) ++stopped;
+    VIGIL_RETURN_IF_ERROR(peer::StopClusterDaemon(*cluster.gateway));
+  }
   for (size_t i = 0; i < cluster.peers.size(); ++i) {
     if (!peer::RunningPeer(cluster, i)) continue;
     VIGIL_RETURN_IF_ERROR(peer::StopPeer(cluster, i));
     ++stopped;
   }
-  std::printf("stopped %zu peer%s of %s\n", stopped, stopped == 1 ? "" : "s",
+  std::printf("stopped %zu process%s of %s\n", stopped, stopped == 1 ? "" : "es",
               cluster.directory.c_str());
   if (options.purge) {
     std::error_code error;
@@ -170,6 +222,11 @@ void RegisterClusterCommand(CLI::App& app, CommandContext& context) {
                "sync = \"normal\": survives kill -9 but not power loss (benchmarks only)");
   up->add_option("--wait", up_options->wait_seconds, "Seconds to wait for every peer to answer")
       ->capture_default_str();
+  up->add_option("--devices", up_options->devices,
+                 "Also a gateway and this many devices (agents) on this machine")
+      ->capture_default_str();
+  up->add_option("--group", up_options->group, "The devices' group")->capture_default_str();
+  up->add_option("--apps", up_options->apps, "The apps the devices run")->capture_default_str();
   up->add_flag("--json", up_options->json, "Print a JSON object instead of text");
   up->callback([up_options, &context] {
     if (Status status = RunUp(*up_options); !status) {
@@ -177,7 +234,8 @@ void RegisterClusterCommand(CLI::App& app, CommandContext& context) {
     }
   });
 
-  CLI::App* down = cluster->add_subcommand("down", "Stop every peer of the cluster in DIR");
+  CLI::App* down = cluster->add_subcommand(
+      "down", "Stop every process of the cluster in DIR (devices, gateway, peers)");
   auto down_options = std::make_shared<DownOptions>();
   down->add_option("--dir", down_options->directory, "Cluster directory")->required();
   down->add_flag("--purge", down_options->purge, "Also delete the directory and its ledger");

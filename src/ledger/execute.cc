@@ -1,5 +1,6 @@
 #include "ledger/execute.h"
 
+#include <charconv>
 #include <set>
 
 #include "common/assert.h"
@@ -75,6 +76,8 @@ TransactionResult Authorize(const StateReader& state, const Envelope& envelope) 
   return Accept();
 }
 
+constexpr std::string_view kNextSequenceIs = "; the next is ";
+
 TransactionResult CheckSequence(const StateReader& state, const Envelope& envelope) {
   uint64_t last = GetSequence(state, envelope.signer);
   if (envelope.sequence == last + 1) return Accept();
@@ -82,10 +85,11 @@ TransactionResult CheckSequence(const StateReader& state, const Envelope& envelo
                        std::to_string(envelope.sequence) + " of " + ShortKey(envelope.signer);
   if (envelope.sequence <= last) {
     return Refuse(ResultCode::kBadSequence,
-                  prefix + " is already used (replay); the next is " + std::to_string(last + 1));
+                  prefix + " is already used (replay)" + std::string(kNextSequenceIs) +
+                      std::to_string(last + 1));
   }
   return Refuse(ResultCode::kBadSequence,
-                prefix + " skips ahead; the next is " + std::to_string(last + 1));
+                prefix + " skips ahead" + std::string(kNextSequenceIs) + std::to_string(last + 1));
 }
 
 // --- The rules of each kind. `signer` is authorized and its sequence checked. ---
@@ -358,6 +362,19 @@ Status CheckHeader(const State& state, const BlockHeader& header) {
 }
 
 }  // namespace
+
+std::optional<uint64_t> NextSequenceNamedBy(const TransactionResult& refusal) {
+  if (refusal.code != ResultCode::kBadSequence) return std::nullopt;
+  size_t at = refusal.reason.rfind(kNextSequenceIs);
+  if (at == std::string::npos) return std::nullopt;
+  std::string_view digits = std::string_view(refusal.reason).substr(at + kNextSequenceIs.size());
+  uint64_t next = 0;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), next);
+  if (error != std::errc() || end != digits.data() + digits.size() || next == 0) {
+    return std::nullopt;
+  }
+  return next;
+}
 
 TransactionResult ExecuteTransaction(Overlay& state, const CheckedTransaction& transaction,
                                      const BlockContext& context) {

@@ -46,6 +46,10 @@ TransactionResult ExecuteTransaction(Overlay& state, const CheckedTransaction& t
 
 // For the mempool: would this transaction be accepted on top of `state` (the committed state,
 // or an overlay holding the mempool's earlier transactions)? Writes nothing.
+// A kBadSequence refusal names the signer's next sequence ("...; the next is N"): a client
+// without a sequence of its own (an operator's command) reads it here and signs again.
+std::optional<uint64_t> NextSequenceNamedBy(const TransactionResult& refusal);
+
 TransactionResult CheckTransactionStateful(const StateReader& state,
                                            const CheckedTransaction& transaction,
                                            const BlockContext& context);

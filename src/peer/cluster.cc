@@ -10,9 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/daemon_process.h"
 #include "common/file.h"
 #include "crypto/crypto.h"
 #include "ledger/genesis.h"
+#include "ledger/execute.h"
+#include "ledger/transaction.h"
 #include "pki/pki.h"
 
 namespace vigil::peer {
@@ -48,7 +51,74 @@ Status WriteText(const std::filesystem::path& path, std::string_view text) {
 
 std::filesystem::path PidFile(const ClusterPeer& peer) { return peer.directory / "peer.pid"; }
 
-bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+ClusterDaemon GatewayDaemon(const std::filesystem::path& directory, uint16_t port) {
+  return ClusterDaemon{.name = "gateway",
+                       .directory = directory / "gateway",
+                       .config = directory / "gateway" / "gateway.toml",
+                       .port = port};
+}
+
+ClusterDaemon DeviceDaemon(const std::filesystem::path& directory, const std::string& name) {
+  return ClusterDaemon{.name = name,
+                       .directory = directory / name,
+                       .config = directory / name / "agent.toml",
+                       .port = 0};
+}
+
+std::string TomlStringList(const std::vector<std::string>& items) {
+  std::string list = "[";
+  for (size_t i = 0; i < items.size(); ++i) list += (i ? ", \"" : "\"") + items[i] + "\"";
+  return list + "]";
+}
+
+// The gateway and the devices of a cluster with `spec.devices` > 0 (see cluster.h).
+template <typename Issue>
+Status CreatePlant(const ClusterSpec& spec, Cluster& cluster, Issue& issue) {
+  uint16_t port = 0;
+  if (spec.base_port != 0) {
+    port = static_cast<uint16_t>(spec.base_port + 2 * spec.peers);
+  } else {
+    VIGIL_ASSIGN_OR_RETURN(port, FreePort(spec.host));
+  }
+  cluster.gateway = GatewayDaemon(spec.directory, port);
+  cluster.device_group = spec.device_group;
+  VIGIL_RETURN_IF_ERROR(issue(pki::Role::kGateway, "gateway", cluster.gateway->directory / "node"));
+  std::vector<std::string> peers;
+  std::vector<std::string> mirrors;
+  for (const ClusterPeer& peer : cluster.peers) {
+    peers.push_back(peer.host + ":" + std::to_string(peer.port));
+    mirrors.push_back("https://" + peer.host + ":" + std::to_string(peer.artifacts_port));
+  }
+  std::string gateway_config =
+      "# Written by `vigil cluster up`; see docs/gateway.md#configuration.\n"
+      "name = \"gateway\"\n"
+      "node_dir = \"node\"\n"
+      "genesis = \"../genesis.json\"\n"
+      "peers = " + TomlStringList(peers) + "\n"
+      "listen = \"" + spec.host + ":" + std::to_string(port) + "\"\n"
+      "cache_dir = \"cache\"\n"
+      "mirrors = " + TomlStringList(mirrors) + "\n"
+      "fetch_retry_delay_ms = 500\n";
+  VIGIL_RETURN_IF_ERROR(WriteText(cluster.gateway->config, gateway_config));
+
+  for (size_t i = 1; i <= spec.devices; ++i) {
+    ClusterDaemon device = DeviceDaemon(spec.directory, "device-" + std::to_string(i));
+    VIGIL_RETURN_IF_ERROR(
+        issue(pki::Role::kDevice, device.name, device.directory / "node"));
+    std::string agent_config =
+        "# Written by `vigil cluster up`; see docs/agent.md#configuration.\n"
+        "name = \"" + device.name + "\"\n"
+        "node_dir = \"node\"\n"
+        "genesis = \"../genesis.json\"\n"
+        "gateway = \"" + spec.host + ":" + std::to_string(port) + "\"\n"
+        "root = \"state\"\n"
+        "apps = " + TomlStringList(spec.device_apps) + "\n";
+    VIGIL_RETURN_IF_ERROR(WriteText(device.config, agent_config));
+    cluster.devices.push_back(std::move(device));
+  }
+  return Ok();
+}
+
 
 }  // namespace
 
@@ -166,6 +236,10 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
     VIGIL_RETURN_IF_ERROR(WriteText(peer.config, config));
   }
 
+  if (spec.devices > 0) {
+    VIGIL_RETURN_IF_ERROR(CreatePlant(spec, cluster, issue));
+  }
+
   nlohmann::json description;
   description["chain_id"] = cluster.chain_id;
   description["admin_threshold"] = cluster.admin_threshold;
@@ -176,6 +250,11 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
                                     {"host", peer.host},
                                     {"port", peer.port},
                                     {"artifacts_port", peer.artifacts_port}});
+  }
+  if (cluster.gateway) {
+    description["gateway"] = {{"name", cluster.gateway->name}, {"port", cluster.gateway->port}};
+    description["device_group"] = cluster.device_group;
+    for (const auto& device : cluster.devices) description["devices"].push_back(device.name);
   }
   VIGIL_RETURN_IF_ERROR(WriteText(spec.directory / kClusterFileName, description.dump(2) + "\n"));
   return cluster;
@@ -210,6 +289,14 @@ Expected<Cluster> ReadCluster(const std::filesystem::path& directory) {
       peer.artifacts_port = entry.value("artifacts_port", uint16_t{0});
       cluster.peers.push_back(std::move(peer));
     }
+    if (description.contains("gateway")) {
+      const auto& gateway = description.at("gateway");
+      cluster.gateway = GatewayDaemon(directory, gateway.at("port").get<uint16_t>());
+      cluster.device_group = description.at("device_group").get<std::string>();
+      for (const auto& name : description.at("devices")) {
+        cluster.devices.push_back(DeviceDaemon(directory, name.get<std::string>()));
+      }
+    }
     return cluster;
   } catch (const nlohmann::json::exception& error) {
     return Fail(ErrorCode::kCorruption,
@@ -224,66 +311,77 @@ Expected<pid_t> StartPeer(const Cluster& cluster, size_t index,
     return Fail(ErrorCode::kInvalidArgument, "no peer " + std::to_string(index + 1));
   }
   const ClusterPeer& peer = cluster.peers[index];
-  if (auto running = RunningPeer(cluster, index)) {
-    return Fail(ErrorCode::kAlreadyExists,
-                peer.name + " is already running (pid " + std::to_string(*running) + ")");
-  }
   std::vector<std::string> arguments = {vigil_binary.string(), "peer", "--config",
                                         peer.config.string()};
   arguments.insert(arguments.end(), extra_arguments.begin(), extra_arguments.end());
-  std::string log = (peer.directory / "peer.log").string();
-  pid_t pid = ::fork();
-  if (pid < 0) return Fail(ErrorCode::kIOError, "fork: " + std::string(std::strerror(errno)));
-  if (pid == 0) {
-    ::setsid();
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-    }
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
-    std::vector<char*> argv;
-    for (auto& argument : arguments) argv.push_back(argument.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  VIGIL_RETURN_IF_ERROR(WriteText(PidFile(peer), std::to_string(pid) + "\n"));
+  auto pid = StartDaemon(arguments, peer.directory / "peer.log", PidFile(peer));
+  if (!pid) return std::unexpected(pid.error().WithContext("starting " + peer.name));
   return pid;
 }
 
 std::optional<pid_t> RunningPeer(const Cluster& cluster, size_t index) {
   if (index >= cluster.peers.size()) return std::nullopt;
-  auto bytes = ReadFile(PidFile(cluster.peers[index]), 64);
-  if (!bytes) return std::nullopt;
-  pid_t pid = static_cast<pid_t>(std::atol(std::string(bytes->begin(), bytes->end()).c_str()));
-  // Reap it first if it is our exited child, so a zombie does not count as alive.
-  int status = 0;
-  if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) return std::nullopt;
-  if (!Alive(pid)) return std::nullopt;
-  return pid;
+  return RunningDaemon(PidFile(cluster.peers[index]));
 }
 
 Status StopPeer(const Cluster& cluster, size_t index, std::chrono::milliseconds grace,
                 bool kill_now) {
-  auto pid = RunningPeer(cluster, index);
-  if (!pid) return Ok();
-  ::kill(*pid, kill_now ? SIGKILL : SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  for (;;) {
-    int status = 0;
-    pid_t reaped = ::waitpid(*pid, &status, WNOHANG);
-    if (reaped == *pid || !Alive(*pid)) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      ::kill(*pid, SIGKILL);
-      ::waitpid(*pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (index >= cluster.peers.size()) return Ok();
+  return StopDaemon(PidFile(cluster.peers[index]), grace, kill_now);
+}
+
+Expected<pid_t> StartClusterDaemon(const Cluster& cluster, const ClusterDaemon& daemon,
+                                   const std::filesystem::path& vigil_binary) {
+  std::string command = cluster.gateway && daemon.name == cluster.gateway->name ? "gateway" : "agent";
+  auto pid = StartDaemon({vigil_binary.string(), command, "--config", daemon.config.string()},
+                         daemon.directory / (daemon.name + ".log"),
+                         daemon.directory / (daemon.name + ".pid"));
+  if (!pid) return std::unexpected(pid.error().WithContext("starting " + daemon.name));
+  return pid;
+}
+
+std::optional<pid_t> RunningClusterDaemon(const ClusterDaemon& daemon) {
+  return RunningDaemon(daemon.directory / (daemon.name + ".pid"));
+}
+
+Status StopClusterDaemon(const ClusterDaemon& daemon, std::chrono::milliseconds grace,
+                         bool kill_now) {
+  return StopDaemon(daemon.directory / (daemon.name + ".pid"), grace, kill_now);
+}
+
+Status EnrollClusterDevices(const Cluster& cluster, api::ApiClient& client) {
+  if (cluster.admins.size() < cluster.admin_threshold) {
+    return Fail(ErrorCode::kInvalidArgument, "the cluster has fewer admins than its threshold");
   }
-  std::error_code ignored;
-  std::filesystem::remove(PidFile(cluster.peers[index]), ignored);
+  std::vector<crypto::PrivateKey> admins;
+  for (size_t i = 0; i < cluster.admin_threshold; ++i) {
+    VIGIL_ASSIGN_OR_RETURN(crypto::PrivateKey key,
+                           crypto::ReadPrivateKeyFile(cluster.admins[i] / "key.pem"));
+    admins.push_back(std::move(key));
+  }
+  std::vector<const crypto::PrivateKey*> co_signers;
+  for (size_t i = 1; i < admins.size(); ++i) co_signers.push_back(&admins[i]);
+  for (const ClusterDaemon& device : cluster.devices) {
+    VIGIL_ASSIGN_OR_RETURN(crypto::PrivateKey device_key,
+                           crypto::ReadPrivateKeyFile(device.directory / "node" / "key.pem"));
+    ledger::EnrollDevice body{.device_key = device_key.public_key(),
+                              .group = cluster.device_group,
+                              .labels = {}};
+    // The admin's sequence is not known here: a wrong guess is answered with the right one.
+    uint64_t sequence = 1;
+    for (int attempt = 0;; ++attempt) {
+      Bytes transaction =
+          ledger::SignTransaction(cluster.chain_id, body, sequence, admins[0], co_signers);
+      VIGIL_ASSIGN_OR_RETURN(api::SubmitResponse response, client.Submit(transaction, true));
+      if (response.outcome == api::SubmitOutcome::kCommitted && response.result.ok()) break;
+      if (response.result.code == ledger::ResultCode::kAlreadyExists) break;
+      auto next = ledger::NextSequenceNamedBy(response.result);
+      if (!next || attempt >= 3) {
+        return Fail(ErrorCode::kRefused, "enrolling " + device.name + ": " + response.result.reason);
+      }
+      sequence = *next;
+    }
+  }
   return Ok();
 }
 

@@ -8,7 +8,12 @@
 //   DIR/admin-N/              admin keys with a client certificate (role admin)
 //   DIR/publisher/            a publisher key with a client certificate (role publisher)
 //   DIR/peer-N/node/          the peer's key (its validator key) and certificate (role peer)
-//   DIR/peer-N/peer.toml      its configuration; DIR/peer-N/data/ its store (and artifacts/,
+//   DIR/peer-N/peer.toml      its configuration; DIR/peer-N/data/ its store
+// and, with `devices` > 0, a plant on the same machine:
+//   DIR/gateway/node/         the gateway's key and certificate (role gateway)
+//   DIR/gateway/gateway.toml  its configuration: every peer's client API and artifact store
+//   DIR/device-N/node/        a device's key and certificate (role device)
+//   DIR/device-N/agent.toml   its agent's configuration; DIR/device-N/state/ its slots (and artifacts/,
 //                             the artifact store it serves on its artifacts port)
 // `StartPeer` runs `vigil peer --config DIR/peer-N/peer.toml` as a child in its own session,
 // logging to DIR/peer-N/peer.log, and records its pid in DIR/peer-N/peer.pid.
@@ -24,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "api/client.h"
 #include "common/error.h"
 #include "store/block_store.h"
 
@@ -41,6 +47,10 @@ struct ClusterSpec {
   std::chrono::milliseconds timeout_propose{1000};
   bool durable = true;  // sync = "full"; false: "normal"
   size_t verify_threads = 2;
+  // A gateway and this many devices (0: none), all of `device_group`, running `device_apps`.
+  size_t devices = 0;
+  std::string device_group = "line-1";
+  std::vector<std::string> device_apps = {"press-control"};
 };
 
 struct ClusterPeer {
@@ -52,6 +62,13 @@ struct ClusterPeer {
   uint16_t artifacts_port = 0;  // its artifact store (HTTPS, docs/artifacts.md)
 };
 
+struct ClusterDaemon {
+  std::string name;                 // "gateway", "device-1", ...
+  std::filesystem::path directory;  // DIR/<name>
+  std::filesystem::path config;     // gateway.toml or agent.toml
+  uint16_t port = 0;                // the gateway's device port (0 for devices)
+};
+
 struct Cluster {
   std::filesystem::path directory;
   std::string chain_id;
@@ -60,6 +77,9 @@ struct Cluster {
   std::vector<std::filesystem::path> admins;  // node directories: key.pem, cert.pem, ca.pem
   std::filesystem::path publisher;
   size_t admin_threshold = 1;
+  std::optional<ClusterDaemon> gateway;  // present when the cluster has devices
+  std::vector<ClusterDaemon> devices;
+  std::string device_group;
 };
 
 // Refuses a directory that already holds a cluster.
@@ -81,5 +101,18 @@ std::optional<pid_t> RunningPeer(const Cluster& cluster, size_t index);
 Status StopPeer(const Cluster& cluster, size_t index,
                 std::chrono::milliseconds grace = std::chrono::milliseconds(5000),
                 bool kill_now = false);
+
+// The gateway and the agents run as `vigil gateway|agent --config ...` children like the
+// peers, logging to DIR/<name>/<name>.log with their pid in DIR/<name>/<name>.pid.
+Expected<pid_t> StartClusterDaemon(const Cluster& cluster, const ClusterDaemon& daemon,
+                                   const std::filesystem::path& vigil_binary);
+std::optional<pid_t> RunningClusterDaemon(const ClusterDaemon& daemon);
+Status StopClusterDaemon(const ClusterDaemon& daemon,
+                         std::chrono::milliseconds grace = std::chrono::milliseconds(5000),
+                         bool kill_now = false);
+
+// Enrolls every device of the cluster in its group, signed by as many of the cluster's admins
+// as the threshold needs; a device already enrolled is left as it is.
+Status EnrollClusterDevices(const Cluster& cluster, api::ApiClient& client);
 
 }  // namespace vigil::peer
