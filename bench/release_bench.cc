@@ -45,13 +45,13 @@ struct Fixture {
     VIGIL_ASSERT(::mkdtemp(pattern.data()) != nullptr);
     root = pattern;
     for (int i = 0; i < kFiles; ++i) {
-      fs::path path = root / "source" / ("dir" + std::to_string(i / 8)) /
-                      ("file" + std::to_string(i));
+      fs::path path =
+          root / "source" / ("dir" + std::to_string(i / 8)) / ("file" + std::to_string(i));
       fs::create_directories(path.parent_path());
       std::ofstream(path, std::ios::binary) << FileContents(i);
     }
-    options = {.app = "bench", .version = "1.0.0", .entry = {"/bin/true"}, .health = {},
-               .hooks = {}};
+    options = {
+        .app = "bench", .version = "1.0.0", .entry = {"/bin/true"}, .health = {}, .hooks = {}};
     VIGIL_ASSERT(BuildBundle(root / "source", options, bundle()).has_value());
   }
   ~Fixture() {

@@ -28,9 +28,9 @@ using vigil::ByteSpan;
 
 Bytes Frame(ByteSpan input) {
   if (input.size() < 4) return Bytes(input.begin(), input.end());
-  uint32_t manifest_length = static_cast<uint32_t>(input[0]) | static_cast<uint32_t>(input[1]) << 8 |
-                             static_cast<uint32_t>(input[2]) << 16 |
-                             static_cast<uint32_t>(input[3]) << 24;
+  uint32_t manifest_length =
+      static_cast<uint32_t>(input[0]) | static_cast<uint32_t>(input[1]) << 8 |
+      static_cast<uint32_t>(input[2]) << 16 | static_cast<uint32_t>(input[3]) << 24;
   ByteSpan rest = input.subspan(4);
   if (manifest_length > rest.size()) manifest_length = static_cast<uint32_t>(rest.size());
   ByteSpan manifest = rest.subspan(0, manifest_length);
@@ -52,8 +52,8 @@ Bytes Frame(ByteSpan input) {
 }
 
 const std::filesystem::path& BundlePath() {
-  static const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                            ("vigil-release-fuzz-" + std::to_string(::getpid()));
+  static const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("vigil-release-fuzz-" + std::to_string(::getpid()));
   return path;
 }
 

@@ -21,7 +21,8 @@ constexpr std::string_view kVerifyName = "release verify";
 // Splits "CMD ARGS" into argv the way a shell splits words, without expansion: whitespace
 // separates, '...' and "..." group (no escapes inside), nothing else is special. Entry points
 // are run with execve, never through a shell, so what is split here is exactly what runs.
-Expected<std::vector<std::string>> SplitCommandLine(std::string_view option, std::string_view text) {
+Expected<std::vector<std::string>> SplitCommandLine(std::string_view option,
+                                                    std::string_view text) {
   std::vector<std::string> words;
   std::string word;
   bool in_word = false;
@@ -163,11 +164,11 @@ void RegisterBuild(CLI::App& release, CommandContext& context) {
       ->required();
   command->add_option("--app", options->app, "App name ([a-z0-9._-], as on the ledger)")
       ->required();
-  command->add_option("--version", options->version, "Semantic version (e.g. 1.4.0)")
-      ->required();
-  command->add_option("--entry", options->entry,
-                      "Command that starts the app, e.g. \"bin/server --port 80\": the program "
-                      "is a file of the bundle (executable) or an absolute system path")
+  command->add_option("--version", options->version, "Semantic version (e.g. 1.4.0)")->required();
+  command
+      ->add_option("--entry", options->entry,
+                   "Command that starts the app, e.g. \"bin/server --port 80\": the program "
+                   "is a file of the bundle (executable) or an absolute system path")
       ->required();
   command->add_option("--health-stay-up", options->health_stay_up_seconds,
                       "Health check: seconds the app must stay running after start");
@@ -218,8 +219,9 @@ Status RunInspect(const InspectCommandOptions& options) {
               manifest.health.stay_up_seconds,
               manifest.health.command.empty() ? "-" : JoinArgv(manifest.health.command).c_str(),
               static_cast<unsigned>(manifest.health.tcp_port), manifest.health.timeout_seconds);
-  std::printf("pre_activate   %s\n",
-              manifest.hooks.pre_activate.empty() ? "-" : JoinArgv(manifest.hooks.pre_activate).c_str());
+  std::printf("pre_activate   %s\n", manifest.hooks.pre_activate.empty()
+                                         ? "-"
+                                         : JoinArgv(manifest.hooks.pre_activate).c_str());
   std::printf("post_activate  %s\n", manifest.hooks.post_activate.empty()
                                          ? "-"
                                          : JoinArgv(manifest.hooks.post_activate).c_str());

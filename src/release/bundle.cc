@@ -28,8 +28,8 @@ namespace fs = std::filesystem;
 // --- Small I/O helpers ---
 
 Error IoError(std::string_view what, const fs::path& path) {
-  return Error(ErrorCode::kIOError, std::string(what) + " " + path.string() + ": " +
-                                        std::strerror(errno));
+  return Error(ErrorCode::kIOError,
+               std::string(what) + " " + path.string() + ": " + std::strerror(errno));
 }
 
 std::unexpected<Error> Corrupt(std::string message) {
@@ -215,8 +215,7 @@ Expected<OpenBundle> OpenAndReadFraming(const fs::path& path) {
   uint64_t declared_bytes = TotalSizeBytes(bundle.manifest);
   if (declared_bytes / limits::kReleaseCompressionRatioMax > bundle.archive_size_bytes) {
     return Corrupt("bundle declares " + std::to_string(declared_bytes) + " bytes of files in a " +
-                   std::to_string(bundle.archive_size_bytes) +
-                   "-byte archive, more than the " +
+                   std::to_string(bundle.archive_size_bytes) + "-byte archive, more than the " +
                    std::to_string(limits::kReleaseCompressionRatioMax) +
                    ":1 compression ratio allowed (decompression bomb?)");
   }
@@ -247,13 +246,13 @@ struct ArchiveSource {
 
   static la_ssize_t Read(struct archive*, void* self_pointer, const void** data) {
     auto* self = static_cast<ArchiveSource*>(self_pointer);
-    size_t wanted = static_cast<size_t>(std::min<uint64_t>(self->buffer.size(),
-                                                           self->remaining_bytes));
+    size_t wanted =
+        static_cast<size_t>(std::min<uint64_t>(self->buffer.size(), self->remaining_bytes));
     if (wanted == 0) return 0;
     auto read = ReadAt(self->fd, self->buffer.data(), wanted, self->next_offset, *self->path);
     if (!read || *read != wanted) {
-      self->error = read ? Error(ErrorCode::kCorruption, "bundle archive is truncated")
-                         : read.error();
+      self->error =
+          read ? Error(ErrorCode::kCorruption, "bundle archive is truncated") : read.error();
       return -1;
     }
     self->hasher.Update(ByteSpan(self->buffer.data(), wanted));
@@ -276,8 +275,8 @@ class FileSink {
 Error ArchiveError(struct archive* archive, ArchiveSource& source, std::string_view what) {
   if (source.error) return *source.error;
   const char* message = archive_error_string(archive);
-  return Error(ErrorCode::kCorruption, std::string(what) + ": " +
-                                           (message != nullptr ? message : "unknown error"));
+  return Error(ErrorCode::kCorruption,
+               std::string(what) + ": " + (message != nullptr ? message : "unknown error"));
 }
 
 // Checks one archive entry's header against the manifest file it must be.
@@ -306,8 +305,7 @@ Status CheckEntryHeader(struct archive_entry* entry, const Manifest& manifest, s
   const FileEntry& expected = manifest.files[index];
   if (name != expected.path) {
     if (FindFile(manifest, name) != nullptr) {
-      return Corrupt(where + " is out of order: the manifest lists \"" + expected.path +
-                     "\" here");
+      return Corrupt(where + " is out of order: the manifest lists \"" + expected.path + "\" here");
     }
     return Corrupt(where + " is not in the manifest (extra archive entry)");
   }
@@ -345,8 +343,7 @@ Status ReadArchive(OpenBundle& bundle, const fs::path& path, FileSink& sink) {
   // Decompression bomb guard while decompressing: the tar stream may hold the declared file
   // bytes plus bounded per-entry overhead, nothing more.
   const uint64_t decompressed_bytes_max =
-      TotalSizeBytes(manifest) +
-      manifest.files.size() * limits::kReleaseTarEntryOverheadBytesMax +
+      TotalSizeBytes(manifest) + manifest.files.size() * limits::kReleaseTarEntryOverheadBytesMax +
       limits::kReleaseTarTrailerBytesMax;
   auto check_decompressed = [&]() -> Status {
     auto decompressed = static_cast<uint64_t>(archive_filter_bytes(archive.get(), 0));
@@ -382,8 +379,8 @@ Status ReadArchive(OpenBundle& bundle, const fs::path& path, FileSink& sink) {
       result = archive_read_data_block(archive.get(), &block, &block_size, &block_offset);
       if (result == ARCHIVE_EOF) break;
       if (result != ARCHIVE_OK) {
-        return std::unexpected(
-            ArchiveError(archive.get(), source, "bundle archive is corrupt in \"" + file.path + "\""));
+        return std::unexpected(ArchiveError(archive.get(), source,
+                                            "bundle archive is corrupt in \"" + file.path + "\""));
       }
       // Sparse entries would leave holes the hash never saw: refuse anything but one run.
       if (static_cast<uint64_t>(block_offset) != written ||
@@ -442,8 +439,8 @@ class UnpackSink final : public FileSink {
     fs::path target = root_ / file.path;
     VIGIL_RETURN_IF_ERROR(CreateParents(file.path));
     // O_EXCL | O_NOFOLLOW: never write through something that was already there.
-    fd_ = FileDescriptor(::open(target.c_str(),
-                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    fd_ = FileDescriptor(
+        ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (fd_.get() < 0) return std::unexpected(IoError("cannot create", target));
     current_ = target;
     return Ok();
@@ -503,7 +500,8 @@ Expected<std::vector<SourceFile>> ScanSource(const fs::path& source) {
   }
   std::vector<SourceFile> files;
   fs::recursive_directory_iterator walk(source, fs::directory_options::none, error);
-  if (error) return Fail(ErrorCode::kIOError, "cannot list " + source.string() + ": " + error.message());
+  if (error)
+    return Fail(ErrorCode::kIOError, "cannot list " + source.string() + ": " + error.message());
   for (auto end = fs::recursive_directory_iterator(); walk != end; walk.increment(error)) {
     if (error) {
       return Fail(ErrorCode::kIOError, "cannot list " + source.string() + ": " + error.message());
@@ -522,16 +520,16 @@ Expected<std::vector<SourceFile>> ScanSource(const fs::path& source) {
     }
     if (S_ISDIR(file_status.st_mode)) {
       if (walk.depth() + 1 >= static_cast<int>(limits::kReleasePathDepthMax)) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    "\"" + relative + "\" is nested deeper than " +
-                        std::to_string(limits::kReleasePathDepthMax) + " directories");
+        return Fail(ErrorCode::kInvalidArgument, "\"" + relative + "\" is nested deeper than " +
+                                                     std::to_string(limits::kReleasePathDepthMax) +
+                                                     " directories");
       }
       continue;
     }
     if (!S_ISREG(file_status.st_mode)) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "\"" + relative +
-                      "\" is a device file, fifo or socket; bundles hold regular files only");
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          "\"" + relative + "\" is a device file, fifo or socket; bundles hold regular files only");
     }
     auto mode = static_cast<uint32_t>(file_status.st_mode & 07777);
     if ((mode & ~kFileModeBits) != 0) {
@@ -541,9 +539,9 @@ Expected<std::vector<SourceFile>> ScanSource(const fs::path& source) {
                       "them away");
     }
     if (files.size() >= limits::kReleaseFilesMax) {
-      return Fail(ErrorCode::kResourceExhausted,
-                  source.string() + " holds more than " +
-                      std::to_string(limits::kReleaseFilesMax) + " files");
+      return Fail(ErrorCode::kResourceExhausted, source.string() + " holds more than " +
+                                                     std::to_string(limits::kReleaseFilesMax) +
+                                                     " files");
     }
     files.push_back({.absolute = absolute,
                      .entry = {.path = std::move(relative),
@@ -551,10 +549,9 @@ Expected<std::vector<SourceFile>> ScanSource(const fs::path& source) {
                                .mode = mode,
                                .sha256 = {}}});
   }
-  std::sort(files.begin(), files.end(),
-            [](const SourceFile& left, const SourceFile& right) {
-              return left.entry.path < right.entry.path;
-            });
+  std::sort(files.begin(), files.end(), [](const SourceFile& left, const SourceFile& right) {
+    return left.entry.path < right.entry.path;
+  });
   return files;
 }
 
@@ -562,7 +559,8 @@ Expected<FileDescriptor> OpenSourceFile(const SourceFile& file) {
   FileDescriptor fd(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (fd.get() < 0) return std::unexpected(IoError("cannot open", file.absolute));
   struct stat status {};
-  if (::fstat(fd.get(), &status) != 0) return std::unexpected(IoError("cannot stat", file.absolute));
+  if (::fstat(fd.get(), &status) != 0)
+    return std::unexpected(IoError("cannot stat", file.absolute));
   if (!S_ISREG(status.st_mode) || static_cast<uint64_t>(status.st_size) != file.entry.size_bytes) {
     return Fail(ErrorCode::kUnavailable,
                 "\"" + file.entry.path + "\" changed while the bundle was built; build again");
@@ -607,8 +605,8 @@ Status WriteArchive(const std::vector<SourceFile>& files, ArchiveDestination& de
   // pax_restricted: plain ustar headers, a pax extension only for paths ustar cannot hold.
   // Unblocked output: no padding of the compressed stream to 10 KiB records.
   if (archive_write_add_filter_zstd(archive.get()) != ARCHIVE_OK ||
-      archive_write_set_filter_option(archive.get(), "zstd", "compression-level",
-                                      level.c_str()) != ARCHIVE_OK ||
+      archive_write_set_filter_option(archive.get(), "zstd", "compression-level", level.c_str()) !=
+          ARCHIVE_OK ||
       archive_write_set_format_pax_restricted(archive.get()) != ARCHIVE_OK ||
       archive_write_set_bytes_per_block(archive.get(), 0) != ARCHIVE_OK) {
     return fail("cannot set up the archive writer");
@@ -691,8 +689,8 @@ Expected<std::pair<crypto::Sha256Digest, uint64_t>> WriteBundleFile(
   VIGIL_RETURN_IF_ERROR(WriteAll(fd, ByteSpan(trailer, sizeof trailer), path));
   file_hasher.Update(ByteSpan(trailer, sizeof trailer));
   if (::fsync(fd) != 0) return std::unexpected(IoError("cannot fsync", path));
-  uint64_t size = kBundleHeaderBytes + manifest_bytes.size() + destination.size_bytes +
-                  kBundleTrailerBytes;
+  uint64_t size =
+      kBundleHeaderBytes + manifest_bytes.size() + destination.size_bytes + kBundleTrailerBytes;
   return std::pair{file_hasher.Finish(), size};
 }
 
@@ -732,16 +730,19 @@ Expected<BundleSummary> InspectBundle(const fs::path& bundle) {
 
 Expected<BuiltBundle> BuildBundle(const fs::path& source_directory, const BuildOptions& options,
                                   const fs::path& output_bundle) {
-  std::error_code error;
-  const fs::path source = fs::weakly_canonical(fs::absolute(source_directory), error);
-  const fs::path output = fs::weakly_canonical(fs::absolute(output_bundle), error);
-  if (error) {
-    return Fail(ErrorCode::kInvalidArgument, "cannot resolve " + output_bundle.string());
+  std::error_code source_error;
+  std::error_code output_error;
+  const fs::path source = fs::weakly_canonical(fs::absolute(source_directory), source_error);
+  const fs::path output = fs::weakly_canonical(fs::absolute(output_bundle), output_error);
+  if (source_error || output_error) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "cannot resolve " + (source_error ? source_directory : output_bundle).string() +
+                    ": " + (source_error ? source_error : output_error).message());
   }
   if (IsWithin(output, source)) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "the output " + output_bundle.string() + " lies inside the directory being " +
-                    "bundled; write it elsewhere");
+    return Fail(ErrorCode::kInvalidArgument, "the output " + output_bundle.string() +
+                                                 " lies inside the directory being " +
+                                                 "bundled; write it elsewhere");
   }
   VIGIL_ASSIGN_OR_RETURN(std::vector<SourceFile> files, ScanSource(source));
 
@@ -765,7 +766,8 @@ Expected<BuiltBundle> BuildBundle(const fs::path& source_directory, const BuildO
   }
   // Codec strings must be UTF-8 before encoding; report it as a rule, not an assertion.
   for (const std::string& text : {manifest.app, manifest.version}) {
-    if (!codec::IsValidUtf8(text)) return Fail(ErrorCode::kInvalidArgument, "app and version must be UTF-8");
+    if (!codec::IsValidUtf8(text))
+      return Fail(ErrorCode::kInvalidArgument, "app and version must be UTF-8");
   }
   VIGIL_RETURN_IF_ERROR(ValidateManifest(manifest));
   Bytes manifest_bytes = EncodeManifest(manifest);
@@ -777,8 +779,7 @@ Expected<BuiltBundle> BuildBundle(const fs::path& source_directory, const BuildO
   }
 
   fs::path directory = output.parent_path();
-  std::string temporary =
-      (directory / ("." + output.filename().string() + ".tmp-XXXXXX")).string();
+  std::string temporary = (directory / ("." + output.filename().string() + ".tmp-XXXXXX")).string();
   FileDescriptor fd(::mkstemp(temporary.data()));
   if (fd.get() < 0) return std::unexpected(IoError("cannot create a temporary file in", directory));
   auto written = [&]() -> Expected<std::pair<crypto::Sha256Digest, uint64_t>> {
@@ -835,8 +836,8 @@ Expected<Manifest> UnpackBundle(const fs::path& bundle, const fs::path& destinat
     VIGIL_RETURN_IF_ERROR(ReadArchive(*open, bundle, sink));
     VIGIL_RETURN_IF_ERROR(sink.SyncDirectories());
     // RENAME_NOREPLACE: a destination created meanwhile is an error, never overwritten.
-    if (::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, destination.c_str(),
-                    RENAME_NOREPLACE) != 0) {
+    if (::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, destination.c_str(), RENAME_NOREPLACE) !=
+        0) {
       return std::unexpected(IoError("cannot rename the unpacked tree to", destination));
     }
     return SyncDirectory(parent);
@@ -851,15 +852,24 @@ Expected<Manifest> UnpackBundle(const fs::path& bundle, const fs::path& destinat
 
 Status RemoveAbandonedUnpacks(const fs::path& parent) {
   std::error_code error;
-  for (const auto& item : fs::directory_iterator(parent, error)) {
-    const std::string name = item.path().filename().string();
+  fs::directory_iterator items(parent, error);
+  for (auto end = fs::directory_iterator(); !error && items != end; items.increment(error)) {
+    const fs::path& path = items->path();
+    const std::string name = path.filename().string();
+    std::error_code status_error;
     if (name.starts_with('.') && name.find(".unpack-") != std::string::npos &&
-        item.is_directory(error) && !item.is_symlink(error)) {
-      fs::remove_all(item.path(), error);
-      if (error) return Fail(ErrorCode::kIOError, "cannot remove " + item.path().string());
+        fs::is_directory(fs::symlink_status(path, status_error))) {
+      std::error_code remove_error;
+      fs::remove_all(path, remove_error);
+      if (remove_error) {
+        return Fail(ErrorCode::kIOError,
+                    "cannot remove " + path.string() + ": " + remove_error.message());
+      }
     }
   }
-  if (error) return Fail(ErrorCode::kIOError, "cannot list " + parent.string() + ": " + error.message());
+  if (error) {
+    return Fail(ErrorCode::kIOError, "cannot list " + parent.string() + ": " + error.message());
+  }
   return Ok();
 }
 

@@ -53,7 +53,7 @@ Expected<Manifest> ReadBundleManifest(const std::filesystem::path& bundle);
 
 struct BundleSummary {
   Manifest manifest;
-  crypto::Sha256Digest bundle_digest{};   // SHA-256 of the whole file (the ledger's digest)
+  crypto::Sha256Digest bundle_digest{};  // SHA-256 of the whole file (the ledger's digest)
   uint64_t bundle_size_bytes = 0;
   crypto::Sha256Digest manifest_root{};
   uint64_t archive_size_bytes = 0;

@@ -110,8 +110,7 @@ Expected<Manifest> ReadManifest(codec::Decoder& decoder) {
   VIGIL_ASSIGN_OR_RETURN(manifest.health.timeout_seconds,
                          decoder.ReadU32("health.timeout_seconds"));
   VIGIL_ASSIGN_OR_RETURN(manifest.hooks.pre_activate, ReadStrings(decoder, "hooks.pre_activate"));
-  VIGIL_ASSIGN_OR_RETURN(manifest.hooks.post_activate,
-                         ReadStrings(decoder, "hooks.post_activate"));
+  VIGIL_ASSIGN_OR_RETURN(manifest.hooks.post_activate, ReadStrings(decoder, "hooks.post_activate"));
   VIGIL_ASSIGN_OR_RETURN(manifest.files,
                          decoder.ReadVector("files", limits::kReleaseFilesMax, ReadFileEntry));
   return manifest;
@@ -139,7 +138,8 @@ Status ValidateCommand(std::string_view field, const std::vector<std::string>& a
     const std::string& argument = argv[i];
     if (argument.size() > limits::kReleaseArgumentBytesMax ||
         argument.find('\0') != std::string::npos || !codec::IsValidUtf8(argument)) {
-      return Invalid(std::string(field) + "[" + std::to_string(i) + "] must be UTF-8 without NUL, at most " +
+      return Invalid(std::string(field) + "[" + std::to_string(i) +
+                     "] must be UTF-8 without NUL, at most " +
                      std::to_string(limits::kReleaseArgumentBytesMax) + " bytes");
     }
   }
@@ -192,8 +192,8 @@ Status ValidateFiles(const std::vector<FileEntry>& files) {
          slash = file.path.find('/', slash + 1)) {
       std::string_view directory = std::string_view(file.path).substr(0, slash);
       if (ContainsPath(files, directory)) {
-        return Invalid("file " + Quote(file.path) + " lies under " +
-                       Quote(directory) + ", which is itself a file of the release");
+        return Invalid("file " + Quote(file.path) + " lies under " + Quote(directory) +
+                       ", which is itself a file of the release");
       }
     }
   }
@@ -256,12 +256,13 @@ Status ValidateManifest(const Manifest& manifest) {
   VIGIL_RETURN_IF_ERROR(ValidateCommand("entry", manifest.entry, manifest, /*required=*/true));
   VIGIL_RETURN_IF_ERROR(
       ValidateCommand("health.command", manifest.health.command, manifest, /*required=*/false));
-  VIGIL_RETURN_IF_ERROR(ValidateCommand("hooks.pre_activate", manifest.hooks.pre_activate,
-                                        manifest, /*required=*/false));
+  VIGIL_RETURN_IF_ERROR(ValidateCommand("hooks.pre_activate", manifest.hooks.pre_activate, manifest,
+                                        /*required=*/false));
   VIGIL_RETURN_IF_ERROR(ValidateCommand("hooks.post_activate", manifest.hooks.post_activate,
                                         manifest, /*required=*/false));
-  for (auto [field, seconds] : {std::pair{"health.stay_up_seconds", manifest.health.stay_up_seconds},
-                                std::pair{"health.timeout_seconds", manifest.health.timeout_seconds}}) {
+  for (auto [field, seconds] :
+       {std::pair{"health.stay_up_seconds", manifest.health.stay_up_seconds},
+        std::pair{"health.timeout_seconds", manifest.health.timeout_seconds}}) {
     if (seconds > limits::kReleaseHealthSecondsMax) {
       return Invalid(std::string(field) + " " + std::to_string(seconds) + " is more than " +
                      std::to_string(limits::kReleaseHealthSecondsMax));

@@ -65,7 +65,7 @@ struct InstallHooks {
 };
 
 struct FileEntry {
-  std::string path;   // relative, '/'-separated, normalised, confined; sorted unique in a manifest
+  std::string path;  // relative, '/'-separated, normalised, confined; sorted unique in a manifest
   uint64_t size_bytes = 0;
   uint32_t mode = 0;  // permission bits only: 0..0777, owner-read required (see above)
   crypto::Sha256Digest sha256{};

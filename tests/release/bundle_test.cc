@@ -2,9 +2,8 @@
 #include "release/bundle.h"
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -19,18 +18,18 @@ namespace vigil::release {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::PseudoRandomBytes;
-using testing::ReadWhole;
 using testing::ArchiveItem;
 using testing::AssembleBundle;
 using testing::EntryFor;
 using testing::File;
-using testing::Typed;
-using testing::Zeros;
 using testing::MakeArchive;
 using testing::ManifestWith;
+using testing::PseudoRandomBytes;
+using testing::ReadWhole;
+using testing::Typed;
 using testing::WriteTreeFile;
 using testing::WriteWhole;
+using testing::Zeros;
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -102,7 +101,6 @@ TEST_F(BundleTest, BuildsInspectsVerifiesAndUnpacks) {
   EXPECT_EQ(std::distance(fs::directory_iterator(slot.parent_path()), fs::directory_iterator()), 1);
 }
 
-
 TEST_F(BundleTest, SameTreeGivesTheSameBundle) {
   BuiltBundle first = Build();
   BuiltBundle second = Build();
@@ -173,8 +171,9 @@ class RefusalTest : public BundleTest {
 
 TEST_F(RefusalTest, HandMadeValidBundleIsAccepted) {
   Manifest manifest = ManifestWith({EntryFor("a", "alpha"), EntryFor("b/c", "gamma", 0755)});
-  WriteWhole(bundle(), AssembleBundle(EncodeManifest(manifest),
-                                      MakeArchive({File("a", "alpha"), File("b/c", "gamma", 0755)})));
+  WriteWhole(bundle(),
+             AssembleBundle(EncodeManifest(manifest),
+                            MakeArchive({File("a", "alpha"), File("b/c", "gamma", 0755)})));
   auto verified = VerifyBundle(bundle());
   EXPECT_TRUE(verified.has_value()) << verified.error().ToString();
 }
@@ -184,8 +183,8 @@ TEST_F(RefusalTest, DotDotEntry) {
 }
 
 TEST_F(RefusalTest, AbsoluteEntry) {
-  ExpectRefused(ManifestWith({EntryFor("etc/passwd", "x")}),
-                {File("/etc/passwd", "x")}, "absolute");
+  ExpectRefused(ManifestWith({EntryFor("etc/passwd", "x")}), {File("/etc/passwd", "x")},
+                "absolute");
 }
 
 TEST_F(RefusalTest, DeviceFileEntry) {
@@ -195,8 +194,7 @@ TEST_F(RefusalTest, DeviceFileEntry) {
 
 TEST_F(RefusalTest, EscapingSymlinkEntry) {
   ExpectRefused(ManifestWith({EntryFor("etc", ""), EntryFor("etc2", "x")}),
-                {Typed("etc", AE_IFLNK, "../../../etc"), File("etc2", "x")},
-                "symbolic link");
+                {Typed("etc", AE_IFLNK, "../../../etc"), File("etc2", "x")}, "symbolic link");
 }
 
 TEST_F(RefusalTest, HardLinkEntry) {
@@ -206,18 +204,16 @@ TEST_F(RefusalTest, HardLinkEntry) {
 
 TEST_F(RefusalTest, DirectoryEntry) {
   ExpectRefused(ManifestWith({EntryFor("d/a", "x")}),
-                {Typed("d", AE_IFDIR, "", 0755), File("d/a", "x")},
-                "not a regular file");
+                {Typed("d", AE_IFDIR, "", 0755), File("d/a", "x")}, "not a regular file");
 }
 
 TEST_F(RefusalTest, ExtraEntry) {
-  ExpectRefused(ManifestWith({EntryFor("a", "x")}),
-                {File("a", "x"), File("b", "y")}, "extra");
+  ExpectRefused(ManifestWith({EntryFor("a", "x")}), {File("a", "x"), File("b", "y")}, "extra");
 }
 
 TEST_F(RefusalTest, MissingFile) {
-  ExpectRefused(ManifestWith({EntryFor("a", "x"), EntryFor("b", "y")}),
-                {File("a", "x")}, "lacks \"b\"");
+  ExpectRefused(ManifestWith({EntryFor("a", "x"), EntryFor("b", "y")}), {File("a", "x")},
+                "lacks \"b\"");
 }
 
 TEST_F(RefusalTest, OutOfOrderEntries) {
@@ -226,25 +222,22 @@ TEST_F(RefusalTest, OutOfOrderEntries) {
 }
 
 TEST_F(RefusalTest, SizeMismatch) {
-  ExpectRefused(ManifestWith({EntryFor("a", "xyz")}), {File("a", "xy")},
-                "the manifest says 3");
+  ExpectRefused(ManifestWith({EntryFor("a", "xyz")}), {File("a", "xy")}, "the manifest says 3");
 }
 
 TEST_F(RefusalTest, DigestMismatchOfTheLastFileLeavesNothing) {
   // Earlier files are written before the last one fails: the whole unpack must disappear.
   ExpectRefused(ManifestWith({EntryFor("a", "first"), EntryFor("z/z", "right")}),
-                {File("a", "first"), File("z/z", "wrong")},
-                "SHA-256");
+                {File("a", "first"), File("z/z", "wrong")}, "SHA-256");
 }
 
 TEST_F(RefusalTest, ModeMismatch) {
-  ExpectRefused(ManifestWith({EntryFor("a", "x", 0644)}),
-                {File("a", "x", 0755)}, "mode");
+  ExpectRefused(ManifestWith({EntryFor("a", "x", 0644)}), {File("a", "x", 0755)}, "mode");
 }
 
 TEST_F(RefusalTest, NotZstd) {
-  ExpectRefused(ManifestWith({EntryFor("a", "x")}), {File("a", "x")},
-                "not zstd", ARCHIVE_FILTER_NONE);
+  ExpectRefused(ManifestWith({EntryFor("a", "x")}), {File("a", "x")}, "not zstd",
+                ARCHIVE_FILTER_NONE);
 }
 
 TEST_F(RefusalTest, DecompressionBombByRatio) {
@@ -258,8 +251,8 @@ TEST_F(RefusalTest, DecompressionBombByRatio) {
     bomb.sha256 = hasher.Finish();
   }
   Manifest manifest = ManifestWith({bomb});
-  WriteWhole(bundle(), AssembleBundle(EncodeManifest(manifest),
-                                      MakeArchive({Zeros("bomb", size)})));
+  WriteWhole(bundle(),
+             AssembleBundle(EncodeManifest(manifest), MakeArchive({Zeros("bomb", size)})));
   auto read = ReadBundleManifest(bundle());
   ASSERT_FALSE(read.has_value());
   EXPECT_TRUE(Contains(read.error().message(), "decompression bomb")) << read.error().message();
@@ -302,9 +295,9 @@ TEST_F(RefusalTest, BitFlipAnywhereInArchive) {
 TEST_F(RefusalTest, TruncatedOrExtendedBundle) {
   Build();
   const Bytes original = ReadWhole(bundle());
-  for (size_t length : {size_t{0}, size_t{7}, kBundleHeaderBytes, kBundleHeaderBytes + 10,
-                        original.size() / 2, original.size() - kBundleTrailerBytes,
-                        original.size() - 1}) {
+  for (size_t length :
+       {size_t{0}, size_t{7}, kBundleHeaderBytes, kBundleHeaderBytes + 10, original.size() / 2,
+        original.size() - kBundleTrailerBytes, original.size() - 1}) {
     WriteWhole(bundle(), ByteSpan(original.data(), length));
     EXPECT_FALSE(VerifyBundle(bundle()).has_value()) << length;
   }

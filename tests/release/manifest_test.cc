@@ -22,7 +22,9 @@ Manifest Sample() {
                                     EntryFor("etc/config", "port = 80\n", 0640),
                                     EntryFor("share/data.bin", std::string(1000, 'x'), 0444)});
   manifest.entry = {"bin/server", "--port", "80"};
-  manifest.health = {.stay_up_seconds = 10, .command = {"bin/server", "--check"}, .tcp_port = 80,
+  manifest.health = {.stay_up_seconds = 10,
+                     .command = {"bin/server", "--check"},
+                     .tcp_port = 80,
                      .timeout_seconds = 30};
   manifest.hooks = {.pre_activate = {"/usr/bin/env", "true"}, .post_activate = {}};
   return manifest;
@@ -73,9 +75,9 @@ TEST(ManifestTest, RootCoversHeaderAndEveryFileAndProvesSingleFiles) {
   for (size_t i = 0; i < manifest.files.size(); ++i) {
     auto proof = tree.ProveInclusion(FileLeafIndex(i));
     ASSERT_TRUE(proof.has_value());
-    EXPECT_TRUE(merkle::VerifyInclusion(merkle::HashLeaf(EncodeFileEntry(manifest.files[i])),
-                                        *proof, root)
-                    .has_value());
+    EXPECT_TRUE(
+        merkle::VerifyInclusion(merkle::HashLeaf(EncodeFileEntry(manifest.files[i])), *proof, root)
+            .has_value());
   }
   auto changed = [&](auto mutate) {
     Manifest copy = manifest;
@@ -110,9 +112,10 @@ TEST(ManifestTest, RefusesOtherFormatVersions) {
 }
 
 TEST(ManifestTest, RefusesUnconfinedOrMalformedPaths) {
-  for (const std::string& path : std::vector<std::string>{"../etc/passwd", "a/../../b", "/etc/passwd", "a//b", "a/", "./a", "a/.", "", "a\\b",
-        std::string("a\nb"), std::string("a\0b", 3), "caf\xc3\xa9",
-        std::string(limits::kReleasePathComponentBytesMax + 1, 'x')}) {
+  for (const std::string& path : std::vector<std::string>{
+           "../etc/passwd", "a/../../b", "/etc/passwd", "a//b", "a/", "./a", "a/.", "", "a\\b",
+           std::string("a\nb"), std::string("a\0b", 3), "caf\xc3\xa9",
+           std::string(limits::kReleasePathComponentBytesMax + 1, 'x')}) {
     Manifest manifest = ManifestWith({EntryFor(path, "x")});
     EXPECT_NE(DecodeError(manifest), "decoded") << "path " << path;
     EXPECT_FALSE(ValidateRelativePath("path", path).has_value()) << path;
@@ -128,16 +131,15 @@ TEST(ManifestTest, RefusesUnsortedDuplicateAndFileDirectoryClashes) {
             std::string::npos);
   EXPECT_NE(DecodeError(ManifestWith({EntryFor("a", "x"), EntryFor("a", "y")})).find("repeated"),
             std::string::npos);
-  EXPECT_NE(DecodeError(ManifestWith({EntryFor("a", "x"), EntryFor("a-b", "x"),
-                                      EntryFor("a/b", "x")}))
-                .find("itself a file"),
-            std::string::npos);
+  EXPECT_NE(
+      DecodeError(ManifestWith({EntryFor("a", "x"), EntryFor("a-b", "x"), EntryFor("a/b", "x")}))
+          .find("itself a file"),
+      std::string::npos);
 }
 
 TEST(ManifestTest, RefusesPrivilegedOrUnreadableModes) {
   for (uint32_t mode : {04755u, 02755u, 01755u, 0200u, 0077u, 010644u}) {
-    EXPECT_NE(DecodeError(ManifestWith({EntryFor("a", "x", mode)})).find("mode"),
-              std::string::npos)
+    EXPECT_NE(DecodeError(ManifestWith({EntryFor("a", "x", mode)})).find("mode"), std::string::npos)
         << mode;
   }
   EXPECT_EQ(DecodeError(ManifestWith({EntryFor("a", "x", 0400)})), "decoded");

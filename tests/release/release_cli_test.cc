@@ -48,7 +48,8 @@ class ReleaseCliTest : public ::testing::Test {
     return Vigil("release build " + source() +
                  " --app press-control --version 2.1.0-rc.1 --entry \"bin/server --port 8080\""
                  " --health-stay-up 5 --health-port 8080 --health-command \"/bin/sh -c 'exit 0'\""
-                 " --out " + bundle() + " --json");
+                 " --out " +
+                 bundle() + " --json");
   }
 
   test_support::TemporaryDirectory temporary_{"vigil-release-cli"};
@@ -113,15 +114,21 @@ TEST_F(ReleaseCliTest, BuildRefusesWhatCannotBeABundle) {
   EXPECT_FALSE(fs::exists(bundle()));
   fs::remove(fs::path(source()) / "share/passwd");
 
-  built = Vigil("release build " + source() + " --app Press --version 1.0.0 --entry bin/server"
-                " --out " + bundle());
+  built = Vigil("release build " + source() +
+                " --app Press --version 1.0.0 --entry bin/server"
+                " --out " +
+                bundle());
   EXPECT_EQ(built.exit_code, 1);
   EXPECT_TRUE(Contains(built.output, "app")) << built.output;
-  built = Vigil("release build " + source() + " --app press --version 1.0 --entry bin/server"
-                " --out " + bundle());
+  built = Vigil("release build " + source() +
+                " --app press --version 1.0 --entry bin/server"
+                " --out " +
+                bundle());
   EXPECT_EQ(built.exit_code, 1);
-  built = Vigil("release build " + source() + " --app press --version 1.0.0 --entry "
-                "\"bin/server 'unterminated\" --out " + bundle());
+  built = Vigil("release build " + source() +
+                " --app press --version 1.0.0 --entry "
+                "\"bin/server 'unterminated\" --out " +
+                bundle());
   EXPECT_EQ(built.exit_code, 1);
   EXPECT_TRUE(Contains(built.output, "unterminated")) << built.output;
   EXPECT_FALSE(fs::exists(bundle()));

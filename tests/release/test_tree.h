@@ -7,10 +7,10 @@
 
 #include <cstdint>
 #include <cstring>
-#include <vector>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "common/assert.h"
 #include "common/bytes.h"
@@ -40,7 +40,8 @@ inline Bytes ReadWhole(const std::filesystem::path& path) {
 
 inline void WriteWhole(const std::filesystem::path& path, ByteSpan bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   VIGIL_ASSERT(out.good());
 }
 
@@ -92,8 +93,7 @@ inline ArchiveItem Typed(std::string path, mode_t type, std::string link_target 
 }
 
 // A tar stream compressed with `filter` (zstd unless a test wants another), in memory.
-inline Bytes MakeArchive(const std::vector<ArchiveItem>& items,
-                         int filter = ARCHIVE_FILTER_ZSTD) {
+inline Bytes MakeArchive(const std::vector<ArchiveItem>& items, int filter = ARCHIVE_FILTER_ZSTD) {
   Bytes out;
   struct archive* archive = archive_write_new();
   if (filter == ARCHIVE_FILTER_ZSTD) archive_write_add_filter_zstd(archive);
@@ -115,8 +115,8 @@ inline Bytes MakeArchive(const std::vector<ArchiveItem>& items,
     archive_entry_set_perm(entry, item.mode);
     uint64_t real_size = item.contents.size() + item.zero_bytes;
     if (item.type == AE_IFREG) {
-      archive_entry_set_size(entry, item.declared_size >= 0 ? item.declared_size
-                                                            : static_cast<int64_t>(real_size));
+      archive_entry_set_size(
+          entry, item.declared_size >= 0 ? item.declared_size : static_cast<int64_t>(real_size));
     }
     if (item.type == AE_IFLNK) archive_entry_set_symlink(entry, item.link_target.c_str());
     if (item.type == AE_IFREG && !item.link_target.empty()) {
