@@ -404,15 +404,19 @@ void DeviceSessionCore::SendNextReport() {
 void DeviceSessionCore::OnReportResult(const ReportResult& result) {
   if (!report_in_flight_ || result.request_id != *report_in_flight_ || reports_.empty()) return;
   report_in_flight_.reset();
-  if (result.next_sequence != 0) next_sequence_ = result.next_sequence;
   QueuedReport& queued = reports_.front();
   bool committed = result.outcome == ReportOutcome::kCommitted;
+  // The gateway says what the ledger expects next (counting this report once committed).
+  if (result.next_sequence != 0) {
+    next_sequence_ = result.next_sequence;
+  } else if (committed && result.result.ok()) {
+    ++next_sequence_;
+  }
   // Worth another try: a stale sequence (signed again with the one the ledger expects) or a
   // busy gateway. Anything else is the ledger's final word.
   bool retry = !committed && ++queued.attempts < limits::kAgentReportAttemptsMax &&
                (result.result.code == ledger::ResultCode::kBadSequence ||
                 result.result.code == ledger::ResultCode::kLimitReached);
-  if (committed && result.result.ok()) ++next_sequence_;
   if (retry) {
     Event("report refused (" + std::string(ledger::ResultCodeName(result.result.code)) + ": " +
           result.result.reason + "); sending it again");

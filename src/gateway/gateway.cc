@@ -291,6 +291,9 @@ void GatewayCore::OnFrame(const transport::ConnectionPointer& connection,
 
 void GatewayCore::OnHello(Session& session, const delivery::Hello& hello) {
   session.apps = hello.apps;
+  // A Hello is the device's current state: an offer it could not take then (busy activating
+  // the previous release) is worth making again now.
+  session.offered.clear();
   if (!session.welcomed) {
     auto record = ledger::GetDevice(follower_.state(), session.device);
     delivery::Welcome welcome{
