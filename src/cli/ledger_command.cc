@@ -2,11 +2,7 @@
 // the chain, and committed blocks verified against the genesis validators before they are
 // shown (docs/cli.md#vigil-ledger).
 //
-// Blocks are checked with api::VerifyCommittedBlock: the commit certificate holds precommits
-// of more than 2/3 of the genesis validators' power for the header's hash, and the block's
-// transactions and results match the header's roots. The validator set is the genesis one:
-// the ledger has no validator-change transaction yet (kind 7 is reserved), so it holds at
-// every height; when it gains one, verification must follow the changes.
+// Blocks are checked against the genesis validators by cli/verified_blocks.h.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -21,6 +17,7 @@
 #include "api/messages.h"
 #include "cli/commands.h"
 #include "cli/peer_target.h"
+#include "cli/verified_blocks.h"
 #include "common/bytes.h"
 #include "consensus/types.h"
 #include "ledger/block.h"
@@ -65,57 +62,7 @@ struct TailOptions {
 
 std::string ShortHex(ByteSpan bytes) { return ToHex(bytes).substr(0, kShortHexCharacters); }
 
-// --- Trust: the genesis validators ---
-
-struct Trusted {
-  std::filesystem::path genesis_path;
-  ledger::Genesis genesis;
-  consensus::ValidatorSet validators;
-};
-
-// --genesis, or the cluster's genesis.json.
-Expected<Trusted> LoadTrusted(const std::string& genesis, const PeerTarget& target) {
-  std::filesystem::path path = genesis;
-  if (path.empty()) {
-    if (target.cluster.empty()) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "which validators to trust? pass --genesis FILE (the chain's genesis.json) or "
-                  "--cluster DIR");
-    }
-    VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::ReadCluster(target.cluster));
-    path = cluster.genesis;
-  }
-  VIGIL_ASSIGN_OR_RETURN(ledger::Genesis read, ledger::ReadGenesisFile(path));
-  consensus::ValidatorSet validators = ledger::GenesisValidatorSet(read);
-  return Trusted{.genesis_path = path, .genesis = std::move(read), .validators = validators};
-}
-
-// The block, verified; the error names the block and the genesis it was checked against, and
-// says when that genesis is not the one the peer's chain started from.
-Expected<ledger::Block> VerifyBlock(const Trusted& trusted, const api::CommittedBlock& block,
-                                    const Sha256Digest& peer_genesis_hash) {
-  auto verified = api::VerifyCommittedBlock(trusted.validators, trusted.genesis.chain_id, block);
-  if (!verified) {
-    const Sha256Digest file_hash = ledger::GenesisHash(trusted.genesis);
-    std::string hint;
-    if (peer_genesis_hash != file_hash) {
-      hint = " (this is not the peer's genesis: the peer's genesis hash is " +
-             ToHex(peer_genesis_hash) + ", the file's " + ToHex(file_hash) + ")";
-    }
-    return Fail(ErrorCode::kUnauthenticated,
-                "block " + std::to_string(block.height) + " does NOT verify against the " +
-                    std::to_string(trusted.validators.size()) + " validators of " +
-                    trusted.genesis_path.string() + ": " + verified.error().message() + hint);
-  }
-  return verified;
-}
-
-std::string VerifiedSentence(const Trusted& trusted, const api::CommittedBlock& block) {
-  return "verified: " + std::to_string(block.certificate.signatures.size()) + " of " +
-         std::to_string(trusted.validators.size()) + " validators signed block " +
-         std::to_string(block.height) + " (2f+1 needed), checked against " +
-         trusted.genesis_path.string();
-}
+// Trust: the genesis validators (cli/verified_blocks.h, shared with `vigil history`).
 
 // --- ledger status ---
 

@@ -174,7 +174,8 @@ void PrintOutcome(const publish::PublishOutcome& outcome, const publish::Publish
   };
   std::printf("published %s %s\n", outcome.app.c_str(), outcome.version.c_str());
   row("bundle", ToHex(outcome.bundle_digest) + " (" + std::to_string(outcome.bundle_size_bytes) +
-                    " bytes, " + std::to_string(outcome.files) + " files)");
+                    " bytes, " + std::to_string(outcome.files) +
+                    (outcome.files == 1 ? " file)" : " files)"));
   row("manifest root", ToHex(outcome.manifest_root));
   row("publisher", ToHex(outcome.publisher) + ", sequence " + std::to_string(outcome.sequence));
   for (const publish::StoreUpload& upload : outcome.uploads) {

@@ -1,12 +1,12 @@
 #include "publish/publish.h"
 
-#include <charconv>
 #include <memory>
 #include <utility>
 
 #include "api/client.h"
 #include "api/messages.h"
 #include "common/bytes.h"
+#include "ledger/execute.h"
 #include "ledger/genesis.h"
 #include "pki/pki.h"
 #include "release/bundle.h"
@@ -19,8 +19,6 @@ namespace {
 constexpr size_t kShortKeyHexCharacters = 16;
 // Connecting to one peer's client API (a mutual-TLS handshake on a LAN takes milliseconds).
 constexpr std::chrono::milliseconds kPeerConnectTimeout{5'000};
-// What the ledger's bad-sequence reasons end with (ledger/execute.cc, CheckSequence).
-constexpr std::string_view kNextSequenceMarker = "the next is ";
 // What the ledger's publish refusals start with; the sentence says "the ledger refused" instead.
 constexpr std::string_view kPublishRefusedPrefix = "publish refused: ";
 
@@ -215,7 +213,7 @@ Expected<api::SubmitResponse> SubmitWithSequence(const PublishRequest& request,
     if (response->result.code != ledger::ResultCode::kBadSequence) {
       return std::unexpected(LedgerRefusal(*response));
     }
-    std::optional<uint64_t> next = NextSequenceFromReason(response->result.reason);
+    std::optional<uint64_t> next = ledger::NextSequenceNamedBy(response->result);
     if (!next || *next == outcome.sequence || attempt >= limits::kPublishSequenceAttemptsMax) {
       return Fail(ErrorCode::kRefused,
                   "the ledger refused every sequence tried for key " + ShortKey(signer.public_key) +
@@ -266,16 +264,6 @@ std::string_view StageName(Stage stage) {
     case Stage::kDone: return "done";
   }
   return "unknown";
-}
-
-std::optional<uint64_t> NextSequenceFromReason(std::string_view reason) {
-  size_t at = reason.rfind(kNextSequenceMarker);
-  if (at == std::string_view::npos) return std::nullopt;
-  std::string_view digits = reason.substr(at + kNextSequenceMarker.size());
-  uint64_t value = 0;
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error != std::errc() || end == digits.data() || value == 0) return std::nullopt;
-  return value;
 }
 
 Expected<PublishRequest> RequestForCluster(const peer::Cluster& cluster,

@@ -22,9 +22,9 @@
 // by asking the ledger itself: the transaction is submitted with a first guess (the request's
 // `sequence`, or 1), and a bad-sequence refusal — which every peer gives at admission, naming
 // the signer's next sequence counting its pending transactions ("... the next is N") — is
-// answered by signing again with N (NextSequenceFromReason; its format is pinned by a test
-// against the ledger's own rules). That costs one extra round trip per publish and no scan of
-// the chain. The artifact store does not look at the sequence, so the upload is done once.
+// answered by signing again with N (ledger::NextSequenceNamedBy, beside the rule that writes
+// the sentence). That costs one extra round trip per publish and no scan of the chain. The
+// artifact store does not look at the sequence, so the upload is done once.
 //
 // Refusals are errors with one clear sentence each (the CLI prints it after "vigil publish: "):
 //   kCorruption        the bundle fails verification (nothing sent)
@@ -134,8 +134,5 @@ struct PublishOutcome {
 
 Expected<PublishOutcome> PublishBundle(const PublishRequest& request,
                                        const PublishProgress& progress);
-
-// The next sequence a bad-sequence refusal names ("... the next is N"), or nullopt.
-std::optional<uint64_t> NextSequenceFromReason(std::string_view reason);
 
 }  // namespace vigil::publish

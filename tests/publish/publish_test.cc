@@ -332,21 +332,9 @@ TEST_F(PublishTest, ASecondRunResumesAnInterruptedUpload) {
   EXPECT_EQ(ReadFile(StoredArtifact(digest), size).value(), contents);
 }
 
-TEST(NextSequenceFromReasonTest, ReadsTheLedgersBadSequenceReasons) {
-  EXPECT_EQ(NextSequenceFromReason("publish refused: sequence 1 of 3fa9 is already used "
-                                   "(replay); the next is 7"),
-            7u);
-  EXPECT_EQ(NextSequenceFromReason("publish refused: sequence 9 of 3fa9 skips ahead; the next "
-                                   "is 2"),
-            2u);
-  EXPECT_EQ(NextSequenceFromReason("not newer"), std::nullopt);
-  EXPECT_EQ(NextSequenceFromReason("the next is "), std::nullopt);
-  EXPECT_EQ(NextSequenceFromReason("the next is 0"), std::nullopt);
-  EXPECT_EQ(NextSequenceFromReason("the next is 99999999999999999999999"), std::nullopt);
-}
-
-// Pins the format PublishBundle relies on to the ledger's own rules, not to a copy of a string.
-TEST(NextSequenceFromReasonTest, ReadsWhatTheLedgerRulesAnswer) {
+// PublishBundle finds its sequence in the ledger's bad-sequence refusals: pinned here against
+// the rules themselves, for a replayed and a skipped-ahead sequence.
+TEST(PublishSequenceTest, TheLedgersRefusalNamesTheNextSequence) {
   ledger::testing::TestChain chain;
   const crypto::PrivateKey& publisher = chain.keys().publisher;
   ASSERT_TRUE(chain.Submit(chain.Sign(chain.Release("press", "1.0.0"), publisher)).ok());
@@ -361,7 +349,7 @@ TEST(NextSequenceFromReasonTest, ReadsWhatTheLedgerRulesAnswer) {
     ledger::TransactionResult result =
         ledger::CheckTransactionStateful(chain.state(), checked, context);
     EXPECT_EQ(result.code, ledger::ResultCode::kBadSequence) << result.reason;
-    EXPECT_EQ(NextSequenceFromReason(result.reason), 2u) << result.reason;
+    EXPECT_EQ(ledger::NextSequenceNamedBy(result), 2u) << result.reason;
   }
 }
 
