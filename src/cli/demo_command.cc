@@ -1,48 +1,55 @@
-// `vigil demo`: the whole system on one machine.
+// `vigil demo`: the whole system on this machine, narrated as it happens (seed 001's story).
 //
-// Today Vigil's foundation exists — PKI, signatures, Merkle proofs, mutual-TLS sessions — and
-// the ledger, gateway and agent do not yet. The demo shows exactly what exists, for real (real
-// keys, real certificates, real TLS over loopback), and says so when it starts.
-#include <asio/connect.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/write.hpp>
+// It creates a local cluster with a plant (`peer::CreateCluster` with devices: 4 peers with
+// their artifact stores, a gateway, 3 devices), starts every process as `vigil cluster up`
+// would, publishes v1 then v2 of an app, and prints each ledger record as its block commits —
+// the publication, each device's install and activation with their timings — by following the
+// ledger like any client, every block verified against the genesis validators. Then it tries
+// the attacks an operator worries about and prints each refusal, and cleans up.
+#include <CLI/CLI.hpp>
+#include <stdlib.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <functional>
+#include <fstream>
+#include <map>
 #include <memory>
-#include <optional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "api/client.h"
 #include "cli/commands.h"
-#include "codec/codec.h"
+#include "cli/local_cluster.h"
 #include "common/file.h"
-#include "crypto/crypto.h"
-#include "merkle/merkle.h"
+#include "history/history.h"
+#include "ledger/genesis.h"
+#include "peer/cluster.h"
 #include "pki/pki.h"
-#include "transport/client.h"
-#include "transport/server.h"
+#include "publish/publish.h"
+#include "release/bundle.h"
 
 namespace vigil::cli {
 namespace {
 
-using Clock = std::chrono::system_clock;
-constexpr transport::FrameType kDemoMessage = transport::kFrameTypeApplicationFirst;
-constexpr std::chrono::seconds kStepTimeout{10};
+using namespace std::chrono_literals;
+constexpr char kApp[] = "press-control";
+constexpr std::chrono::seconds kStepTimeout{90};
 
 struct DemoOptions {
   std::string directory;
+  size_t peers = 4;
+  size_t devices = 3;
   bool keep = false;
   bool verbose = false;
 };
 
-// printf with a newline; the attribute lets the compiler check every format string.
 [[gnu::format(printf, 1, 2)]] void Say(const char* format, ...) {
   va_list arguments;
   va_start(arguments, format);
@@ -52,235 +59,229 @@ struct DemoOptions {
   std::fflush(stdout);
 }
 void Heading(const char* text) { Say("\n== %s", text); }
-std::string Short(ByteSpan bytes) { return ToHex(bytes).substr(0, 16) + "…"; }
 
-// Runs the event loop until `done()` or the step timeout; false on timeout.
-bool RunUntil(asio::io_context& io_context, const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + kStepTimeout;
-  io_context.restart();
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    io_context.run_one_for(std::chrono::milliseconds(50));
-    if (io_context.stopped()) io_context.restart();
+// Follows the ledger on its own thread, prints the rows of every verified block, and counts
+// what the demo waits for (activations per version).
+class LedgerNarrator {
+ public:
+  LedgerNarrator(const peer::Cluster& cluster, ledger::Genesis genesis)
+      : cluster_(cluster), validators_(ledger::GenesisValidatorSet(genesis)) {
+    for (const auto& device : cluster.devices) {
+      auto key = crypto::ReadPrivateKeyFile(device.directory / "node" / "key.pem");
+      if (key) names_[key->public_key()] = device.name;
+    }
   }
-  return true;
-}
+  ~LedgerNarrator() { Stop(); }
 
-// Credentials whose certificate `issuer` signed, trusting the real fleet CA (an attacker can
-// always download the fleet's public CA certificate).
-Expected<pki::NodeCredentials> CredentialsSignedBy(const pki::CaDirectory& issuer,
-                                                   const pki::Certificate& fleet_ca,
-                                                   pki::Role role, std::string_view name,
-                                                   const pki::Validity& validity) {
-  VIGIL_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate());
-  VIGIL_ASSIGN_OR_RETURN(pki::Certificate certificate,
-                         pki::IssueCertificate(issuer.certificate, issuer.key, key.public_key(),
-                                               role, name, validity));
-  return pki::NodeCredentials{std::move(certificate), std::move(key), fleet_ca};
-}
-
-// A fleet CA as `vigil pki init` makes it, but created a week ago, so the demo can show a
-// certificate that expired yesterday (a CA never issues beyond its own validity).
-Status CreateWeekOldCa(const std::filesystem::path& directory, std::string_view name) {
-  VIGIL_RETURN_IF_ERROR(EnsureDirectory(directory, 0700));
-  VIGIL_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate());
-  Clock::time_point week_ago = Clock::now() - std::chrono::hours(24 * 7);
-  VIGIL_ASSIGN_OR_RETURN(pki::Certificate certificate,
-                         pki::CreateCaCertificate(key, name, pki::Validity::ForDays(week_ago, 3650)));
-  VIGIL_RETURN_IF_ERROR(
-      crypto::WritePrivateKeyFile(directory / std::string(pki::kCaKeyFileName), key));
-  return pki::WriteCertificateFile(directory / std::string(pki::kCaCertificateFileName),
-                                   certificate);
-}
-
-Status ShowPki(const std::filesystem::path& root) {
-  Heading("1. Fleet PKI: a CA, and certificates that bind each node's Ed25519 key to its role");
-  VIGIL_RETURN_IF_ERROR(CreateWeekOldCa(root / "ca", "factory-ca"));
-  Say("created the fleet CA 'factory-ca' in %s (dated a week ago)", (root / "ca").c_str());
-  struct Node {
-    pki::Role role;
-    const char* name;
-  };
-  for (Node node : {Node{pki::Role::kGateway, "gateway-1"}, Node{pki::Role::kDevice, "press-07"},
-                    Node{pki::Role::kPublisher, "release-team"}}) {
-    VIGIL_ASSIGN_OR_RETURN(pki::Certificate certificate,
-                           pki::IssueToDirectory(root / "ca", node.role, node.name, 365,
-                                                 root / node.name, std::nullopt));
-    VIGIL_ASSIGN_OR_RETURN(pki::Identity identity, certificate.GetIdentity());
-    Say("issued %-9s %-13s key %s  valid to %s", std::string(pki::RoleName(node.role)).c_str(),
-        node.name, Short(identity.public_key).c_str(),
-        pki::FormatUtcTime(certificate.not_after()).c_str());
+  Status Start() {
+    auto credentials = pki::LoadNodeDirectory(cluster_.admins.front());
+    if (!credentials) return std::unexpected(credentials.error());
+    const auto& peer = cluster_.peers.front();
+    VIGIL_ASSIGN_OR_RETURN(client_, api::ApiClient::Connect(*credentials, peer.host, peer.port, 10s));
+    thread_ = std::thread([this] { Run(); });
+    return Ok();
   }
-  return Ok();
-}
 
-Status ShowSignatures(const std::filesystem::path& root) {
-  Heading("2. A publisher signs a release statement; one flipped bit and it no longer verifies");
-  VIGIL_ASSIGN_OR_RETURN(pki::NodeCredentials publisher,
-                         pki::LoadNodeDirectory(root / "release-team"));
-  codec::Encoder statement;
-  statement.WriteString("vigil/demo/release/v1");  // domain separation
-  statement.WriteString("press-controller");
-  statement.WriteString("2.4.0");
-  statement.WriteFixed(crypto::Sha256(AsBytes("the bundle's bytes")));
-  crypto::Signature signature = publisher.key.Sign(statement.bytes());
-  const crypto::PublicKey& key = publisher.key.public_key();
-  bool genuine = crypto::Verify(key, statement.bytes(), signature);
-  Bytes tampered = statement.bytes();
-  tampered[tampered.size() - 1] ^= 0x01;
-  bool forged = crypto::Verify(key, tampered, signature);
-  Say("statement press-controller 2.4.0, %zu bytes, signature %s", statement.bytes().size(),
-      Short(signature).c_str());
-  Say("verify genuine statement:        %s", genuine ? "valid" : "INVALID");
-  Say("verify statement with 1 bit off: %s", forged ? "VALID (bug!)" : "refused");
-  if (!genuine || forged) return Fail(ErrorCode::kInternal, "signature check misbehaved");
-  return Ok();
-}
-
-Status ShowMerkle() {
-  Heading("3. Merkle proofs (RFC 6962): prove one transaction is in a block without the others");
-  std::vector<Bytes> transactions;
-  for (int i = 0; i < 8; ++i) {
-    transactions.push_back(ToBytes("install report from device press-0" + std::to_string(i)));
+  void Stop() {
+    stopping_ = true;
+    if (client_) client_->Cancel();
+    if (thread_.joinable()) thread_.join();
   }
-  merkle::Tree tree = merkle::Tree::FromLeaves(transactions);
-  VIGIL_ASSIGN_OR_RETURN(merkle::InclusionProof proof, tree.ProveInclusion(5));
-  Say("block of %zu transactions, root %s", transactions.size(), Short(tree.Root()).c_str());
-  Say("proof for transaction #5: %zu hashes", proof.path.size());
-  Status genuine = merkle::VerifyInclusion(merkle::HashLeaf(transactions[5]), proof, tree.Root());
-  Status forged = merkle::VerifyInclusion(
-      merkle::HashLeaf(AsBytes("install report from device press-99")), proof, tree.Root());
-  Say("verify genuine transaction: %s", genuine ? "included" : genuine.error().message().c_str());
-  Say("verify forged transaction:  %s", forged ? "INCLUDED (bug!)" : "refused");
-  if (!genuine || forged) return Fail(ErrorCode::kInternal, "Merkle check misbehaved");
-  return Ok();
-}
 
-// One dial to the gateway; prints what each side saw.
-struct DialOutcome {
-  bool opened = false;
-  bool closed = false;
-  std::string echo;
-  std::string close_reason;
+  // Devices that reported `kind` for `version`.
+  size_t Count(const std::string& kind, const std::string& version) {
+    std::lock_guard lock(mutex_);
+    return counts_[kind + " " + version];
+  }
+
+ private:
+  void Run() {
+    Status ended = client_->Subscribe(
+        1,
+        [this](const api::CommittedBlock& committed) {
+          auto block = api::VerifyCommittedBlock(validators_, cluster_.chain_id, committed);
+          if (!block) {
+            Say("  !! block %llu did not verify: %s", static_cast<unsigned long long>(committed.height),
+                block.error().message().c_str());
+            return !stopping_;
+          }
+          auto rows = history::RowsOfBlock(*block, committed.results);
+          if (rows) {
+            for (const auto& row : *rows) Print(row);
+          }
+          return !stopping_;
+        },
+        600s);
+    (void)ended;
+  }
+
+  void Print(const history::Row& row) {
+    std::string who = row.device ? Name(*row.device) : "";
+    std::string kind(history::RowKindName(row.kind));
+    std::string what = row.app + (row.version.empty() ? "" : " " + row.version);
+    std::string extra;
+    if (!row.result.ok()) {
+      extra = "REFUSED: " + row.result.reason;
+    } else if (row.duration_ms > 0) {
+      extra = std::to_string(row.duration_ms) + " ms";
+    }
+    if (!row.detail.empty()) extra += (extra.empty() ? "" : "; ") + row.detail;
+    Say("  block %-5llu %-10s %-16s %-22s %s", static_cast<unsigned long long>(row.height),
+        who.c_str(), kind.c_str(), what.c_str(), extra.c_str());
+    std::lock_guard lock(mutex_);
+    if (row.result.ok()) ++counts_[kind + " " + row.version];
+  }
+
+  std::string Name(const crypto::PublicKey& key) const {
+    auto found = names_.find(key);
+    return found != names_.end() ? found->second : ToHex(key).substr(0, 10);
+  }
+
+  const peer::Cluster& cluster_;
+  consensus::ValidatorSet validators_;
+  std::map<crypto::PublicKey, std::string> names_;
+  std::unique_ptr<api::ApiClient> client_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::map<std::string, size_t> counts_;
 };
 
-Status DialOnce(asio::io_context& io_context, uint16_t port, pki::NodeCredentials credentials,
-                const char* label, DialOutcome& outcome) {
-  VIGIL_ASSIGN_OR_RETURN(auto tls, transport::TlsContext::Create(credentials,
-                                                                 transport::TlsSide::kClient));
-  transport::DialOptions options;
-  options.port = port;
-  options.connection.allowed_peer_roles = {pki::Role::kGateway};
-  transport::Handlers handlers;
-  handlers.on_open = [&outcome, label](const transport::ConnectionPointer& connection) {
-    outcome.opened = true;
-    Say("%s: session open; the gateway is '%s' (%s), cipher %s", label,
-        connection->peer_identity().name.c_str(),
-        std::string(pki::RoleName(connection->peer_identity().role)).c_str(),
-        connection->cipher().c_str());
-    (void)connection->Send(kDemoMessage, AsBytes(std::string("hello from ") + label));
-  };
-  handlers.on_frame = [&outcome](const transport::ConnectionPointer& connection,
-                                 transport::FrameType, ByteSpan payload) {
-    outcome.echo.assign(payload.begin(), payload.end());
-    connection->Close("demo done");
-  };
-  handlers.on_close = [&outcome](const transport::ConnectionPointer&, const Error& reason) {
-    outcome.closed = true;
-    outcome.close_reason = reason.message();
-  };
-  transport::ConnectionPointer connection =
-      transport::Dial(io_context, tls, options, std::move(handlers));
-  if (!RunUntil(io_context, [&] { return outcome.closed; })) {
-    return Fail(ErrorCode::kTimeout, std::string(label) + ": no outcome within 10 s");
+// The demo's app: a script that logs its start and runs until stopped.
+Expected<std::filesystem::path> BuildRelease(const std::filesystem::path& root,
+                                             const std::string& version, const std::string& body) {
+  std::filesystem::path source = root / "releases" / version;
+  std::error_code error;
+  std::filesystem::create_directories(source / "config", error);
+  if (error) return Fail(ErrorCode::kIOError, "cannot create " + source.string());
+  std::string script = "#!/bin/sh\necho \"$(date +%T.%N) press-control " + version +
+                       " started\" >> ../../app-starts.log\n" + body + "\n";
+  VIGIL_RETURN_IF_ERROR(WriteFileAtomically(source / "run.sh", AsBytes(script), 0755));
+  std::string config = "line_speed=" + version + "\n";
+  VIGIL_RETURN_IF_ERROR(WriteFileAtomically(source / "config" / "line.conf", AsBytes(config), 0644));
+  std::filesystem::path bundle = root / "releases" / (version + ".vigil");
+  release::BuildOptions options;
+  options.app = kApp;
+  options.version = version;
+  options.entry = {"run.sh"};
+  options.health.stay_up_seconds = 1;
+  VIGIL_ASSIGN_OR_RETURN(auto built, release::BuildBundle(source, options, bundle));
+  Say("  built %s %s: %zu files, bundle %s…, manifest root %s…", kApp, version.c_str(),
+      built.manifest.files.size(), ToHex(built.bundle_digest).substr(0, 12).c_str(),
+      ToHex(built.manifest_root).substr(0, 12).c_str());
+  return bundle;
+}
+
+Expected<publish::PublishOutcome> Publish(const peer::Cluster& cluster,
+                                          const std::filesystem::path& bundle,
+                                          const std::filesystem::path& key_directory = {}) {
+  VIGIL_ASSIGN_OR_RETURN(publish::PublishRequest request,
+                         publish::RequestForCluster(cluster, bundle));
+  if (!key_directory.empty()) request.key_directory = key_directory;
+  return publish::PublishBundle(request, {});
+}
+
+bool WaitFor(const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + kStepTimeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(100ms);
   }
+  return done();
+}
+
+Status Rollout(const peer::Cluster& cluster, LedgerNarrator& narrator,
+               const std::filesystem::path& root, const std::string& version) {
+  Heading(("Publish " + std::string(kApp) + " " + version +
+           ": every device installs, restarts and health-checks it").c_str());
+  VIGIL_ASSIGN_OR_RETURN(auto bundle, BuildRelease(root, version, "exec sleep 100000"));
+  auto started = std::chrono::steady_clock::now();
+  VIGIL_ASSIGN_OR_RETURN(auto outcome, Publish(cluster, bundle));
+  Say("  published: uploaded to %zu artifact stores, committed at block %llu", outcome.uploads.size(),
+      static_cast<unsigned long long>(outcome.height));
+  size_t devices = cluster.devices.size();
+  if (!WaitFor([&] { return narrator.Count("activated", version) >= devices; })) {
+    return Fail(ErrorCode::kTimeout, "not every device activated " + version + " within " +
+                                         std::to_string(kStepTimeout.count()) + " s; logs in " +
+                                         cluster.directory.string());
+  }
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                    started);
+  Say("  all %zu devices run %s, %lld ms after the publish command started", devices,
+      version.c_str(), static_cast<long long>(took.count()));
   return Ok();
 }
 
-Status ShowTransport(const std::filesystem::path& root) {
-  Heading("4. Mutual TLS 1.3: the gateway admits only devices certified by the fleet CA");
-  asio::io_context io_context;
-  VIGIL_ASSIGN_OR_RETURN(pki::NodeCredentials gateway, pki::LoadNodeDirectory(root / "gateway-1"));
-  VIGIL_ASSIGN_OR_RETURN(auto gateway_tls,
-                         transport::TlsContext::Create(gateway, transport::TlsSide::kServer));
-  transport::ServerOptions server_options;
-  server_options.connection.allowed_peer_roles = {pki::Role::kDevice};
-  transport::Handlers gateway_handlers;
-  gateway_handlers.on_open = [](const transport::ConnectionPointer& connection) {
-    const pki::Identity& device = connection->peer_identity();
-    Say("gateway: admitted device '%s' key %s from %s", device.name.c_str(),
-        Short(device.public_key).c_str(), connection->peer_address().c_str());
+// Each attack must be refused; the refusal is what the operator sees.
+Status Attacks(const peer::Cluster& cluster, const std::filesystem::path& root) {
+  Heading("Attacks: each one is refused, with the reason");
+  int failures = 0;
+  auto expect_refused = [&](const char* attack, auto outcome) {
+    if (outcome) {
+      Say("  !! %s was ACCEPTED", attack);
+      ++failures;
+    } else {
+      Say("  refused  %-44s %s", attack, outcome.error().message().c_str());
+    }
   };
-  gateway_handlers.on_frame = [](const transport::ConnectionPointer& connection,
-                                 transport::FrameType type, ByteSpan payload) {
-    std::string text(payload.begin(), payload.end());
-    Say("gateway: received \"%s\"; echoing it back", text.c_str());
-    (void)connection->Send(type, payload);
-  };
-  gateway_handlers.on_close = [](const transport::ConnectionPointer&, const Error&) {};
-  VIGIL_ASSIGN_OR_RETURN(auto server, transport::Server::Create(io_context, gateway_tls,
-                                                                server_options, gateway_handlers));
-  Say("gateway 'gateway-1' listening on 127.0.0.1:%u (TLS 1.3 only, client certificates required)",
-      static_cast<unsigned>(server->port()));
+  VIGIL_ASSIGN_OR_RETURN(auto older, BuildRelease(root, "1.5.0", "exec sleep 100000"));
+  expect_refused("replaying an older version (rollback)", Publish(cluster, older));
+  expect_refused("publishing a version that exists",
+                 Publish(cluster, root / "releases" / "2.0.0.vigil"));
+  VIGIL_ASSIGN_OR_RETURN(auto rogue, BuildRelease(root, "9.0.0", "exec sleep 100000"));
+  expect_refused("publishing with a key that is not a publisher",
+                 Publish(cluster, rogue, cluster.admins.front()));
 
-  // The genuine device.
-  VIGIL_ASSIGN_OR_RETURN(pki::NodeCredentials device, pki::LoadNodeDirectory(root / "press-07"));
-  DialOutcome genuine;
-  VIGIL_RETURN_IF_ERROR(DialOnce(io_context, server->port(), std::move(device), "press-07",
-                                 genuine));
-  Say("press-07: got the echo \"%s\"", genuine.echo.c_str());
-  if (!genuine.opened || genuine.echo.empty()) {
-    return Fail(ErrorCode::kInternal, "the genuine device was not served: " + genuine.close_reason);
+  // One bit flipped in the archive, then in the manifest: the bundle's own checks catch both.
+  VIGIL_ASSIGN_OR_RETURN(Bytes genuine, ReadFile(rogue, 64 * 1024 * 1024));
+  for (auto [name, offset] : {std::pair{"a bit flip in the archive", genuine.size() - 80},
+                              std::pair{"a bit flip in the manifest", size_t{60}}}) {
+    Bytes flipped = genuine;
+    flipped[offset] ^= 0x01;
+    std::filesystem::path tampered = root / "releases" / "tampered.vigil";
+    VIGIL_RETURN_IF_ERROR(WriteFileAtomically(tampered, flipped, 0644));
+    expect_refused(name, Publish(cluster, tampered));
   }
+  if (failures > 0) {
+    return Fail(ErrorCode::kInternal, std::to_string(failures) + " attack(s) were not refused");
+  }
+  Say("  (the gateway and the devices refuse on their side too: certificates from another CA,");
+  Say("   unenrolled and revoked devices, mirrors serving wrong or endless bytes, offers without");
+  Say("   a valid ledger proof — each has a test in tests/gateway, tests/delivery, tests/agent.)");
+  return Ok();
+}
 
-  // The attackers.
-  VIGIL_RETURN_IF_ERROR(pki::InitCaDirectory(root / "rogue-ca", "factory-ca", 3650));
-  VIGIL_ASSIGN_OR_RETURN(pki::CaDirectory rogue_ca, pki::LoadCaDirectory(root / "rogue-ca"));
-  VIGIL_ASSIGN_OR_RETURN(pki::CaDirectory fleet_ca, pki::LoadCaDirectory(root / "ca"));
-  Clock::time_point now = Clock::now();
-  pki::Validity current = pki::Validity::ForDays(now, 30);
-  pki::Validity expired{now - std::chrono::hours(48), now - std::chrono::hours(24)};
-  struct Attack {
-    const char* label;
-    const char* story;
-    const pki::CaDirectory& ca;
-    pki::Role role;
-    pki::Validity validity;
-  };
-  const Attack attacks[] = {
-      {"impostor", "a device certificate from a rogue CA with the same name", rogue_ca,
-       pki::Role::kDevice, current},
-      {"press-08", "a device whose certificate expired yesterday", fleet_ca, pki::Role::kDevice,
-       expired},
-      {"release-team", "a genuine publisher certificate on the device endpoint", fleet_ca,
-       pki::Role::kPublisher, current},
-  };
-  for (const Attack& attack : attacks) {
-    Say("%s: %s", attack.label, attack.story);
-    VIGIL_ASSIGN_OR_RETURN(pki::NodeCredentials credentials,
-                           CredentialsSignedBy(attack.ca, fleet_ca.certificate, attack.role,
-                                               attack.label, attack.validity));
-    DialOutcome outcome;
-    VIGIL_RETURN_IF_ERROR(DialOnce(io_context, server->port(), std::move(credentials),
-                                   attack.label, outcome));
-    if (outcome.opened) return Fail(ErrorCode::kInternal, std::string(attack.label) + " got in");
-    Say("%s: refused — %s", attack.label, outcome.close_reason.c_str());
-  }
+void StopAll(const peer::Cluster& cluster) {
+  for (const auto& device : cluster.devices) (void)peer::StopClusterDaemon(device);
+  if (cluster.gateway) (void)peer::StopClusterDaemon(*cluster.gateway);
+  for (size_t i = 0; i < cluster.peers.size(); ++i) (void)peer::StopPeer(cluster, i);
+}
 
-  Say("scanner: sends an HTTP request instead of a TLS handshake");
-  uint64_t refused_before = server->stats().refused_total();
-  asio::ip::tcp::socket raw(io_context);
-  asio::error_code error;
-  raw.connect({asio::ip::make_address("127.0.0.1"), server->port()}, error);
-  if (!error) asio::write(raw, asio::buffer(std::string("GET / HTTP/1.1\r\n\r\n")), error);
-  if (!RunUntil(io_context, [&] { return server->stats().refused_total() > refused_before; })) {
-    return Fail(ErrorCode::kTimeout, "the gateway did not refuse the scanner within 10 s");
+Status RunStory(const peer::Cluster& cluster, const std::filesystem::path& root) {
+  auto binary = peer::CurrentExecutable();
+  Heading("Start the ledger: peers with their artifact stores (Tendermint BFT)");
+  for (size_t i = 0; i < cluster.peers.size(); ++i) {
+    VIGIL_RETURN_IF_ERROR(peer::StartPeer(cluster, i, binary));
+    Say("  %s  %s:%u  artifacts https://%s:%u", cluster.peers[i].name.c_str(),
+        cluster.peers[i].host.c_str(), cluster.peers[i].port, cluster.peers[i].host.c_str(),
+        cluster.peers[i].artifacts_port);
   }
-  Say("scanner: refused");
-  Say("gateway refusals, as counted: %s", server->stats().DescribeRefusals().c_str());
-  Say("gateway sessions opened: %llu — only press-07 got in",
-      static_cast<unsigned long long>(server->stats().sessions_opened.load()));
-  server->Stop();
+  VIGIL_RETURN_IF_ERROR(WaitForPeers(cluster, 60s));
+  VIGIL_ASSIGN_OR_RETURN(ledger::Genesis genesis, ledger::ReadGenesisFile(cluster.genesis));
+  LedgerNarrator narrator(cluster, genesis);
+  VIGIL_RETURN_IF_ERROR(narrator.Start());
+
+  Heading("Enroll the devices on the ledger, start the gateway and the device agents");
+  VIGIL_RETURN_IF_ERROR(StartPlant(cluster, binary));
+  Say("  gateway on 127.0.0.1:%u; devices connect over mutual TLS and are admitted only because",
+      cluster.gateway->port);
+  Say("  the ledger lists their keys as enrolled");
+
+  VIGIL_RETURN_IF_ERROR(Rollout(cluster, narrator, root, "1.0.0"));
+  VIGIL_RETURN_IF_ERROR(Rollout(cluster, narrator, root, "2.0.0"));
+  VIGIL_RETURN_IF_ERROR(Attacks(cluster, root));
+  std::this_thread::sleep_for(500ms);  // let the last blocks print
+  narrator.Stop();
   return Ok();
 }
 
@@ -296,23 +297,29 @@ Status RunDemo(const DemoOptions& options) {
     root = options.directory;
     VIGIL_RETURN_IF_ERROR(EnsureDirectory(root, 0700));
   }
-  Say("Vigil demo (foundation build)");
-  Say("The ledger, gateway and device agent are not built yet. What follows is the foundation");
-  Say("they stand on, working for real on this machine: keys, certificates, signatures, Merkle");
-  Say("proofs and mutually authenticated TLS sessions over loopback. Files: %s", root.c_str());
-
-  Status status = ShowPki(root);
-  if (status) status = ShowSignatures(root);
-  if (status) status = ShowMerkle();
-  if (status) status = ShowTransport(root);
-
-  if (!options.keep) {
+  Say("Vigil demo: %zu ledger peers, a gateway and %zu devices on this machine (files in %s)",
+      options.peers, options.devices, root.c_str());
+  peer::ClusterSpec spec;
+  spec.directory = root / "cluster";
+  spec.peers = options.peers;
+  spec.chain_id = "vigil-demo";
+  spec.empty_block_interval = 500ms;
+  spec.devices = options.devices;
+  spec.device_apps = {kApp};
+  VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::CreateCluster(spec));
+  Status status = RunStory(cluster, root);
+  StopAll(cluster);
+  if (!options.keep && status) {
     std::error_code ignored;
     std::filesystem::remove_all(root, ignored);
   }
-  if (!status) return status;
-  Heading("Done: every genuine step was accepted, and every forgery and impostor refused.");
-  if (options.keep) Say("Kept the keys and certificates in %s", root.c_str());
+  if (!status) {
+    Say("\nThe demo stopped: %s", status.error().message().c_str());
+    Say("Everything is kept in %s (logs: */*.log)", root.c_str());
+    return status;
+  }
+  Heading("Done: every genuine step was accepted and recorded, every attack refused.");
+  if (options.keep) Say("Kept everything in %s", root.c_str());
   return Ok();
 }
 
@@ -320,14 +327,17 @@ Status RunDemo(const DemoOptions& options) {
 
 void RegisterDemoCommand(CLI::App& app, CommandContext& context) {
   CLI::App* command = app.add_subcommand(
-      "demo", "Run Vigil on this machine and narrate what happens (foundation build)");
+      "demo",
+      "Run the whole system on this machine and narrate it: ledger peers, a gateway and devices; "
+      "publish v1 then v2, watch every device install and restart, then see attacks refused");
   auto options = std::make_shared<DemoOptions>();
   command->add_option("--dir", options->directory,
-                      "Where to put keys and certificates (default: a new temporary directory)");
+                      "Where to put the cluster (default: a new temporary directory)");
+  command->add_option("--peers", options->peers, "Ledger peers")->capture_default_str();
+  command->add_option("--devices", options->devices, "Devices")->capture_default_str();
   command->add_flag("--keep", options->keep, "Keep the directory afterwards");
   command->add_flag("--verbose", options->verbose, "Also print the components' own log lines");
   command->callback([options, &context] {
-    // The demo narrates on stdout; component logs would say the same things twice.
     if (!options->verbose) spdlog::set_level(spdlog::level::err);
     if (Status status = RunDemo(*options); !status) {
       ReportError(context, "demo", status.error());

@@ -83,14 +83,18 @@ TEST_F(CliTest, RefusalsAreOneClearLineAndANonZeroExit) {
   EXPECT_NE(loose_key.output.find("chmod 600"), std::string::npos) << loose_key.output;
 }
 
-TEST_F(CliTest, DemoAcceptsTheGenuineAndRefusesEveryImpostor) {
-  CommandResult result = RunVigil("demo --dir " + Path("demo"));
+TEST_F(CliTest, DemoRollsOutTwoReleasesToEveryDeviceAndRefusesEveryAttack) {
+  CommandResult result = RunVigil("demo --peers 1 --devices 2 --dir " + Path("demo"), 240);
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_NE(result.output.find("press-07: got the echo"), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("certificate from another CA=1 certificate expired=1 wrong role=1"),
-            std::string::npos)
-      << result.output;
-  EXPECT_NE(result.output.find("sessions opened: 1"), std::string::npos) << result.output;
+  for (const char* expected :
+       {"all 2 devices run 1.0.0", "all 2 devices run 2.0.0", "refused  replaying an older version",
+        "refused  publishing a version that exists",
+        "refused  publishing with a key that is not a publisher",
+        "refused  a bit flip in the archive", "refused  a bit flip in the manifest",
+        "every attack refused"}) {
+    EXPECT_NE(result.output.find(expected), std::string::npos) << expected << "\n" << result.output;
+  }
+  EXPECT_EQ(result.output.find("ACCEPTED"), std::string::npos) << result.output;
   EXPECT_FALSE(std::filesystem::exists(Path("demo"))) << "demo must clean up without --keep";
 }
 
