@@ -397,7 +397,7 @@ void UpdaterRunner::Unpack(App& app, const Action& action) {
   app.worker = std::jthread([this, alive = alive_, layout, to, bundle, name = layout.app()] {
     Event event;
     event.kind = EventKind::kUnpacked;
-    auto digest = release::DigestOfFile(bundle);
+    auto digest = crypto::Sha256OfFile(bundle);
     if (!digest) {
       event = Outcome(EventKind::kUnpackFailed, digest.error().ToString());
     } else if (*digest != to.bundle_digest) {

@@ -16,19 +16,6 @@ Error IoError(std::string_view what, const std::filesystem::path& path) {
                std::string(what) + " " + path.string() + ": " + std::strerror(errno));
 }
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Status WriteAll(int fd, ByteSpan contents, const std::filesystem::path& path) {
   size_t written = 0;

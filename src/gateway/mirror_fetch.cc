@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "artifacts/client.h"
+#include "common/file.h"
 #include "common/limits.h"
 #include "crypto/crypto.h"
 
@@ -16,19 +17,6 @@ constexpr std::string_view kFileScheme = "file://";
 constexpr std::string_view kHttpsScheme = "https://";
 constexpr std::string_view kHttpScheme = "http://";
 
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Error SystemError(std::string_view what, const std::filesystem::path& path) {
   return Error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIOError,
@@ -73,9 +61,9 @@ Status FetchFromDirectory(const std::filesystem::path& directory,
                           const delivery::VerifiedRelease& release,
                           const std::filesystem::path& destination) {
   std::filesystem::path source = directory / ToHex(release.bundle_digest);
-  ScopedFd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) return std::unexpected(SystemError("cannot open", source));
-  ScopedFd out(::open(destination.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  FileDescriptor out(::open(destination.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (out.get() < 0) return std::unexpected(SystemError("cannot create", destination));
   std::vector<uint8_t> buffer(limits::kFileHashBufferBytes);
   uint64_t copied = 0;

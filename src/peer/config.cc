@@ -1,97 +1,22 @@
 #include "peer/config.h"
 
-#include <toml++/toml.h>
 
-#include <set>
-#include <sstream>
-
+#include "common/config_file.h"
 #include "common/file.h"
 #include "common/limits.h"
 
 namespace vigil::peer {
 namespace {
 
-constexpr size_t kConfigFileBytesMax = 256 * 1024;
-
-Status RefuseUnknownKeys(const toml::table& table, std::string_view where,
-                         const std::set<std::string_view>& known) {
-  for (const auto& [key, value] : table) {
-    if (!known.contains(key.str())) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  std::string(where) + ": unknown key '" + std::string(key.str()) + "'");
-    }
-  }
-  return Ok();
-}
-
-Expected<std::string> RequiredString(const toml::table& table, std::string_view key) {
-  const auto* node = table.get(key);
-  if (node == nullptr) {
-    return Fail(ErrorCode::kInvalidArgument, "missing key '" + std::string(key) + "'");
-  }
-  auto value = node->value<std::string>();
-  if (!value || value->empty()) {
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' must be a non-empty string");
-  }
-  return *value;
-}
-
-// An optional non-negative integer no larger than `maximum`.
-Status ReadNumber(const toml::table& table, std::string_view where, std::string_view key,
-                  int64_t maximum, auto& out) {
-  const auto* node = table.get(key);
-  if (node == nullptr) return Ok();
-  auto value = node->value<int64_t>();
-  if (!value || *value < 0 || *value > maximum) {
-    return Fail(ErrorCode::kInvalidArgument, std::string(where) + "'" + std::string(key) +
-                                                 "' must be an integer in 0.." +
-                                                 std::to_string(maximum));
-  }
-  out = static_cast<std::remove_reference_t<decltype(out)>>(*value);
-  return Ok();
-}
-
-Status ReadMilliseconds(const toml::table& table, std::string_view where, std::string_view key,
-                        std::chrono::milliseconds& out) {
-  int64_t value = out.count();
-  VIGIL_RETURN_IF_ERROR(ReadNumber(table, where, key, 24 * 3600 * 1000, value));
-  out = std::chrono::milliseconds(value);
-  return Ok();
-}
-
-// "host:port" with a port in 1..65535.
-Expected<std::pair<std::string, uint16_t>> ParseListen(std::string_view key,
-                                                      const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  int64_t port = 0;
-  if (colon == std::string::npos) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "'" + std::string(key) + "' must be host:port, not '" + listen + "'");
-  }
-  try {
-    port = std::stoll(listen.substr(colon + 1));
-  } catch (...) {
-    port = -1;
-  }
-  if (port <= 0 || port > 65535) {
-    return Fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "': the port of '" +
-                                                 listen + "' is not 1..65535");
-  }
-  return std::make_pair(listen.substr(0, colon), static_cast<uint16_t>(port));
-}
+using config::ReadMilliseconds;
+using config::ReadNumber;
+using config::RefuseUnknownKeys;
+using config::RequiredString;
 
 }  // namespace
 
 Expected<PeerOptions> ParsePeerConfig(std::string_view text, const std::filesystem::path& directory) {
-  toml::table root;
-  try {
-    root = toml::parse(text);
-  } catch (const toml::parse_error& error) {
-    std::ostringstream where;
-    where << error.source().begin;
-    return Fail(ErrorCode::kInvalidArgument,
-                "not valid TOML at " + where.str() + ": " + std::string(error.description()));
-  }
+  VIGIL_ASSIGN_OR_RETURN(toml::table root, config::ParseToml(text));
   VIGIL_RETURN_IF_ERROR(RefuseUnknownKeys(
       root, "config",
       {"name", "data_dir", "genesis", "node_dir", "listen", "empty_block_interval_ms", "sync",
@@ -118,12 +43,12 @@ Expected<PeerOptions> ParsePeerConfig(std::string_view text, const std::filesyst
   }
   options.credentials = std::move(*credentials);
 
-  VIGIL_ASSIGN_OR_RETURN(auto listen_at, ParseListen("listen", listen));
+  VIGIL_ASSIGN_OR_RETURN(auto listen_at, config::ParseHostPort("listen", listen));
   options.listen_address = listen_at.first;
   options.port = listen_at.second;
   if (root.get("artifacts_listen") != nullptr) {
     VIGIL_ASSIGN_OR_RETURN(std::string artifacts_listen, RequiredString(root, "artifacts_listen"));
-    VIGIL_ASSIGN_OR_RETURN(auto artifacts_at, ParseListen("artifacts_listen", artifacts_listen));
+    VIGIL_ASSIGN_OR_RETURN(auto artifacts_at, config::ParseHostPort("artifacts_listen", artifacts_listen));
     options.artifacts_listen_address = artifacts_at.first;
     options.artifacts_port = artifacts_at.second;
     options.artifacts_enabled = true;
@@ -177,7 +102,7 @@ Expected<PeerOptions> ParsePeerConfig(std::string_view text, const std::filesyst
 }
 
 Expected<PeerOptions> LoadPeerConfig(const std::filesystem::path& path) {
-  VIGIL_ASSIGN_OR_RETURN(Bytes bytes, ReadFile(path, kConfigFileBytesMax));
+  VIGIL_ASSIGN_OR_RETURN(Bytes bytes, ReadFile(path, limits::kConfigFileBytesMax));
   auto options = ParsePeerConfig(std::string_view(reinterpret_cast<const char*>(bytes.data()),
                                                   bytes.size()),
                                  path.parent_path());

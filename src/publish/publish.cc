@@ -306,7 +306,7 @@ Expected<PublishOutcome> PublishBundle(const PublishRequest& request,
                                             " fails verification, nothing was sent: " +
                                             manifest.error().message());
   }
-  VIGIL_ASSIGN_OR_RETURN(outcome.bundle_digest, release::DigestOfFile(request.bundle));
+  VIGIL_ASSIGN_OR_RETURN(outcome.bundle_digest, crypto::Sha256OfFile(request.bundle));
   std::error_code size_error;
   outcome.bundle_size_bytes = std::filesystem::file_size(request.bundle, size_error);
   if (size_error) {

@@ -36,29 +36,6 @@ std::unexpected<Error> Corrupt(std::string message) {
   return Fail(ErrorCode::kCorruption, std::move(message));
 }
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
-  FileDescriptor(FileDescriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  FileDescriptor& operator=(FileDescriptor&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() { Reset(); }
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 Status WriteAll(int fd, ByteSpan bytes, const fs::path& path) {
   size_t written = 0;
@@ -695,15 +672,6 @@ Expected<std::pair<crypto::Sha256Digest, uint64_t>> WriteBundleFile(
 }
 
 }  // namespace
-
-Expected<crypto::Sha256Digest> DigestOfFile(const fs::path& path) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    ErrorCode code = errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIOError;
-    return Fail(code, "cannot open " + path.string() + ": " + std::strerror(errno));
-  }
-  return HashOpenFile(fd.get(), path, nullptr);
-}
 
 Expected<Manifest> ReadBundleManifest(const fs::path& bundle) {
   auto open = OpenAndReadFraming(bundle);

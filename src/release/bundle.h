@@ -61,8 +61,6 @@ struct BundleSummary {
 // ReadBundleManifest plus the bundle's digest (one streaming read of the file). The archive
 // is not decompressed: this is what `vigil release inspect` and `vigil publish` show.
 Expected<BundleSummary> InspectBundle(const std::filesystem::path& bundle);
-// SHA-256 of a whole file, streamed.
-Expected<crypto::Sha256Digest> DigestOfFile(const std::filesystem::path& path);
 
 struct BuildOptions {
   std::string app, version;

@@ -125,7 +125,7 @@ TEST_F(HistoryCliTest, PublishEnrollReportThenTheHistoryShowsExactlyThoseRows) {
   EXPECT_EQ(outcome[0]["result"], "ok");
   EXPECT_EQ(outcome[0]["verified"], true);
   EXPECT_EQ(outcome[0]["app"], kApp);
-  EXPECT_EQ(outcome[0]["bundle_digest"], ToHex(release::DigestOfFile(bundle).value()));
+  EXPECT_EQ(outcome[0]["bundle_digest"], ToHex(crypto::Sha256OfFile(bundle).value()));
   EXPECT_EQ(outcome[0]["uploads"][0]["stored"], true);
   const uint64_t publish_height = outcome[0]["height"];
 

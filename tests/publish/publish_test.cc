@@ -152,7 +152,7 @@ TEST_F(PublishTest, PublishesAndReturnsWhatTheLedgerRecordedVerified) {
   EXPECT_GE(outcome->height, 1u);
   EXPECT_TRUE(outcome->verified);
   EXPECT_GT(outcome->block_time_ms, 0);
-  EXPECT_EQ(outcome->bundle_digest, release::DigestOfFile(bundle).value());
+  EXPECT_EQ(outcome->bundle_digest, crypto::Sha256OfFile(bundle).value());
   EXPECT_EQ(outcome->bundle_size_bytes, std::filesystem::file_size(bundle));
   EXPECT_EQ(outcome->manifest_root, release::ManifestRoot(release::VerifyBundle(bundle).value()));
   EXPECT_EQ(outcome->files, 2u);
@@ -240,10 +240,10 @@ TEST_F(PublishTest, ABadSignatureIsRefusedBeforeAnyUpload) {
   EXPECT_TRUE(Contains(refused.error().message(), "signature does not verify"))
       << refused.error().message();
   EXPECT_FALSE(std::filesystem::exists(
-      StoredArtifact(release::DigestOfFile(request.bundle).value())));
+      StoredArtifact(crypto::Sha256OfFile(request.bundle).value())));
   EXPECT_FALSE(std::filesystem::exists(cluster_.peers[0].directory / "data" / "artifacts" /
                                        "uploads" /
-                                       (ToHex(release::DigestOfFile(request.bundle).value()) +
+                                       (ToHex(crypto::Sha256OfFile(request.bundle).value()) +
                                         ".partial")));
 }
 
@@ -301,7 +301,7 @@ TEST_F(PublishTest, ABundleThatFailsVerificationIsRefusedBeforeTheNetwork) {
 
 TEST_F(PublishTest, ASecondRunResumesAnInterruptedUpload) {
   auto bundle = Bundle("1.0.0");
-  const auto digest = release::DigestOfFile(bundle).value();
+  const auto digest = crypto::Sha256OfFile(bundle).value();
   const uint64_t size = std::filesystem::file_size(bundle);
   auto manifest = release::VerifyBundle(bundle).value();
   auto publisher = pki::LoadNodeDirectory(cluster_.publisher).value();

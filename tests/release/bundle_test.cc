@@ -74,7 +74,7 @@ TEST_F(BundleTest, BuildsInspectsVerifiesAndUnpacks) {
   EXPECT_EQ(built.manifest.files[3].mode, 0444u);
   EXPECT_EQ(built.manifest_root, ManifestRoot(built.manifest));
   EXPECT_EQ(built.bundle_size_bytes, fs::file_size(bundle()));
-  EXPECT_EQ(built.bundle_digest, DigestOfFile(bundle()).value());
+  EXPECT_EQ(built.bundle_digest, crypto::Sha256OfFile(bundle()).value());
 
   auto read = ReadBundleManifest(bundle());
   ASSERT_TRUE(read.has_value()) << read.error().ToString();
