@@ -9,7 +9,6 @@
 #include <CLI/CLI.hpp>
 #include <stdlib.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -26,6 +25,7 @@
 
 #include "api/client.h"
 #include "cli/commands.h"
+#include "cli/ledger_watch.h"
 #include "cli/local_cluster.h"
 #include "common/file.h"
 #include "history/history.h"
@@ -60,33 +60,15 @@ struct DemoOptions {
 }
 void Heading(const char* text) { Say("\n== %s", text); }
 
-// Follows the ledger on its own thread, prints the rows of every verified block, and counts
-// what the demo waits for (activations per version).
+// Prints every ledger row as its block commits, and counts what the demo waits for
+// (activations per version).
 class LedgerNarrator {
  public:
-  LedgerNarrator(const peer::Cluster& cluster, ledger::Genesis genesis)
-      : cluster_(cluster), validators_(ledger::GenesisValidatorSet(genesis)) {
-    for (const auto& device : cluster.devices) {
-      auto key = crypto::ReadPrivateKeyFile(device.directory / "node" / "key.pem");
-      if (key) names_[key->public_key()] = device.name;
-    }
-  }
-  ~LedgerNarrator() { Stop(); }
+  explicit LedgerNarrator(const peer::Cluster& cluster)
+      : watch_(cluster, [this](const history::Row& row, auto) { Print(row); }) {}
 
-  Status Start() {
-    auto credentials = pki::LoadNodeDirectory(cluster_.admins.front());
-    if (!credentials) return std::unexpected(credentials.error());
-    const auto& peer = cluster_.peers.front();
-    VIGIL_ASSIGN_OR_RETURN(client_, api::ApiClient::Connect(*credentials, peer.host, peer.port, 10s));
-    thread_ = std::thread([this] { Run(); });
-    return Ok();
-  }
-
-  void Stop() {
-    stopping_ = true;
-    if (client_) client_->Cancel();
-    if (thread_.joinable()) thread_.join();
-  }
+  Status Start() { return watch_.Start(); }
+  void Stop() { watch_.Stop(); }
 
   // Devices that reported `kind` for `version`.
   size_t Count(const std::string& kind, const std::string& version) {
@@ -95,28 +77,8 @@ class LedgerNarrator {
   }
 
  private:
-  void Run() {
-    Status ended = client_->Subscribe(
-        1,
-        [this](const api::CommittedBlock& committed) {
-          auto block = api::VerifyCommittedBlock(validators_, cluster_.chain_id, committed);
-          if (!block) {
-            Say("  !! block %llu did not verify: %s", static_cast<unsigned long long>(committed.height),
-                block.error().message().c_str());
-            return !stopping_;
-          }
-          auto rows = history::RowsOfBlock(*block, committed.results);
-          if (rows) {
-            for (const auto& row : *rows) Print(row);
-          }
-          return !stopping_;
-        },
-        600s);
-    (void)ended;
-  }
-
   void Print(const history::Row& row) {
-    std::string who = row.device ? Name(*row.device) : "";
+    std::string who = row.device ? watch_.DeviceName(*row.device) : "";
     std::string kind(history::RowKindName(row.kind));
     std::string what = row.app + (row.version.empty() ? "" : " " + row.version);
     std::string extra;
@@ -132,19 +94,9 @@ class LedgerNarrator {
     if (row.result.ok()) ++counts_[kind + " " + row.version];
   }
 
-  std::string Name(const crypto::PublicKey& key) const {
-    auto found = names_.find(key);
-    return found != names_.end() ? found->second : ToHex(key).substr(0, 10);
-  }
-
-  const peer::Cluster& cluster_;
-  consensus::ValidatorSet validators_;
-  std::map<crypto::PublicKey, std::string> names_;
-  std::unique_ptr<api::ApiClient> client_;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
   std::mutex mutex_;
   std::map<std::string, size_t> counts_;
+  LedgerWatch watch_;  // last: its thread calls Print, which uses the members above
 };
 
 // The demo's app: a script that logs its start and runs until stopped.
@@ -267,8 +219,7 @@ Status RunStory(const peer::Cluster& cluster, const std::filesystem::path& root)
         cluster.peers[i].artifacts_port);
   }
   VIGIL_RETURN_IF_ERROR(WaitForPeers(cluster, 60s));
-  VIGIL_ASSIGN_OR_RETURN(ledger::Genesis genesis, ledger::ReadGenesisFile(cluster.genesis));
-  LedgerNarrator narrator(cluster, genesis);
+  LedgerNarrator narrator(cluster);
   VIGIL_RETURN_IF_ERROR(narrator.Start());
 
   Heading("Enroll the devices on the ledger, start the gateway and the device agents");

@@ -137,3 +137,26 @@ TEST_F(UpdateFlowTest, TheDeviceInstallsEachReleaseAndRollsBackOneThatFailsItsHe
 
 }  // namespace
 }  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// `vigil bench update` keeps working (its figures go to docs/benchmarks.md; no timing is
+// asserted here, only that every stage was measured and reported).
+TEST(UpdateBenchTest, ReportsEveryStageOfTheSeedsTable) {
+  test_support::TemporaryDirectory directory("vigil-bench-update-test");
+  test_support::CommandResult result = test_support::RunVigil(
+      "bench update --rounds 2 --size 20KB --peers 1 --json --dir " +
+          (directory.path() / "bench").string(),
+      180);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  for (const char* stage : {"\"download\"", "\"gateway verification\"", "\"transmission\"",
+                            "\"device verification\"", "\"installation\"", "\"restart\"",
+                            "\"total\"", "\"goal_met\""}) {
+    EXPECT_NE(result.output.find(stage), std::string::npos) << stage << "\n" << result.output;
+  }
+  EXPECT_NE(result.output.find("\"rounds\":2"), std::string::npos) << result.output;
+}
+
+}  // namespace
+}  // namespace vigil
