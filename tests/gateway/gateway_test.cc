@@ -181,13 +181,22 @@ class GatewayTest : public ::testing::Test {
     return bundle;
   }
 
-  void StartGateway(std::vector<std::string> mirrors) {
+  // `ca_directory`: another CA than the fleet's, for the impostor-gateway case.
+  void StartGateway(std::vector<std::string> mirrors, const std::filesystem::path& ca_directory = {}) {
     std::filesystem::path node = directory_.path() / "gateway";
-    auto issued = pki::IssueToDirectory(cluster_.directory / "ca", pki::Role::kGateway,
-                                        "gateway-1", 30, node, std::nullopt);
+    auto issued = pki::IssueToDirectory(
+        ca_directory.empty() ? cluster_.directory / "ca" : ca_directory, pki::Role::kGateway,
+        "gateway-1", 20, node, std::nullopt);
     ASSERT_TRUE(issued.has_value()) << issued.error().message();
     auto credentials = pki::LoadNodeDirectory(node);
     ASSERT_TRUE(credentials.has_value());
+    if (!ca_directory.empty()) {
+      // The impostor still trusts the fleet CA (it accepts real devices); only its own
+      // certificate is foreign, so a refusal can only come from the device's side.
+      auto fleet = pki::LoadCaDirectory(cluster_.directory / "ca");
+      ASSERT_TRUE(fleet.has_value());
+      credentials->ca_certificate = fleet->certificate;
+    }
     ASSERT_TRUE(ValidateMirrors(mirrors).has_value());
     GatewayOptions options{
         .credentials = std::move(*credentials),
@@ -393,6 +402,23 @@ TEST_F(GatewayTest, ADeviceCertificateFromAnotherCaIsRefusedByTls) {
   std::this_thread::sleep_for(1s);
   EXPECT_FALSE(Connected(0));
   EXPECT_EQ(GatewayNow().devices_connected, 0u);
+  EXPECT_EQ(BundlesOf(log), 0u);
+}
+
+TEST_F(GatewayTest, AGatewayCertificateFromAnotherCaIsRefusedByTheDevice) {
+  // An impostor gateway: it follows the real ledger and holds the release, but its certificate
+  // comes from another CA. The device refuses the TLS session, so it is offered nothing.
+  std::filesystem::path other_ca = directory_.path() / "other-ca";
+  ASSERT_TRUE(pki::InitCaDirectory(other_ca, "other-ca", 30).has_value());
+  std::filesystem::path device = IssueDevice("device-1");
+  Enroll(device);
+  Publish("1.0.0", 1024, mirror_);
+  StartGateway({"file://" + mirror_.string()}, other_ca);
+  DeviceLog& log = StartDevice(device, "");
+  std::this_thread::sleep_for(1s);
+  EXPECT_FALSE(Connected(0));
+  EXPECT_EQ(GatewayNow().devices_connected, 0u);
+  EXPECT_EQ(GatewayNow().offers_sent, 0u);
   EXPECT_EQ(BundlesOf(log), 0u);
 }
 
