@@ -125,6 +125,10 @@ TEST_F(UpdateFlowTest, TheDeviceInstallsEachReleaseAndRollsBackOneThatFailsItsHe
     return runs.find("start 3.0.0\n") != std::string::npos && EndsWith(runs, "start 2.0.0\n");
   })) << Runs();
   EXPECT_TRUE(CurrentSlot().starts_with("2.0.0")) << CurrentSlot();
+  // The failed release is not taken again (the gateway still offers it as the newest).
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(CurrentSlot().starts_with("2.0.0")) << CurrentSlot();
+  EXPECT_TRUE(EndsWith(Runs(), "start 2.0.0\n")) << Runs();
 
   // Every step is on the ledger: the history of the app shows the device's reports.
   CommandResult history =
