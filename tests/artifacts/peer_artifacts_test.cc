@@ -16,6 +16,7 @@
 #include "peer/cluster.h"
 #include "peer/config.h"
 #include "peer/node.h"
+#include "test_support/in_process_peer.h"
 #include "test_support/temporary_directory.h"
 
 namespace vigil::artifacts {
@@ -26,56 +27,16 @@ using namespace std::chrono_literals;
 class PeerArtifactsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    spdlog::set_level(spdlog::level::warn);
-    peer::ClusterSpec spec;
-    spec.directory = directory_.path() / "cluster";
-    spec.peers = 1;
-    spec.chain_id = "artifacts-peer-test";
-    spec.empty_block_interval = 200ms;
-    spec.timeout_propose = 500ms;
-    spec.durable = false;
-    auto cluster = peer::CreateCluster(spec);
-    ASSERT_TRUE(cluster.has_value()) << cluster.error().message();
-    cluster_ = std::move(*cluster);
+    ASSERT_NO_FATAL_FAILURE(peer_.Start(directory_.path() / "cluster", "artifacts-peer-test"));
+    cluster_ = peer_.cluster();
     ASSERT_NE(cluster_.peers[0].artifacts_port, 0);
     auto reread = peer::ReadCluster(cluster_.directory);
     ASSERT_TRUE(reread.has_value());
     EXPECT_EQ(reread->peers[0].artifacts_port, cluster_.peers[0].artifacts_port);
-
-    thread_ = std::thread([this] {
-      auto guard = asio::make_work_guard(io_context_);
-      io_context_.run();
-    });
-    auto options = peer::LoadPeerConfig(cluster_.peers[0].config);
-    ASSERT_TRUE(options.has_value()) << options.error().message();
-    ASSERT_TRUE(options->artifacts_enabled);
-    std::promise<Status> started;
-    asio::post(io_context_, [&] {
-      auto node = peer::PeerNode::Start(io_context_, std::move(*options));
-      if (!node) {
-        started.set_value(std::unexpected(node.error()));
-        return;
-      }
-      node_ = std::move(*node);
-      started.set_value(Ok());
-    });
-    auto future = started.get_future();
-    ASSERT_EQ(future.wait_for(20s), std::future_status::ready);
-    auto status = future.get();
-    ASSERT_TRUE(status.has_value()) << status.error().message();
   }
 
-  void TearDown() override {
-    std::promise<void> stopped;
-    asio::post(io_context_, [&] {
-      if (node_) node_->Stop();
-      node_.reset();
-      stopped.set_value();
-    });
-    stopped.get_future().wait_for(20s);
-    io_context_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  void TearDown() override { peer_.Stop(); }
+
 
   Status Upload(const crypto::PrivateKey& signer, const Bytes& bundle, std::string version) {
     ledger::PublishRelease body{.app = "press-control", .version = std::move(version),
@@ -98,10 +59,8 @@ class PeerArtifactsTest : public ::testing::Test {
   }
 
   test_support::TemporaryDirectory directory_{"vigil-artifacts-peer"};
+  test_support::InProcessPeer peer_;  // after directory_: stopped before it is removed
   peer::Cluster cluster_;
-  asio::io_context io_context_;
-  std::thread thread_;
-  std::unique_ptr<peer::PeerNode> node_;
 };
 
 TEST_F(PeerArtifactsTest, APublisherUploadIsAcceptedAndANonPublisherIsRefused) {

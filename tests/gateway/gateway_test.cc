@@ -33,6 +33,7 @@
 #include "peer/config.h"
 #include "peer/node.h"
 #include "pki/pki.h"
+#include "test_support/in_process_peer.h"
 #include "test_support/temporary_directory.h"
 
 namespace vigil::gateway {
@@ -54,17 +55,9 @@ struct DeviceLog {
 class GatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    spdlog::set_level(spdlog::level::warn);
-    peer::ClusterSpec spec;
-    spec.directory = directory_.path() / "cluster";
-    spec.peers = 1;
-    spec.chain_id = "gateway-test";
-    spec.empty_block_interval = 100ms;
-    spec.timeout_propose = 500ms;
-    spec.durable = false;
-    auto cluster = peer::CreateCluster(spec);
-    ASSERT_TRUE(cluster.has_value()) << cluster.error().message();
-    cluster_ = std::move(*cluster);
+    ASSERT_NO_FATAL_FAILURE(
+        peer_.Start(directory_.path() / "cluster", "gateway-test", std::chrono::milliseconds(100)));
+    cluster_ = peer_.cluster();
     auto genesis = ledger::ReadGenesisFile(cluster_.genesis);
     ASSERT_TRUE(genesis.has_value());
     genesis_ = std::move(*genesis);
@@ -79,19 +72,6 @@ class GatewayTest : public ::testing::Test {
       auto guard = asio::make_work_guard(loop_);
       loop_.run();
     });
-    peer_thread_ = std::thread([this] {
-      auto guard = asio::make_work_guard(peer_loop_);
-      peer_loop_.run();
-    });
-    auto options = peer::LoadPeerConfig(cluster_.peers[0].config);
-    ASSERT_TRUE(options.has_value()) << options.error().message();
-    auto started = OnLoop(peer_loop_, [&]() -> Status {
-      auto node = peer::PeerNode::Start(peer_loop_, std::move(*options));
-      if (!node) return std::unexpected(node.error());
-      node_ = std::move(*node);
-      return Ok();
-    });
-    ASSERT_TRUE(started.has_value()) << started.error().message();
     auto credentials = pki::LoadNodeDirectory(cluster_.admins.front());
     ASSERT_TRUE(credentials.has_value());
     auto client = api::ApiClient::Connect(*credentials, cluster_.peers[0].host,
@@ -108,28 +88,18 @@ class GatewayTest : public ::testing::Test {
       gateway_.reset();
       return 0;
     });
-    OnLoop(peer_loop_, [&] {
-      if (node_) node_->Stop();
-      node_.reset();
-      return 0;
-    });
     loop_.stop();
-    peer_loop_.stop();
     if (thread_.joinable()) thread_.join();
-    if (peer_thread_.joinable()) peer_thread_.join();
+    peer_.Stop();
   }
 
-  // Runs `work` on `loop`'s thread (the gateway's and devices' by default) and waits for it.
-  template <typename Work>
-  std::invoke_result_t<Work> OnLoop(asio::io_context& loop, Work work) {
-    std::packaged_task<decltype(work())()> task(std::move(work));
-    auto result = task.get_future();
-    asio::post(loop, [&task] { task(); });
-    return result.get();
-  }
+  // Runs `work` on the gateway's and devices' thread and waits for it.
   template <typename Work>
   std::invoke_result_t<Work> OnLoop(Work work) {
-    return OnLoop(loop_, std::move(work));
+    std::packaged_task<decltype(work())()> task(std::move(work));
+    auto result = task.get_future();
+    asio::post(loop_, [&task] { task(); });
+    return result.get();
   }
 
   // Submits and waits for the block; the transaction must be accepted.
@@ -297,11 +267,9 @@ class GatewayTest : public ::testing::Test {
   std::unique_ptr<crypto::PrivateKey> publisher_key_;
   uint64_t admin_sequence_ = 0;
   uint64_t publisher_sequence_ = 0;
-  asio::io_context loop_;       // the gateway and the devices
-  asio::io_context peer_loop_;  // the peer, as if in its own process
+  test_support::InProcessPeer peer_;  // its own thread, as if in its own process
+  asio::io_context loop_;             // the gateway and the devices
   std::thread thread_;
-  std::thread peer_thread_;
-  std::unique_ptr<peer::PeerNode> node_;
   std::unique_ptr<api::ApiClient> client_;
   std::unique_ptr<Gateway> gateway_;
   std::vector<std::unique_ptr<delivery::DeviceSession>> devices_;

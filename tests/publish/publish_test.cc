@@ -27,6 +27,7 @@
 #include "pki/pki.h"
 #include "publish/publish.h"
 #include "release/bundle.h"
+#include "test_support/in_process_peer.h"
 #include "test_support/temporary_directory.h"
 
 namespace vigil::publish {
@@ -46,51 +47,12 @@ bool Contains(const std::string& text, std::string_view part) {
 class PublishTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    spdlog::set_level(spdlog::level::warn);
-    peer::ClusterSpec spec;
-    spec.directory = directory_.path() / "cluster";
-    spec.peers = 1;
-    spec.chain_id = "publish-test";
-    spec.empty_block_interval = 200ms;
-    spec.timeout_propose = 500ms;
-    spec.durable = false;
-    auto cluster = peer::CreateCluster(spec);
-    ASSERT_TRUE(cluster.has_value()) << cluster.error().message();
-    cluster_ = std::move(*cluster);
-
-    thread_ = std::thread([this] {
-      auto guard = asio::make_work_guard(io_context_);
-      io_context_.run();
-    });
-    auto options = peer::LoadPeerConfig(cluster_.peers[0].config);
-    ASSERT_TRUE(options.has_value()) << options.error().message();
-    std::promise<Status> started;
-    asio::post(io_context_, [&] {
-      auto node = peer::PeerNode::Start(io_context_, std::move(*options));
-      if (!node) {
-        started.set_value(std::unexpected(node.error()));
-        return;
-      }
-      node_ = std::move(*node);
-      started.set_value(Ok());
-    });
-    auto future = started.get_future();
-    ASSERT_EQ(future.wait_for(20s), std::future_status::ready);
-    auto status = future.get();
-    ASSERT_TRUE(status.has_value()) << status.error().message();
+    ASSERT_NO_FATAL_FAILURE(peer_.Start(directory_.path() / "cluster", "publish-test"));
+    cluster_ = peer_.cluster();
   }
 
-  void TearDown() override {
-    std::promise<void> stopped;
-    asio::post(io_context_, [&] {
-      if (node_) node_->Stop();
-      node_.reset();
-      stopped.set_value();
-    });
-    stopped.get_future().wait_for(20s);
-    io_context_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  void TearDown() override { peer_.Stop(); }
+
 
   // A bundle of `version` holding an executable and a payload that differs per version.
   std::filesystem::path Bundle(const std::string& version, const std::string& variant = "") {
@@ -125,10 +87,8 @@ class PublishTest : public ::testing::Test {
   }
 
   test_support::TemporaryDirectory directory_{"vigil-publish"};
+  test_support::InProcessPeer peer_;  // after directory_: stopped before it is removed
   peer::Cluster cluster_;
-  asio::io_context io_context_;
-  std::thread thread_;
-  std::unique_ptr<peer::PeerNode> node_;
 };
 
 TEST_F(PublishTest, PublishesAndReturnsWhatTheLedgerRecordedVerified) {
