@@ -128,7 +128,6 @@ std::vector<delivery::AppStatus> AgentDaemon::AppStatuses() const {
 }
 
 bool AgentDaemon::AcceptOffer(const delivery::VerifiedRelease& release) const {
-  if (rolled_back_.contains({release.app, release.version})) return false;
   if (!std::ranges::binary_search(config_.apps, release.app) &&
       runner_->running_version(release.app).empty()) {
     return false;  // not an app this device runs
@@ -153,9 +152,6 @@ void AgentDaemon::OnBundle(const delivery::VerifiedRelease& release,
 }
 
 void AgentDaemon::SendReport(const ledger::DeviceReport& report, std::function<void()> accepted) {
-  if (report.report_kind == ledger::DeviceReportKind::kRolledBack) {
-    rolled_back_.insert({report.app, report.version});
-  }
   if (!session_) {
     // Reports made during recovery, before the session exists: sent once it does.
     asio::post(io_context_, [this, alive = std::weak_ptr<bool>(alive_), report,

@@ -20,10 +20,8 @@
 #include <asio/io_context.hpp>
 #include <filesystem>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "agent/updater_runner.h"
@@ -68,10 +66,6 @@ class AgentDaemon {
   AgentConfig config_;
   std::unique_ptr<UpdaterRunner> runner_;
   std::unique_ptr<delivery::DeviceSession> session_;
-  // Releases that failed their health check here and were rolled back: never taken again
-  // automatically (the gateway offers the newest release on every Hello). In memory: after an
-  // agent restart a failed release is tried once more.
-  std::set<std::pair<std::string, std::string>> rolled_back_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

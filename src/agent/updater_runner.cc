@@ -44,6 +44,9 @@ struct UpdaterRunner::App {
   bool busy = false;  // the last action's outcome has not been fed back yet
   std::deque<Event> queued;
   std::string running_version;
+  // Versions that failed their health check here: never wanted again (the gateway re-offers
+  // the newest release on every Hello). In memory: after a restart one is tried once more.
+  std::set<std::string> rolled_back_versions;
   std::jthread worker;  // the unpack in flight (declared last: joined first)
 };
 
@@ -206,6 +209,9 @@ void UpdaterRunner::Feed(App& app, const Event& event) {
 
 void UpdaterRunner::Apply(App& app, Transition transition) {
   if (!transition.changed) return;
+  if (transition.record.state == UpdaterState::kRolledBack) {
+    app.rolled_back_versions.insert(transition.record.to.version);
+  }
   // Persist BEFORE acting: after a crash, the record names a state whose actions may be
   // executed again (they are idempotent), never one whose actions ran unrecorded.
   if (transition.record != app.record || !std::filesystem::exists(app.layout.record())) {
@@ -437,7 +443,8 @@ bool UpdaterRunner::WantsRelease(const delivery::VerifiedRelease& release) const
   if (app == nullptr) return true;
   UpdaterState state = app->record.state;
   if (state != UpdaterState::kIdle && state != UpdaterState::kStaged) return false;
-  if (release.version == app->record.from.version || release.version == app->record.to.version) {
+  if (release.version == app->record.from.version || release.version == app->record.to.version ||
+      app->rolled_back_versions.contains(release.version)) {
     return false;
   }
   if (app->record.from.empty()) return true;

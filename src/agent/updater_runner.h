@@ -77,7 +77,8 @@ class UpdaterRunner {
   Status Activate(const std::string& app);
 
   // Whether an offer is worth downloading: an app not installed yet, or a version newer than
-  // the one it runs and not the one already staged or being installed.
+  // the one it runs, not the one already staged or being installed, and not one that failed
+  // its health check here and was rolled back (since this runner started).
   bool WantsRelease(const delivery::VerifiedRelease& release) const;
   // For the Hello: every app, sorted, with what runs and what is staged.
   std::vector<delivery::AppStatus> AppStatuses() const;
