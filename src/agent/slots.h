@@ -44,6 +44,7 @@ class AppLayout {
   std::filesystem::path record() const { return directory_ / "updater.record"; }
   std::filesystem::path log() const { return directory_ / "app.log"; }
   std::filesystem::path pid() const { return directory_ / "app.pid"; }
+  std::filesystem::path hook_log() const { return directory_ / "hook.log"; }  // last hook's output
 
   Status Create() const;  // the app's directory and its slots directory
 

@@ -26,6 +26,8 @@ constexpr std::array<std::string_view, kUpdaterStateLast + 1> kStateNames = {
     "rolling-back-switching",
     "rolling-back-starting",
     "rolled-back",
+    "pre-activating",
+    "post-activating",
 };
 
 // Slot names are at most a version, '-', and the digest prefix.
@@ -125,6 +127,14 @@ Transition BeginRollback(UpdaterRecord r, const Event& e) {
   return Go(std::move(r), State::kRollingBackStopping, {Simple(ActionKind::kStopApp)});
 }
 
+// A failure before anything was stopped: `from` still runs; report `rolled back` with why.
+Transition RefuseActivation(UpdaterRecord r, int64_t now_ms, std::string reason) {
+  r.reason = Truncate(std::move(reason), limits::kLedgerReasonBytesMax);
+  r.times.restart_finished_ms = now_ms;
+  Action report = Report(r, DeviceReportKind::kRolledBack);
+  return Go(std::move(r), State::kRolledBack, {std::move(report)});
+}
+
 Transition BackToIdle(UpdaterRecord r, std::vector<Action> actions) {
   r.to = ReleaseRef{};
   r.bundle_path.clear();
@@ -165,7 +175,18 @@ Transition Next(const UpdaterRecord& record, const Event& e) {
       if (e.kind == K::kBundleReady) return BeginInstall(std::move(r), e);
       if (e.kind == K::kActivate) {
         r.times.restart_started_ms = e.now_ms;
+        return Go(std::move(r), State::kPreActivating,
+                  {Simple(ActionKind::kRunPreActivate, record.to.slot)});
+      }
+      break;
+    case State::kPreActivating:
+      if (e.kind == K::kHookPassed) {
         return Go(std::move(r), State::kStoppingOld, {Simple(ActionKind::kStopApp)});
+      }
+      if (e.kind == K::kHookFailed) {
+        // Nothing was stopped or switched: `from` never stopped running. Refused.
+        return RefuseActivation(std::move(r), e.now_ms,
+                                record.to.version + " refused: " + e.reason);
       }
       break;
     case State::kStoppingOld:
@@ -175,11 +196,22 @@ Transition Next(const UpdaterRecord& record, const Event& e) {
       break;
     case State::kSwitching:
       if (e.kind == K::kSwitched) {
-        return Go(std::move(r), State::kStartingNew, {StartApp(record.to)});
+        return Go(std::move(r), State::kPostActivating,
+                  {Simple(ActionKind::kRunPostActivate, record.to.slot)});
       }
       if (e.kind == K::kSwitchFailed) {
         r.reason = Truncate("switching to " + r.to.version + " failed: " + e.reason,
                             limits::kLedgerReasonBytesMax);
+        return Go(std::move(r), State::kRollingBackSwitching, {SwitchToOld(record)});
+      }
+      break;
+    case State::kPostActivating:
+      if (e.kind == K::kHookPassed) {
+        return Go(std::move(r), State::kStartingNew, {StartApp(record.to)});
+      }
+      if (e.kind == K::kHookFailed) {
+        // `current` is the new slot but nothing runs yet: switch back and start `from`.
+        r.reason = Truncate(r.to.version + " failed: " + e.reason, limits::kLedgerReasonBytesMax);
         return Go(std::move(r), State::kRollingBackSwitching, {SwitchToOld(record)});
       }
       break;
@@ -277,6 +309,22 @@ Transition Recover(const UpdaterRecord& record) {
     case State::kStaged:
       return Go(std::move(r), State::kStaged,
                 {StartApp(record.from), Report(record, DeviceReportKind::kInstalled)});
+    case State::kPreActivating:  // the hook's verdict is lost: run it again beside `from`
+      if (!attempts_left) {
+        r.reason = gave_up;
+        r.times.restart_finished_ms = record.times.restart_started_ms;
+        Action report = Report(r, DeviceReportKind::kRolledBack);
+        return Go(std::move(r), State::kRolledBack, {StartApp(record.from), std::move(report)});
+      }
+      return Go(std::move(r), State::kPreActivating,
+                {StartApp(record.from), Simple(ActionKind::kRunPreActivate, record.to.slot)});
+    case State::kPostActivating:  // `current` is the new slot; nothing runs: run the hook again
+      if (!attempts_left) {
+        r.reason = gave_up;
+        return Go(std::move(r), State::kRollingBackSwitching, {SwitchToOld(record)});
+      }
+      return Go(std::move(r), State::kPostActivating,
+                {Simple(ActionKind::kRunPostActivate, record.to.slot)});
     case State::kStoppingOld:  // the old version is already stopped: switch
     case State::kSwitching:    // `current` is old or new: switching again settles it
       if (!attempts_left) {
@@ -350,6 +398,8 @@ std::string_view EventKindName(EventKind kind) {
     case EventKind::kHealthPassed: return "health-passed";
     case EventKind::kHealthFailed: return "health-failed";
     case EventKind::kReportAccepted: return "report-accepted";
+    case EventKind::kHookPassed: return "hook-passed";
+    case EventKind::kHookFailed: return "hook-failed";
   }
   return "unknown";
 }
@@ -365,6 +415,8 @@ std::string_view ActionKindName(ActionKind kind) {
     case ActionKind::kRunHealthCheck: return "run-health-check";
     case ActionKind::kSendReport: return "send-report";
     case ActionKind::kCollectGarbage: return "collect-garbage";
+    case ActionKind::kRunPreActivate: return "run-pre-activate";
+    case ActionKind::kRunPostActivate: return "run-post-activate";
   }
   return "unknown";
 }

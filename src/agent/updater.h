@@ -47,9 +47,11 @@ enum class UpdaterState : uint8_t {
   kRollingBackSwitching = 10, // `current` → from's slot again
   kRollingBackStarting = 11,  // starting `from` again
   kRolledBack = 12,           // `from` runs again: reporting `rolled back` with the reason
+  kPreActivating = 13,        // activation: `to`'s pre_activate hook runs; `from` still runs
+  kPostActivating = 14,       // `current` is `to`'s slot; its post_activate hook runs
 };
 inline constexpr uint8_t kUpdaterStateFirst = 1;
-inline constexpr uint8_t kUpdaterStateLast = 12;
+inline constexpr uint8_t kUpdaterStateLast = 14;
 std::string_view UpdaterStateName(UpdaterState state);  // "idle", "unpacking", ...
 Expected<UpdaterState> ParseUpdaterState(std::string_view name);
 std::vector<UpdaterState> AllUpdaterStates();
@@ -116,7 +118,10 @@ enum class EventKind : uint8_t {
   kHealthPassed,
   kHealthFailed,   // with `reason`
   kReportAccepted, // the report sink took the report for good (the ledger answered)
+  kHookPassed,     // the install hook exited 0 (or the manifest has none)
+  kHookFailed,     // with `reason` (how it ended and the tail of its output)
 };
+inline constexpr EventKind kEventKindLast = EventKind::kHookFailed;
 std::string_view EventKindName(EventKind kind);
 
 struct Event {
@@ -139,6 +144,8 @@ enum class ActionKind : uint8_t {
   kRunHealthCheck,  // the manifest's checks on the app from `slot`: kHealthPassed/Failed
   kSendReport,      // hand `report` to the sink: kReportAccepted
   kCollectGarbage,  // delete slots that are neither current, previous nor staged; no outcome
+  kRunPreActivate,  // the manifest's pre_activate hook in `slot`: kHookPassed/HookFailed
+  kRunPostActivate, // the manifest's post_activate hook in `slot`: kHookPassed/HookFailed
 };
 std::string_view ActionKindName(ActionKind kind);
 // Whether the shell feeds an outcome event back when this kind is the last action.

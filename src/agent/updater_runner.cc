@@ -5,6 +5,7 @@
 #include <set>
 
 #include "agent/health_check.h"
+#include "agent/install_hook.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "ledger/semver.h"
@@ -30,7 +31,8 @@ bool IsAppName(std::string_view name) {
 
 bool IsFailure(EventKind kind) {
   return kind == EventKind::kUnpackFailed || kind == EventKind::kSwitchFailed ||
-         kind == EventKind::kStartFailed || kind == EventKind::kHealthFailed;
+         kind == EventKind::kStartFailed || kind == EventKind::kHealthFailed ||
+         kind == EventKind::kHookFailed;
 }
 
 }  // namespace
@@ -47,6 +49,7 @@ struct UpdaterRunner::App {
   // Versions that failed their health check here: never wanted again (the gateway re-offers
   // the newest release on every Hello). In memory: after a restart one is tried once more.
   std::set<std::string> rolled_back_versions;
+  InstallHookHandle hook;  // the install hook in flight (destroying it kills the hook)
   std::jthread worker;  // the unpack in flight (declared last: joined first)
 };
 
@@ -318,6 +321,10 @@ void UpdaterRunner::Execute(App& app, const Action& action, bool last) {
     case ActionKind::kRunHealthCheck:
       RunHealth(app, action);
       return;
+    case ActionKind::kRunPreActivate:
+    case ActionKind::kRunPostActivate:
+      RunHook(app, action, last);
+      return;
     case ActionKind::kSendReport:
       if (!sink_) {
         Finish(app, last, Outcome(EventKind::kReportAccepted));
@@ -393,6 +400,33 @@ void UpdaterRunner::RunHealth(App& app, const Action& action) {
                           status ? Outcome(EventKind::kHealthPassed)
                                  : Outcome(EventKind::kHealthFailed, status.error().message()));
                  });
+}
+
+void UpdaterRunner::RunHook(App& app, const Action& action, bool last) {
+  const bool pre = action.kind == ActionKind::kRunPreActivate;
+  auto manifest = LoadSlotManifest(app.layout, action.slot);
+  if (!manifest) {
+    Finish(app, last, Outcome(EventKind::kHookFailed, manifest.error().ToString()));
+    return;
+  }
+  InstallHookSpec spec{
+      .name = pre ? "pre_activate" : "post_activate",
+      .argv = pre ? manifest->hooks.pre_activate : manifest->hooks.post_activate,
+      .directory = std::filesystem::absolute(app.layout.slot(action.slot)),
+      .output_path = app.layout.hook_log(),
+      .timeout = options_.hook_timeout};
+  if (!spec.argv.empty()) {
+    spdlog::info("agent hook app={} hook={} slot={}", app.layout.app(), spec.name, action.slot);
+  }
+  app.hook = RunInstallHook(io_context_, std::move(spec),
+                            [this, alive = alive_, &app, last](Status status) {
+                              if (!*alive) return;
+                              app.hook.reset();
+                              Finish(app, last,
+                                     status ? Outcome(EventKind::kHookPassed)
+                                            : Outcome(EventKind::kHookFailed,
+                                                      status.error().message()));
+                            });
 }
 
 void UpdaterRunner::Unpack(App& app, const Action& action) {

@@ -32,6 +32,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "agent/install_hook.h"
 #include "agent/slots.h"
 #include "agent/supervisor.h"
 #include "agent/updater.h"
@@ -48,6 +49,8 @@ struct UpdaterRunnerOptions {
   // When a manifest asks for no health check at all, the app must still stay up this long.
   std::chrono::milliseconds health_stay_up_default = limits::kAgentHealthStayUpDefault;
   std::chrono::milliseconds health_timeout_default = limits::kAgentHealthTimeoutDefault;
+  // How long an install hook (pre_activate, post_activate) may run before it is killed.
+  std::chrono::milliseconds hook_timeout = limits::kAgentHookTimeout;
   // Test seam (kill -9 tests): called right after a record is persisted, before its actions.
   std::function<void(const UpdaterRecord& record)> after_persist;
   // Wall clock for the stage table (ms since the epoch); the system clock by default.
@@ -108,6 +111,7 @@ class UpdaterRunner {
   void Unpack(App& app, const Action& action);
   void StartApp(App& app, const Action& action, bool last);
   void RunHealth(App& app, const Action& action);
+  void RunHook(App& app, const Action& action, bool last);
   void OnCrash(App& app, const CrashReport& crash);
   int64_t NowMs() const;
 

@@ -246,6 +246,10 @@ inline constexpr size_t kPeerSyncBlocksPerResponse = 16;
 inline constexpr int64_t kPeerBlockFutureTimeMaxMs = 10'000;
 // Client requests in flight per session, and subscriptions per session.
 inline constexpr size_t kPeerClientRequestsInFlightMax = 1'024;
+// A group query answers at most this many devices (and apps per device, activations per
+// group); a larger group's answer says it was truncated.
+inline constexpr size_t kApiGroupDevicesMax = 1'024;
+inline constexpr size_t kApiGroupAppsMax = 64;
 
 // --- Delivery protocol, gateway ↔ device (docs/delivery.md). ---
 // Bytes of a bundle one ChunkRequest may ask for; a device keeps a few in flight.
@@ -326,10 +330,16 @@ inline constexpr std::chrono::milliseconds kAgentHealthTimeoutDefault{30'000};
 inline constexpr std::chrono::milliseconds kAgentHealthRetryInterval{100};
 // A manifest without any health check must still stay up this long to count as started.
 inline constexpr std::chrono::milliseconds kAgentHealthStayUpDefault{5'000};
+// Install hooks (pre_activate, post_activate): how long one may run before it is killed and
+// counts as failed, and the bytes of its output's tail kept for the rollback report's reason.
+inline constexpr std::chrono::milliseconds kAgentHookTimeout{60'000};
+inline constexpr size_t kAgentHookOutputTailBytes = 512;
 static_assert(kAgentRestartDelayInitial <= kAgentRestartDelayMax);
 static_assert(kAgentRestartDelayMax <= kAgentCrashLoopRetryDelay,
               "a crash loop must slow restarts down, not speed them up");
 static_assert(kAgentSlotsKeptMax >= 3, "current, previous and staged must all be kept");
+static_assert(kAgentHookOutputTailBytes < kLedgerReasonBytesMax,
+              "a hook's output tail must leave room in the reason for what failed");
 }  // namespace vigil::limits
 
 // --- Release bundles (src/release, docs/bundle-format.md). ---
@@ -440,4 +450,27 @@ inline constexpr std::chrono::milliseconds kHistoryBlockWaitMax{30'000};
 static_assert(kPublishArtifactStoresMax <= kConfigListEntriesMax);
 static_assert(kHistoryRowsDefault <= kHistoryRowsMax);
 static_assert(kHistoryDevicePrefixHexMin <= 2 * kEd25519PublicKeyBytes);
+}  // namespace vigil::limits
+
+// --- Integrity monitoring: scanner, watcher, pristine store (src/integrity, docs/integrity.md).
+namespace vigil::limits {
+// Entries one scan records (files, links, others; directories not counted): a release is
+// bounded by kReleaseFilesMax, but an attacker may add files, and the scan must stay bounded.
+inline constexpr size_t kIntegrityScanEntriesMax = 1'000'000;
+// Directory depth a scan descends (deeper is reported as an error, not silently skipped).
+inline constexpr size_t kIntegrityScanDepthMax = 64;
+// Hashing threads of one scan (0 in ScanOptions = the number of cores, capped here).
+inline constexpr size_t kIntegrityScanThreadsMax = 64;
+// Read buffer of each hashing thread: memory is threads x this, whatever the file sizes.
+inline constexpr size_t kIntegrityReadBufferBytes = 128 * 1024;
+// Directories the inotify fallback watches (one watch each; the kernel's own limit is
+// fs.inotify.max_user_watches); beyond it the watcher refuses to start.
+inline constexpr size_t kIntegrityInotifyWatchesMax = 100'000;
+// Paths one Drain returns at most; the rest stay queued for the next call (and beyond
+// kIntegrityPendingPathsMax distinct paths the watcher reports "full scan needed" instead).
+inline constexpr size_t kIntegrityDrainPathsMax = 4'096;
+inline constexpr size_t kIntegrityPendingPathsMax = 65'536;
+// Bytes read from the kernel per read() of the fanotify or inotify descriptor.
+inline constexpr size_t kIntegrityEventBufferBytes = 64 * 1024;
+static_assert(kIntegrityDrainPathsMax <= kIntegrityPendingPathsMax);
 }  // namespace vigil::limits

@@ -6,12 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <thread>
 
 #include <asio/ip/tcp.hpp>
 
+#include "agent/install_hook.h"
 #include "agent/slots.h"
 #include "agent/updater.h"
 #include "agent/updater_runner.h"
@@ -32,17 +35,26 @@ std::string ReadText(const fs::path& path) {
 }
 
 // Builds the test app: run.sh writes its version where the driver says and sleeps.
+// With `hook_body`, hook.sh holds it (for the manifest's install hooks to name).
 fs::path BuildApp(const fs::path& work, const std::string& version, const std::string& run_body,
-                  release::HealthCheck health, const std::string& check_body = "") {
+                  release::HealthCheck health, const std::string& check_body = "",
+                  release::InstallHooks hooks = {}, const std::string& hook_body = "") {
   fs::path source = work / ("source-" + version + "-" + std::to_string(run_body.size()) +
                             std::to_string(check_body.size()) +
-                            std::to_string(health.tcp_port));
+                            std::to_string(health.tcp_port) + "-" +
+                            std::to_string(hook_body.size()) + "-" +
+                            std::to_string(hooks.pre_activate.size()) +
+                            std::to_string(hooks.post_activate.size()));
   fs::create_directories(source / "data");
   std::string run = "#!/bin/sh\n" + run_body + "\n";
   EXPECT_TRUE(WriteFileAtomically(source / "run.sh", AsBytes(run), 0755));
   if (!check_body.empty()) {
     std::string check = "#!/bin/sh\n" + check_body + "\n";
     EXPECT_TRUE(WriteFileAtomically(source / "check.sh", AsBytes(check), 0755));
+  }
+  if (!hook_body.empty()) {
+    std::string hook = "#!/bin/sh\n" + hook_body + "\n";
+    EXPECT_TRUE(WriteFileAtomically(source / "hook.sh", AsBytes(hook), 0755));
   }
   // Several files, so a half-unpacked slot would show.
   for (int i = 0; i < 20; ++i) {
@@ -53,14 +65,16 @@ fs::path BuildApp(const fs::path& work, const std::string& version, const std::s
   fs::path bundle = source.string() + ".vigil";
   auto built = release::BuildBundle(source, {.app = "demo", .version = version,
                                              .entry = {"run.sh"}, .health = std::move(health),
-                                             .hooks = {}},
+                                             .hooks = std::move(hooks)},
                                     bundle);
   EXPECT_TRUE(built.has_value()) << built.error().ToString();
   return bundle;
 }
 
+// Also appends one line per start to $VIGIL_TEST_VERSION_FILE.starts.
 std::string RunsAndSleeps(const std::string& version) {
-  return "echo " + version + " > \"$VIGIL_TEST_VERSION_FILE\"\nexec sleep 600";
+  return "echo " + version + " >> \"$VIGIL_TEST_VERSION_FILE.starts\"\necho " + version +
+         " > \"$VIGIL_TEST_VERSION_FILE\"\nexec sleep 600";
 }
 
 struct DriverResult {
@@ -177,8 +191,9 @@ TEST_F(KillTest, TemplateRunsTheFirstVersion) { ExpectOneWholeVersion(template_r
 
 // Every state an update that succeeds passes through.
 TEST_F(KillTest, CrashInAnyStateOfASuccessfulUpdateEndsOnTheNewVersion) {
-  for (const char* state : {"unpacking", "staged", "stopping-old", "switching", "starting-new",
-                            "health-checking", "committing", "idle"}) {
+  for (const char* state : {"unpacking", "staged", "pre-activating", "stopping-old", "switching",
+                            "post-activating", "starting-new", "health-checking", "committing",
+                            "idle"}) {
     CrashAndRecover(state, v2_, "2.0.0");
   }
 }
@@ -187,8 +202,9 @@ TEST_F(KillTest, CrashInAnyStateOfASuccessfulUpdateEndsOnTheNewVersion) {
 // reached only this way), the earlier ones included: the new version fails again after the
 // restart and the old one is back.
 TEST_F(KillTest, CrashInAnyStateOfAFailedUpdateEndsOnTheOldVersion) {
-  for (const char* state : {"unpacking", "staged", "stopping-old", "switching", "starting-new",
-                            "health-checking", "rolling-back-stopping",
+  for (const char* state : {"unpacking", "staged", "pre-activating", "stopping-old", "switching",
+                            "post-activating", "starting-new", "health-checking",
+                            "rolling-back-stopping",
                             "rolling-back-switching", "rolling-back-starting", "rolled-back",
                             "idle"}) {
     CrashAndRecover(state, v2_bad_, "1.0.0");
@@ -197,7 +213,7 @@ TEST_F(KillTest, CrashInAnyStateOfAFailedUpdateEndsOnTheOldVersion) {
 
 TEST_F(KillTest, EveryStateIsCovered) {
   // The two lists above together name every state of the table.
-  EXPECT_EQ(AllUpdaterStates().size(), 12u);
+  EXPECT_EQ(AllUpdaterStates().size(), 14u);
 }
 
 TEST_F(KillTest, RepeatedCrashesInOneStateRollBackInsteadOfLoopingForever) {
@@ -225,6 +241,7 @@ class RollbackTest : public ::testing::Test {
     options.root = directory_.path() / "root";
     options.supervisor.stop_grace_period = milliseconds(2'000);
     options.health_stay_up_default = milliseconds(300);
+    options.hook_timeout = hook_timeout_;
     ::setenv("VIGIL_TEST_VERSION_FILE", (directory_.path() / "running-version").c_str(), 1);
     UpdaterRunner runner(io_context_, options,
                          [&](const ledger::DeviceReport& report, std::function<void()> accepted) {
@@ -285,7 +302,14 @@ class RollbackTest : public ::testing::Test {
     return BuildApp(directory_.path(), version, run_body, std::move(health), check_body);
   }
 
+  // Lines the version file's ".starts" companion holds: how often an app version started.
+  size_t Starts() {
+    std::string starts = ReadText(directory_.path() / "running-version.starts");
+    return static_cast<size_t>(std::count(starts.begin(), starts.end(), '\n'));
+  }
+
   test_support::TemporaryDirectory directory_{"vigil-rollback"};
+  milliseconds hook_timeout_ = limits::kAgentHookTimeout;
   asio::io_context io_context_;
   std::string running_;
   std::vector<delivery::AppStatus> statuses_;
@@ -367,6 +391,80 @@ TEST_F(RollbackTest, BundleThatIsNotTheLedgersReleaseIsNotInstalled) {
   EXPECT_NE(record->reason.find("manifest root"), std::string::npos) << record->reason;
   EXPECT_FALSE(fs::exists(AppLayout(options.root, "demo").slot(SlotName("1.0.0",
                                                                         release.bundle_digest))));
+}
+
+// --- Install hooks (docs/agent.md#install-hooks), with real scripts. ---
+
+// hook.sh PHASE: appends "PHASE <its slot> <the slot `current` names>" to $VIGIL_TEST_HOOK_FILE.
+const char* kRecordingHook =
+    "echo \"$1 $(basename \"$(pwd)\") $(basename \"$(readlink ../../current)\")\" >> "
+    "\"$VIGIL_TEST_HOOK_FILE\"";
+const release::InstallHooks kBothHooks{.pre_activate = {"hook.sh", "pre"},
+                                       .post_activate = {"hook.sh", "post"}};
+
+TEST_F(RollbackTest, HooksRunInTheNewSlotBeforeAndAfterTheSwitch) {
+  fs::path hook_file = directory_.path() / "hooks.log";
+  ::setenv("VIGIL_TEST_HOOK_FILE", hook_file.c_str(), 1);
+  auto reports = Update(Build("1.0.0", RunsAndSleeps("1.0.0"), kNoCheck),
+                        BuildApp(directory_.path(), "2.0.0", RunsAndSleeps("2.0.0"), kNoCheck, "",
+                                 kBothHooks, kRecordingHook));
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[1].report_kind, ledger::DeviceReportKind::kActivated);
+  EXPECT_EQ(running_, "2.0.0");
+  ExpectCurrent("2.0.0");
+  std::istringstream lines(ReadText(hook_file));
+  std::string pre_phase, pre_slot, pre_current, post_phase, post_slot, post_current;
+  lines >> pre_phase >> pre_slot >> pre_current >> post_phase >> post_slot >> post_current;
+  EXPECT_EQ(pre_phase, "pre");
+  EXPECT_EQ(pre_slot.substr(0, 6), "2.0.0-");        // run in the new slot...
+  EXPECT_EQ(pre_current.substr(0, 6), "1.0.0-");     // ...while `current` still is the old one
+  EXPECT_EQ(post_phase, "post");
+  EXPECT_EQ(post_slot, pre_slot);
+  EXPECT_EQ(post_current, post_slot);                 // after the switch
+  EXPECT_EQ(Starts(), 2u);                            // 1.0.0 once, 2.0.0 once
+}
+
+TEST_F(RollbackTest, FailingPreActivateHookLeavesTheOldVersionRunningUntouched) {
+  auto reports = Update(
+      Build("1.0.0", RunsAndSleeps("1.0.0"), kNoCheck),
+      BuildApp(directory_.path(), "2.0.0", RunsAndSleeps("2.0.0"), kNoCheck, "",
+               {.pre_activate = {"hook.sh"}, .post_activate = {}},
+               "echo starting migration\necho migration failed: disk full >&2\nexit 3"));
+  ExpectRolledBack(reports,
+                   "refused: pre_activate hook hook.sh exited with code 3: starting migration "
+                   "migration failed: disk full");
+  EXPECT_EQ(Starts(), 1u);  // 1.0.0 was never stopped, 2.0.0 never started
+}
+
+TEST_F(RollbackTest, FailingPostActivateHookIsRolledBack) {
+  auto reports = Update(Build("1.0.0", RunsAndSleeps("1.0.0"), kNoCheck),
+                        BuildApp(directory_.path(), "2.0.0", RunsAndSleeps("2.0.0"), kNoCheck, "",
+                                 {.pre_activate = {}, .post_activate = {"hook.sh"}},
+                                 "echo cannot register >&2\nexit 5"));
+  ExpectRolledBack(reports, "post_activate hook hook.sh exited with code 5: cannot register");
+  EXPECT_EQ(Starts(), 2u);  // 1.0.0, stopped for the switch, started again; 2.0.0 never
+}
+
+TEST_F(RollbackTest, HookPastItsTimeLimitIsKilledAndTheReleaseRefused) {
+  hook_timeout_ = milliseconds(500);
+  auto started = std::chrono::steady_clock::now();
+  auto reports = Update(Build("1.0.0", RunsAndSleeps("1.0.0"), kNoCheck),
+                        BuildApp(directory_.path(), "2.0.0", RunsAndSleeps("2.0.0"), kNoCheck, "",
+                                 {.pre_activate = {"hook.sh"}, .post_activate = {}},
+                                 "echo waiting forever\nexec sleep 600"));
+  ExpectRolledBack(reports, "pre_activate hook hook.sh did not finish within 500 ms: waiting forever");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+}
+
+TEST(InstallHookTest, OutputTailIsBoundedAndPrintable) {
+  test_support::TemporaryDirectory directory("vigil-hook-tail");
+  fs::path path = directory.path() / "out";
+  std::string text = std::string(2000, 'a') + "\n\x01\xff end \t\n";
+  ASSERT_TRUE(WriteFileAtomically(path, AsBytes(text), 0644));
+  std::string tail = ReadOutputTail(path, 64);
+  EXPECT_LE(tail.size(), 64u);
+  EXPECT_EQ(tail.substr(tail.size() - 4), " end");
+  EXPECT_EQ(ReadOutputTail(directory.path() / "missing", 64), "");
 }
 
 }  // namespace

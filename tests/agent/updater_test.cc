@@ -90,6 +90,10 @@ TEST(UpdaterTest, InstallThenActivateEndsIdleRunningTheNewVersion) {
   EXPECT_FALSE(Next(t.record, Make(K::kReportAccepted)).changed);
 
   t = Step(t.record, Make(K::kActivate, 2000));
+  EXPECT_EQ(t.record.state, S::kPreActivating);
+  ASSERT_EQ(Kinds(t), (std::vector<A>{A::kRunPreActivate}));
+  EXPECT_EQ(t.actions[0].slot, next.slot);
+  t = Step(t.record, Make(K::kHookPassed, 2050));
   EXPECT_EQ(t.record.state, S::kStoppingOld);
   EXPECT_EQ(Kinds(t), (std::vector<A>{A::kStopApp}));
   t = Step(t.record, Make(K::kAppStopped, 2100));
@@ -98,6 +102,10 @@ TEST(UpdaterTest, InstallThenActivateEndsIdleRunningTheNewVersion) {
   EXPECT_EQ(t.actions[0].slot, next.slot);
   EXPECT_EQ(t.actions[0].previous_slot, r.from.slot);
   t = Step(t.record, Make(K::kSwitched, 2110));
+  EXPECT_EQ(t.record.state, S::kPostActivating);
+  ASSERT_EQ(Kinds(t), (std::vector<A>{A::kRunPostActivate}));
+  EXPECT_EQ(t.actions[0].slot, next.slot);
+  t = Step(t.record, Make(K::kHookPassed, 2115));
   EXPECT_EQ(t.record.state, S::kStartingNew);
   EXPECT_EQ(t.actions[0].slot, next.slot);
   t = Step(t.record, Make(K::kAppStarted, 2120));
@@ -118,11 +126,53 @@ TEST(UpdaterTest, InstallThenActivateEndsIdleRunningTheNewVersion) {
 // Drives an activation of 1.1.0 over 1.0.0 up to HealthChecking.
 UpdaterRecord ActivatedUpToHealthCheck() {
   Transition t = Next(Running("1.0.0"), BundleReady(Release("1.1.0", 7)));
-  for (K kind : {K::kUnpacked, K::kActivate, K::kAppStopped, K::kSwitched, K::kAppStarted}) {
+  for (K kind : {K::kUnpacked, K::kActivate, K::kHookPassed, K::kAppStopped, K::kSwitched,
+                 K::kHookPassed, K::kAppStarted}) {
     t = Next(t.record, Make(kind));
   }
   EXPECT_EQ(t.record.state, S::kHealthChecking);
   return t.record;
+}
+
+TEST(UpdaterTest, FailedPreActivateHookRefusesTheReleaseWithoutStoppingTheOldVersion) {
+  Transition t = Next(Running("1.0.0"), BundleReady(Release("1.1.0", 7)));
+  for (K kind : {K::kUnpacked, K::kActivate}) t = Next(t.record, Make(kind, 2000));
+  ASSERT_EQ(t.record.state, S::kPreActivating);
+  t = Step(t.record, Make(K::kHookFailed, 2300,
+                          "pre_activate hook migrate.sh exited with code 3: disk full"));
+  EXPECT_EQ(t.record.state, S::kRolledBack);
+  // Nothing is stopped, switched or started: 1.0.0 never stopped running.
+  ASSERT_EQ(Kinds(t), (std::vector<A>{A::kSendReport}));
+  const ledger::DeviceReport& report = t.actions.back().report;
+  EXPECT_EQ(report.report_kind, ledger::DeviceReportKind::kRolledBack);
+  EXPECT_EQ(report.version, "1.1.0");
+  EXPECT_EQ(report.duration_ms, 300u);
+  EXPECT_NE(report.detail.find("refused: pre_activate hook migrate.sh exited with code 3: "
+                               "disk full"),
+            std::string::npos)
+      << report.detail;
+  t = Step(t.record, Make(K::kReportAccepted));
+  EXPECT_EQ(t.record.state, S::kIdle);
+  EXPECT_EQ(t.record.from.version, "1.0.0");
+  EXPECT_EQ(Kinds(t), (std::vector<A>{A::kCollectGarbage}));
+}
+
+TEST(UpdaterTest, FailedPostActivateHookSwitchesBackAndRestartsTheOldVersion) {
+  Transition t = Next(Running("1.0.0"), BundleReady(Release("1.1.0", 7)));
+  for (K kind : {K::kUnpacked, K::kActivate, K::kHookPassed, K::kAppStopped, K::kSwitched}) {
+    t = Next(t.record, Make(kind));
+  }
+  ASSERT_EQ(t.record.state, S::kPostActivating);
+  UpdaterRecord before = t.record;
+  t = Step(t.record, Make(K::kHookFailed, 1, "post_activate hook warm.sh killed by signal 9"));
+  // Nothing runs yet: straight to switching back, then the usual rollback.
+  EXPECT_EQ(t.record.state, S::kRollingBackSwitching);
+  ASSERT_EQ(Kinds(t), (std::vector<A>{A::kSwitchCurrent}));
+  EXPECT_EQ(t.actions[0].slot, before.from.slot);
+  t = Step(t.record, Make(K::kSwitched));
+  t = Step(t.record, Make(K::kAppStarted));
+  ASSERT_EQ(t.record.state, S::kRolledBack);
+  EXPECT_NE(t.actions.back().report.detail.find("post_activate hook warm.sh"), std::string::npos);
 }
 
 TEST(UpdaterTest, HealthFailureSwitchesBackRestartsTheOldVersionAndReportsTheReason) {
@@ -152,7 +202,8 @@ TEST(UpdaterTest, HealthFailureSwitchesBackRestartsTheOldVersionAndReportsTheRea
 
 TEST(UpdaterTest, StartFailureAndSwitchFailureRollBack) {
   Transition t = Next(Running("1.0.0"), BundleReady(Release("1.1.0", 7)));
-  for (K kind : {K::kUnpacked, K::kActivate, K::kAppStopped, K::kSwitched}) {
+  for (K kind : {K::kUnpacked, K::kActivate, K::kHookPassed, K::kAppStopped, K::kSwitched,
+                 K::kHookPassed}) {
     t = Next(t.record, Make(kind));
   }
   Transition failed = Step(t.record, Make(K::kStartFailed, 1, "exec: No such file"));
@@ -160,7 +211,9 @@ TEST(UpdaterTest, StartFailureAndSwitchFailureRollBack) {
   EXPECT_NE(failed.record.reason.find("did not start"), std::string::npos);
 
   t = Next(Running("1.0.0"), BundleReady(Release("1.1.0", 7)));
-  for (K kind : {K::kUnpacked, K::kActivate, K::kAppStopped}) t = Next(t.record, Make(kind));
+  for (K kind : {K::kUnpacked, K::kActivate, K::kHookPassed, K::kAppStopped}) {
+    t = Next(t.record, Make(kind));
+  }
   failed = Step(t.record, Make(K::kSwitchFailed, 1, "rename: No space left"));
   EXPECT_EQ(failed.record.state, S::kRollingBackSwitching);
   // A failure to switch back is retried, never given up on.
@@ -201,6 +254,10 @@ TEST(UpdaterTest, EventsOutsideTheTableChangeNothing) {
       {S::kUnpacking, K::kUnpackFailed},
       {S::kStaged, K::kBundleReady},
       {S::kStaged, K::kActivate},
+      {S::kPreActivating, K::kHookPassed},
+      {S::kPreActivating, K::kHookFailed},
+      {S::kPostActivating, K::kHookPassed},
+      {S::kPostActivating, K::kHookFailed},
       {S::kStoppingOld, K::kAppStopped},
       {S::kSwitching, K::kSwitched},
       {S::kSwitching, K::kSwitchFailed},
@@ -220,7 +277,7 @@ TEST(UpdaterTest, EventsOutsideTheTableChangeNothing) {
     UpdaterRecord record = Running("1.0.0");
     record.state = state;
     if (state != S::kIdle) record.to = Release("1.1.0", 7);
-    for (uint8_t k = 0; k <= static_cast<uint8_t>(K::kReportAccepted); ++k) {
+    for (uint8_t k = 0; k <= static_cast<uint8_t>(kEventKindLast); ++k) {
       auto kind = static_cast<K>(k);
       Event event = kind == K::kBundleReady ? BundleReady(Release("1.2.0", 9)) : Make(kind);
       Transition t = Next(record, event);
@@ -254,6 +311,8 @@ TEST(UpdaterTest, RecoveryOfEveryStateRunsOneWholeVersion) {
       {S::kRollingBackSwitching, S::kRollingBackSwitching, false},
       {S::kRollingBackStarting, S::kRollingBackStarting, false},
       {S::kRolledBack, S::kRolledBack, false},
+      {S::kPreActivating, S::kPreActivating, false},
+      {S::kPostActivating, S::kPostActivating, true},
   };
   ASSERT_EQ(table.size(), AllUpdaterStates().size());
   for (const Expectation& row : table) {
@@ -282,8 +341,8 @@ TEST(UpdaterTest, RecoveryOfEveryStateRunsOneWholeVersion) {
 }
 
 TEST(UpdaterTest, RepeatedCrashesAbandonAnInstallAndRollBackAnActivation) {
-  for (S state : {S::kUnpacking, S::kStoppingOld, S::kSwitching, S::kStartingNew,
-                  S::kHealthChecking}) {
+  for (S state : {S::kUnpacking, S::kPreActivating, S::kStoppingOld, S::kSwitching,
+                  S::kPostActivating, S::kStartingNew, S::kHealthChecking}) {
     SCOPED_TRACE(UpdaterStateName(state));
     UpdaterRecord record = Running("1.0.0");
     record.state = state;
@@ -294,8 +353,9 @@ TEST(UpdaterTest, RepeatedCrashesAbandonAnInstallAndRollBackAnActivation) {
       EXPECT_NE(record.state, S::kRollingBackSwitching);
     }
     Transition t = Recover(record);
-    EXPECT_EQ(t.record.state,
-              state == S::kUnpacking ? S::kIdle : S::kRollingBackSwitching);
+    EXPECT_EQ(t.record.state, state == S::kUnpacking       ? S::kIdle
+                              : state == S::kPreActivating ? S::kRolledBack
+                                                           : S::kRollingBackSwitching);
     EXPECT_NE(t.record.reason.find("restarted"), std::string::npos) << t.record.reason;
   }
 }
@@ -371,7 +431,7 @@ TEST(UpdaterTest, RandomEventsAndCrashesAlwaysSettleOnOneVersion) {
       if (random() % 6 == 0) {
         t = Recover(record);
       } else {
-        auto kind = static_cast<K>(random() % (static_cast<uint8_t>(K::kReportAccepted) + 1));
+        auto kind = static_cast<K>(random() % (static_cast<uint8_t>(kEventKindLast) + 1));
         Event event = kind == K::kBundleReady ? BundleReady(next) : Make(kind);
         t = Next(record, event);
       }
@@ -383,8 +443,8 @@ TEST(UpdaterTest, RandomEventsAndCrashesAlwaysSettleOnOneVersion) {
     }
     // Drive to the end with the events that apply, in the order the shell would produce them.
     for (int step = 0; step < 100 && record.state != S::kIdle; ++step) {
-      for (K kind : {K::kUnpacked, K::kActivate, K::kAppStopped, K::kSwitched, K::kAppStarted,
-                     K::kHealthPassed, K::kReportAccepted}) {
+      for (K kind : {K::kUnpacked, K::kActivate, K::kHookPassed, K::kAppStopped, K::kSwitched,
+                     K::kAppStarted, K::kHealthPassed, K::kReportAccepted}) {
         Transition t = Next(record, Make(kind));
         if (t.changed) {
           record = t.record;
