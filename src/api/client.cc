@@ -163,6 +163,14 @@ Expected<TransactionResponse> ApiClient::GetTransaction(const ledger::Transactio
   return DecodeAnswer(kFrameTransactionResponse, frame, &DecodeTransactionResponse);
 }
 
+Expected<GroupResponse> ApiClient::GetGroup(const std::string& group,
+                                            std::chrono::milliseconds timeout) {
+  GroupRequest request{.request_id = next_request_id_++, .group = group};
+  VIGIL_ASSIGN_OR_RETURN(Frame frame,
+                         Call(kFrameGroupRequest, Encode(request), request.request_id, timeout));
+  return DecodeAnswer(kFrameGroupResponse, frame, &DecodeGroupResponse);
+}
+
 Expected<StatusResponse> ApiClient::Status(std::chrono::milliseconds timeout) {
   StatusRequest request{.request_id = next_request_id_++};
   VIGIL_ASSIGN_OR_RETURN(Frame frame,

@@ -47,6 +47,9 @@ class ApiClient {
   Expected<TransactionResponse> GetTransaction(
       const ledger::TransactionId& id, std::chrono::milliseconds timeout = kApiTimeoutDefault);
   Expected<StatusResponse> Status(std::chrono::milliseconds timeout = kApiTimeoutDefault);
+  // A device group's devices and activations (GroupResponse).
+  Expected<GroupResponse> GetGroup(const std::string& group,
+                                   std::chrono::milliseconds timeout = kApiTimeoutDefault);
   // Streams committed blocks from `from_height` to `on_block` until it returns false. `idle`
   // bounds the wait for each next block (kTimeout when it passes).
   vigil::Status Subscribe(uint64_t from_height,

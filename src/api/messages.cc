@@ -104,7 +104,7 @@ bool IsPeerFrame(transport::FrameType type) {
 bool IsClientRequestFrame(transport::FrameType type) {
   return type == kFrameSubmitRequest || type == kFrameBlockRequest ||
          type == kFrameTransactionRequest || type == kFrameSubscribeRequest ||
-         type == kFrameStatusRequest;
+         type == kFrameStatusRequest || type == kFrameGroupRequest;
 }
 
 std::string_view SubmitOutcomeName(SubmitOutcome outcome) {
@@ -421,10 +421,90 @@ Expected<ErrorResponse> DecodeErrorResponse(ByteSpan bytes) {
   });
 }
 
+Bytes Encode(const GroupRequest& message) {
+  return EncodeWith(message, [](Encoder& encoder, const GroupRequest& request) {
+    encoder.WriteU64(request.request_id);
+    encoder.WriteString(request.group);
+  });
+}
+
+Expected<GroupRequest> DecodeGroupRequest(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<GroupRequest> {
+    GroupRequest request;
+    VIGIL_ASSIGN_OR_RETURN(request.request_id, decoder.ReadU64("request_id"));
+    VIGIL_ASSIGN_OR_RETURN(request.group,
+                           decoder.ReadString("group", limits::kLedgerNameBytesMax));
+    VIGIL_RETURN_IF_ERROR(ledger::ValidateAppName("group", request.group));
+    return request;
+  });
+}
+
+Bytes Encode(const GroupResponse& message) {
+  return EncodeWith(message, [](Encoder& encoder, const GroupResponse& response) {
+    encoder.WriteU64(response.request_id);
+    encoder.WriteU64(response.height);
+    encoder.WriteI64(response.block_time_ms);
+    encoder.WriteVector(response.devices, [](Encoder& e, const GroupDevice& device) {
+      e.WriteFixed(device.device_key);
+      e.WriteVector(device.apps, [](Encoder& a, const GroupDeviceApp& app) {
+        a.WriteString(app.app);
+        a.WriteString(app.installed_version);
+        a.WriteString(app.active_version);
+      });
+    });
+    encoder.WriteBool(response.devices_truncated);
+    encoder.WriteVector(response.activations, [](Encoder& e, const GroupActivation& activation) {
+      e.WriteString(activation.app);
+      ledger::EncodeActivationRecord(e, activation.record);
+      e.WriteOptional(activation.proof, EncodeTransactionProof);
+    });
+  });
+}
+
+Expected<GroupResponse> DecodeGroupResponse(ByteSpan bytes) {
+  auto read_version = [](Decoder& d, std::string_view field) {
+    return d.ReadString(field, limits::kLedgerVersionBytesMax);
+  };
+  auto read_app = [&](Decoder& d) -> Expected<GroupDeviceApp> {
+    GroupDeviceApp app;
+    VIGIL_ASSIGN_OR_RETURN(app.app, d.ReadString("app", limits::kLedgerNameBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(app.installed_version, read_version(d, "installed_version"));
+    VIGIL_ASSIGN_OR_RETURN(app.active_version, read_version(d, "active_version"));
+    return app;
+  };
+  auto read_device = [&](Decoder& d) -> Expected<GroupDevice> {
+    GroupDevice device;
+    VIGIL_ASSIGN_OR_RETURN(device.device_key,
+                           d.ReadFixed<limits::kEd25519PublicKeyBytes>("device_key"));
+    VIGIL_ASSIGN_OR_RETURN(device.apps, d.ReadVector("apps", limits::kApiGroupAppsMax, read_app));
+    return device;
+  };
+  auto read_activation = [](Decoder& d) -> Expected<GroupActivation> {
+    GroupActivation activation;
+    VIGIL_ASSIGN_OR_RETURN(activation.app, d.ReadString("app", limits::kLedgerNameBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(activation.record, ledger::DecodeActivationRecord(d));
+    VIGIL_ASSIGN_OR_RETURN(activation.proof, d.ReadOptional("proof", DecodeTransactionProof));
+    return activation;
+  };
+  return codec::DecodeExactly(bytes, [&](Decoder& decoder) -> Expected<GroupResponse> {
+    GroupResponse response;
+    VIGIL_ASSIGN_OR_RETURN(response.request_id, decoder.ReadU64("request_id"));
+    VIGIL_ASSIGN_OR_RETURN(response.height, decoder.ReadU64("height"));
+    VIGIL_ASSIGN_OR_RETURN(response.block_time_ms, decoder.ReadI64("block_time_ms"));
+    VIGIL_ASSIGN_OR_RETURN(response.devices,
+                           decoder.ReadVector("devices", limits::kApiGroupDevicesMax, read_device));
+    VIGIL_ASSIGN_OR_RETURN(response.devices_truncated, decoder.ReadBool("devices_truncated"));
+    VIGIL_ASSIGN_OR_RETURN(
+        response.activations,
+        decoder.ReadVector("activations", limits::kApiGroupAppsMax, read_activation));
+    return response;
+  });
+}
+
 std::optional<uint64_t> RequestIdOf(transport::FrameType type, ByteSpan payload) {
   if (!IsClientRequestFrame(type) && type != kFrameSubmitResponse && type != kFrameBlockResponse &&
       type != kFrameTransactionResponse && type != kFrameStatusResponse &&
-      type != kFrameErrorResponse) {
+      type != kFrameErrorResponse && type != kFrameGroupResponse) {
     return std::nullopt;
   }
   codec::Decoder decoder(payload);
@@ -471,6 +551,10 @@ Status DecodeFrame(transport::FrameType type, ByteSpan payload) {
       return discard(DecodeStatusResponse(payload));
     case kFrameErrorResponse:
       return discard(DecodeErrorResponse(payload));
+    case kFrameGroupRequest:
+      return discard(DecodeGroupRequest(payload));
+    case kFrameGroupResponse:
+      return discard(DecodeGroupResponse(payload));
     default:
       return Fail(ErrorCode::kRefused, "frame type " + std::to_string(type) + " is not in the peer protocol");
   }

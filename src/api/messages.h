@@ -24,6 +24,7 @@
 #include "codec/codec.h"
 #include "consensus/types.h"
 #include "ledger/block.h"
+#include "ledger/state.h"
 #include "ledger/transaction.h"
 #include "merkle/merkle.h"
 #include "transport/frame.h"
@@ -52,6 +53,8 @@ enum FrameKind : transport::FrameType {
   kFrameStatusRequest = 40,       // StatusRequest
   kFrameStatusResponse = 41,      // StatusResponse
   kFrameErrorResponse = 42,       // ErrorResponse: a request the peer could not serve
+  kFrameGroupRequest = 43,        // GroupRequest
+  kFrameGroupResponse = 44,       // GroupResponse
 };
 bool IsPeerFrame(transport::FrameType type);
 bool IsClientRequestFrame(transport::FrameType type);
@@ -184,6 +187,46 @@ struct StatusResponse {
   friend bool operator==(const StatusResponse&, const StatusResponse&) = default;
 };
 
+// A device group as the ledger state has it after the last committed block: its enrolled,
+// unrevoked devices with what each reported per app, and its activations (seed 002). State
+// entries carry no proof (docs/ledger.md#state-hash); each activation comes with the proof of
+// the transaction that recorded it, which a client verifies against the genesis validators.
+struct GroupRequest {
+  uint64_t request_id = 0;
+  std::string group;
+  friend bool operator==(const GroupRequest&, const GroupRequest&) = default;
+};
+
+struct GroupDeviceApp {
+  std::string app;
+  std::string installed_version;  // staged
+  std::string active_version;     // running
+  friend bool operator==(const GroupDeviceApp&, const GroupDeviceApp&) = default;
+};
+
+struct GroupDevice {
+  crypto::PublicKey device_key{};
+  std::vector<GroupDeviceApp> apps;  // by app, at most limits::kApiGroupAppsMax
+  friend bool operator==(const GroupDevice&, const GroupDevice&) = default;
+};
+
+struct GroupActivation {
+  std::string app;
+  ledger::ActivationRecord record;
+  std::optional<TransactionProof> proof;  // of the activate transaction that wrote `record`
+  friend bool operator==(const GroupActivation&, const GroupActivation&) = default;
+};
+
+struct GroupResponse {
+  uint64_t request_id = 0;
+  uint64_t height = 0;  // the state after this block
+  int64_t block_time_ms = 0;
+  std::vector<GroupDevice> devices;  // by key, at most limits::kApiGroupDevicesMax
+  bool devices_truncated = false;
+  std::vector<GroupActivation> activations;  // by app, at most limits::kApiGroupAppsMax
+  friend bool operator==(const GroupResponse&, const GroupResponse&) = default;
+};
+
 struct ErrorResponse {
   uint64_t request_id = 0;
   std::string message;
@@ -217,6 +260,8 @@ Bytes Encode(const SubscribeRequest& message);
 Bytes Encode(const StatusRequest& message);
 Bytes Encode(const StatusResponse& message);
 Bytes Encode(const ErrorResponse& message);
+Bytes Encode(const GroupRequest& message);
+Bytes Encode(const GroupResponse& message);
 
 Expected<TransactionBatch> DecodeTransactionBatch(ByteSpan bytes);
 Expected<PeerStatus> DecodePeerStatus(ByteSpan bytes);
@@ -233,6 +278,8 @@ Expected<SubscribeRequest> DecodeSubscribeRequest(ByteSpan bytes);
 Expected<StatusRequest> DecodeStatusRequest(ByteSpan bytes);
 Expected<StatusResponse> DecodeStatusResponse(ByteSpan bytes);
 Expected<ErrorResponse> DecodeErrorResponse(ByteSpan bytes);
+Expected<GroupRequest> DecodeGroupRequest(ByteSpan bytes);
+Expected<GroupResponse> DecodeGroupResponse(ByteSpan bytes);
 
 // The request id at the front of a client request or response frame (every one starts with
 // its u64 request id), for matching answers to calls; nullopt for other frames or too few bytes.

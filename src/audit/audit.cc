@@ -40,6 +40,8 @@ std::string_view TableName(uint8_t table) {
       return "rules support";
     case ledger::Table::kActivation:
       return "activation";
+    case ledger::Table::kGroupDevice:
+      return "group device";
   }
   return "unknown table";
 }

@@ -42,6 +42,8 @@ enum CommandOrder : int {
   kOrderGateway = 66,
   kOrderAgent = 68,
   kOrderTx = 70,
+  kOrderActivate = 72,
+  kOrderStatus = 75,
   kOrderLedger = 80,
   kOrderHistory = 85,
   kOrderAudit = 90,

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
@@ -20,6 +21,7 @@ constexpr std::string_view kCommandName = "peer";
 struct PeerCommandOptions {
   std::string config;
   std::string byzantine;  // test only
+  std::optional<uint32_t> max_rules_version;  // simulates an older binary
 };
 
 Status RunPeer(const PeerCommandOptions& command) {
@@ -31,6 +33,7 @@ Status RunPeer(const PeerCommandOptions& command) {
     return Fail(ErrorCode::kInvalidArgument,
                 "--test-byzantine: unknown mode '" + command.byzantine + "' (known: equivocate)");
   }
+  if (command.max_rules_version) options.max_rules_version = *command.max_rules_version;
   asio::io_context io_context;
   VIGIL_ASSIGN_OR_RETURN(auto node, peer::PeerNode::Start(io_context, std::move(options)));
   asio::signal_set signals(io_context, SIGINT, SIGTERM);
@@ -57,6 +60,10 @@ void RegisterPeerCommand(CLI::App& app, CommandContext& context) {
       ->check(CLI::ExistingFile);
   command->add_option("--test-byzantine", options->byzantine,
                       "TESTS ONLY: misbehave on purpose (equivocate)");
+  command->add_option("--max-rules-version", options->max_rules_version,
+                      "Execute contract-rules versions up to V only, as an older binary would: "
+                      "halt before a block under a later version (docs/peer.md)")
+      ->check(CLI::Range(1u, 1'000'000u));
   command->callback([options, &context] {
     if (Status status = RunPeer(*options); !status) {
       ReportError(context, kCommandName, status.error());

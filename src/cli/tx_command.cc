@@ -23,6 +23,7 @@
 #include "api/messages.h"
 #include "cli/commands.h"
 #include "cli/peer_target.h"
+#include "cli/tx_submit.h"
 #include "common/bytes.h"
 #include "common/limits.h"
 #include "consensus/types.h"
@@ -47,13 +48,7 @@ constexpr uint64_t kSequenceScanBlocksHint = 10'000;
 constexpr uint64_t kSequenceScanBlocksMax = 100'000;
 
 // Every flag of every kind; each kind reads the ones it declares.
-struct SubmitOptions {
-  PeerTarget target;
-  std::string key;
-  std::vector<std::string> co_sign;
-  std::optional<uint64_t> sequence;
-  bool no_wait = false;
-  bool json = false;
+struct SubmitOptions : SubmitFlags {
   // enroll-device, revoke-device
   std::string device_key;
   std::string group;
@@ -202,6 +197,10 @@ Expected<ledger::Body> BuildBody(ledger::TransactionKind kind, const SubmitOptio
       }
       return report;
     }
+    case TransactionKind::kActivateRelease:
+    case TransactionKind::kActivateRules:
+      return Fail(ErrorCode::kInvalidArgument,
+                  "activations are submitted with `vigil activate` and `vigil activate-rules`");
     case TransactionKind::kPeerReport: {
       std::vector<uint32_t> versions = options.rules_versions;
       std::ranges::sort(versions);  // a set: sorted, unique
@@ -217,7 +216,7 @@ struct Signers {
   std::vector<crypto::PrivateKey> keys;  // [0] signs the envelope, the rest co-sign
 };
 
-Expected<Signers> LoadSigners(ledger::TransactionKind kind, const SubmitOptions& options) {
+Expected<Signers> LoadSigners(ledger::TransactionKind kind, const SubmitFlags& options) {
   Signers signers;
   if (!options.key.empty()) {
     VIGIL_ASSIGN_OR_RETURN(auto key, ReadSigningKey("--key", options.key));
@@ -347,6 +346,14 @@ Status ReportSubmit(const api::SubmitResponse& response, const ledger::Envelope&
 
 Status RunSubmit(ledger::TransactionKind kind, const SubmitOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(ledger::Body body, BuildBody(kind, options));
+  VIGIL_ASSIGN_OR_RETURN(Submitted submitted, SubmitBody(body, options));
+  return ReportSubmit(submitted.response, submitted.envelope, !options.sequence, options.json);
+}
+
+}  // namespace
+
+Expected<Submitted> SubmitBody(const ledger::Body& body, const SubmitFlags& options) {
+  const ledger::TransactionKind kind = ledger::BodyKind(body);
   VIGIL_ASSIGN_OR_RETURN(Signers signers, LoadSigners(kind, options));
   VIGIL_ASSIGN_OR_RETURN(auto client, ConnectToPeer(options.target));
   VIGIL_ASSIGN_OR_RETURN(api::StatusResponse status, client->Status());
@@ -373,8 +380,41 @@ Status RunSubmit(ledger::TransactionKind kind, const SubmitOptions& options) {
     return std::unexpected(response.error().WithContext(
         "submitting transaction " + id + " (it may still commit: `vigil tx show " + id + "`)"));
   }
-  return ReportSubmit(*response, checked->envelope, !options.sequence, options.json);
+  return Submitted{.response = std::move(*response), .envelope = std::move(checked->envelope)};
 }
+
+nlohmann::json ActivateReleaseJson(const ledger::ActivateRelease& b) {
+  nlohmann::json json = {{"group", b.group}, {"app", b.app}, {"version", b.version}};
+  switch (b.timing) {
+    case ledger::ActivationTiming::kAtHeight:
+      json["at_height"] = b.at_height;
+      break;
+    case ledger::ActivationTiming::kAtTime:
+      json["at_time"] = ledger::FormatUtcTimeMs(b.at_time_ms);
+      break;
+    case ledger::ActivationTiming::kNext:
+      json["at"] = "next";
+      break;
+  }
+  json["min_installed"] =
+      std::to_string(b.installed_threshold) +
+      (b.threshold_kind == ledger::InstalledThresholdKind::kPercent ? "%" : " devices");
+  json["on_missing"] = ledger::MissingVersionPolicyName(b.on_missing);
+  return json;
+}
+
+void AddGovernanceSubmitFlags(CLI::App& command, SubmitFlags& flags) {
+  AddPeerTargetOptions(command, flags.target);
+  command.add_option("--key", flags.key,
+                     "An admin's private key (key.pem, or a node directory holding it). With "
+                     "--cluster and no --key: the cluster's admins up to the threshold");
+  command.add_option("--co-sign", flags.co_sign, "A co-signing admin's key (repeatable)");
+  command.add_option("--sequence", flags.sequence,
+                     "The signer's sequence (default: 1 + its last committed one)");
+  command.add_flag("--json", flags.json, "Print a JSON object instead of text");
+}
+
+namespace {
 
 // --- tx show ---
 
@@ -433,6 +473,12 @@ nlohmann::json BodyJson(const ledger::Body& body) {
     }
     nlohmann::json operator()(const ledger::PeerReport& b) const {
       return {{"supported_rules_versions", b.supported_rules_versions}};
+    }
+    nlohmann::json operator()(const ledger::ActivateRelease& b) const {
+      return ActivateReleaseJson(b);
+    }
+    nlohmann::json operator()(const ledger::ActivateRules& b) const {
+      return {{"rules_version", b.version}, {"at_height", b.at_height}};
     }
   };
   return std::visit(Visitor{}, body);

@@ -79,6 +79,8 @@ struct RowFiller {
   bool operator()(const ledger::AddPublisher&) const { return false; }
   bool operator()(const ledger::RemovePublisher&) const { return false; }
   bool operator()(const ledger::PeerReport&) const { return false; }
+  bool operator()(const ledger::ActivateRelease&) const { return false; }
+  bool operator()(const ledger::ActivateRules&) const { return false; }
 };
 
 }  // namespace

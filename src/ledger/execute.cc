@@ -1,5 +1,6 @@
 #include "ledger/execute.h"
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -120,6 +121,7 @@ struct KindExecutor {
                            .snapshot_root = std::nullopt,
                            .snapshot_height = 0,
                            .tampered = false});
+    PutGroupDevice(state, body.group, body.device_key, context.height);
     return Accept();
   }
 
@@ -137,6 +139,7 @@ struct KindExecutor {
     device->status = DeviceStatus::kRevoked;
     device->revoked_height = context.height;
     PutDevice(state, body.device_key, *device);
+    EraseGroupDevice(state, device->group, body.device_key);
     return Accept();
   }
 
@@ -209,6 +212,14 @@ struct KindExecutor {
       return Refuse(ResultCode::kNotFound, kind + " refused: " + body.app + " " + body.version +
                                                " is not a published release");
     }
+    if (body.report_kind == DeviceReportKind::kActivated &&
+        context.rules->activated_report_requires_installed &&
+        !GetInstallation(state, body.app, body.version, device_key)) {
+      return Refuse(ResultCode::kNotFound, kind + " refused: device " + ShortKey(device_key) +
+                                               " never reported installing " + body.app + " " +
+                                               body.version + " (rules version " +
+                                               std::to_string(context.rules->version) + ")");
+    }
     DeviceAppRecord app = GetDeviceApp(state, device_key, body.app).value_or(DeviceAppRecord{});
     auto device = GetDevice(state, device_key);
     VIGIL_ASSERT(device.has_value());  // authorized
@@ -245,6 +256,139 @@ struct KindExecutor {
     PutRulesSupport(
         state, envelope.signer,
         RulesSupportRecord{.versions = body.supported_rules_versions, .height = context.height});
+    return Accept();
+  }
+
+  // docs/ledger.md#activate-release.
+  TransactionResult operator()(const ActivateRelease& body) const {
+    std::string release = body.app + " " + body.version;
+    std::string prefix = "activate refused: ";
+    if (!GetRelease(state, body.app, body.version)) {
+      return Refuse(ResultCode::kNotFound, prefix + release + " was never published");
+    }
+    ActivationRecord record{.version = body.version,
+                            .effective_height = 0,
+                            .effective_time_ms = 0,
+                            .installed_threshold = 0,
+                            .on_missing = body.on_missing,
+                            .previous_version = "",
+                            .recorded_height = context.height};
+    switch (body.timing) {
+      case ActivationTiming::kAtHeight:
+        if (body.at_height <= context.height) {
+          return Refuse(ResultCode::kNotInFuture,
+                        prefix + "height " + std::to_string(body.at_height) +
+                            " is not in the future (this block is " +
+                            std::to_string(context.height) + ")");
+        }
+        record.effective_height = body.at_height;
+        break;
+      case ActivationTiming::kAtTime:
+        if (body.at_time_ms <= context.time_ms) {
+          return Refuse(ResultCode::kNotInFuture,
+                        prefix + "time " + std::to_string(body.at_time_ms) +
+                            " ms is not in the future (this block's time is " +
+                            std::to_string(context.time_ms) + " ms)");
+        }
+        record.effective_time_ms = body.at_time_ms;
+        break;
+      case ActivationTiming::kNext:
+        record.effective_height = context.height + 1;
+        break;
+    }
+    auto existing = GetActivation(state, body.group, body.app);
+    if (existing) {
+      bool pending = !existing->IsEffectiveAt(context.height, context.time_ms);
+      if (pending && existing->recorded_height != context.height) {
+        return Refuse(ResultCode::kConflict,
+                      prefix + "the activation of " + body.app + " " + existing->version +
+                          " for group '" + body.group + "' recorded at height " +
+                          std::to_string(existing->recorded_height) +
+                          " is still pending; wait until it is effective");
+      }
+      // Effective now: it is what the new one replaces. Pending but recorded in this block:
+      // the last in block order wins, replacing it as if it had never been.
+      record.previous_version = pending ? existing->previous_version : existing->version;
+      if (record.previous_version == body.version) {
+        return Refuse(ResultCode::kAlreadyExists,
+                      prefix + release + " is already the effective version for group '" +
+                          body.group + "'");
+      }
+    }
+    std::vector<PublicKey> devices = ListGroupDevices(state, body.group);
+    if (devices.empty()) {
+      return Refuse(ResultCode::kNotFound,
+                    prefix + "group '" + body.group + "' has no enrolled devices");
+    }
+    uint64_t required = body.installed_threshold;
+    if (body.threshold_kind == InstalledThresholdKind::kPercent) {
+      required = (uint64_t{body.installed_threshold} * devices.size() + 99) / 100;
+    }
+    uint64_t installed = 0;
+    for (const PublicKey& device : devices) {
+      if (GetInstallation(state, body.app, body.version, device)) ++installed;
+    }
+    if (installed < required) {
+      return Refuse(ResultCode::kInsufficient,
+                    prefix + std::to_string(installed) + " of " + std::to_string(devices.size()) +
+                        " enrolled devices of group '" + body.group + "' have installed " +
+                        release + "; the activation needs " + std::to_string(required));
+    }
+    record.installed_threshold = static_cast<uint32_t>(required);
+    PutActivation(state, body.group, body.app, record);
+    return Accept();
+  }
+
+  // docs/ledger.md#activate-rules.
+  TransactionResult operator()(const ActivateRules& body) const {
+    std::string prefix = "activate-rules refused: ";
+    std::string target = "rules version " + std::to_string(body.version);
+    if (body.at_height <= context.height) {
+      return Refuse(ResultCode::kNotInFuture,
+                    prefix + "height " + std::to_string(body.at_height) +
+                        " is not in the future (this block is " + std::to_string(context.height) +
+                        ")");
+    }
+    RulesRecord rules = GetRules(state);
+    uint32_t in_force = RulesVersionAt(state, context.height);
+    bool pending = rules.next_version != 0 && context.height < rules.next_height;
+    if (body.version == in_force) {
+      if (!pending) {
+        return Refuse(ResultCode::kAlreadyExists, prefix + target + " is already in force");
+      }
+      // Activating the version in force cancels the pending switch.
+      PutRules(state, RulesRecord{.version = in_force, .next_version = 0, .next_height = 0});
+      return Accept();
+    }
+    uint64_t total_power = 0;
+    uint64_t supporting_power = 0;
+    size_t supporting = 0;
+    std::vector<std::pair<PublicKey, ValidatorRecord>> validators = ListValidators(state);
+    for (const auto& [key, validator] : validators) {
+      total_power += validator.voting_power;
+      auto support = GetRulesSupport(state, key);
+      if (support && std::ranges::binary_search(support->versions, body.version)) {
+        supporting_power += validator.voting_power;
+        ++supporting;
+      }
+    }
+    const Rules& current = *context.rules;
+    // supporting / total > numerator / denominator, in integers (power ≤ 2^60, fractions small).
+    if (supporting_power * current.rules_support_denominator <=
+        total_power * current.rules_support_numerator) {
+      return Refuse(ResultCode::kInsufficient,
+                    prefix + std::to_string(supporting) + " of " +
+                        std::to_string(validators.size()) + " validators (voting power " +
+                        std::to_string(supporting_power) + " of " + std::to_string(total_power) +
+                        ") have recorded support for " + target + "; it needs more than " +
+                        std::to_string(current.rules_support_numerator) + "/" +
+                        std::to_string(current.rules_support_denominator) +
+                        " of the voting power");
+    }
+    // A pending switch is replaced (rescheduled); a reached one becomes the version in force.
+    PutRules(state, RulesRecord{.version = in_force,
+                                .next_version = body.version,
+                                .next_height = body.at_height});
     return Accept();
   }
 };
@@ -288,21 +432,15 @@ class BlockRun {
   BlockExecution execution_;
 };
 
-Expected<const Rules*> RulesForBlock(const State& state, uint64_t height, uint32_t named) {
+Expected<const Rules*> RulesForBlock(const State& state, uint64_t height, uint32_t named,
+                                     uint32_t rules_version_max) {
   uint32_t version = RulesVersionAt(state, height);
   if (named != version) {
     return InvalidBlock(height, "header names rules version " + std::to_string(named) +
                                     " but version " + std::to_string(version) + " is in force");
   }
-  const Rules* rules = FindRules(version);
-  if (rules == nullptr) {
-    return Fail(ErrorCode::kUnavailable,
-                "block " + std::to_string(height) + " executes under rules version " +
-                    std::to_string(version) +
-                    ", which this peer does not have; halt and install a Vigil release that "
-                    "supports it");
-  }
-  return rules;
+  VIGIL_RETURN_IF_ERROR(CheckRulesAvailable(state, height, rules_version_max));
+  return FindRules(version, rules_version_max);
 }
 
 Status CheckLastCommit(const State& state, const Block& block, const ExecuteOptions& options) {
@@ -405,12 +543,30 @@ uint32_t RulesVersionAt(const StateReader& state, uint64_t height) {
   return rules.version;
 }
 
+Status CheckRulesAvailable(const StateReader& state, uint64_t height,
+                           uint32_t rules_version_max) {
+  uint32_t version = RulesVersionAt(state, height);
+  if (FindRules(version, rules_version_max) != nullptr) return Ok();
+  RulesRecord rules = GetRules(state);
+  uint64_t from = rules.next_version == version && rules.next_version != 0 ? rules.next_height
+                                                                            : height;
+  std::vector<uint32_t> have = SupportedRulesVersions(rules_version_max);
+  return Fail(ErrorCode::kUnavailable,
+              "block " + std::to_string(height) + " executes under rules version " +
+                  std::to_string(version) + " (in force from height " + std::to_string(from) +
+                  "), which this peer does not have (it has rules versions up to " +
+                  std::to_string(have.empty() ? 0 : have.back()) +
+                  "); halt and install a Vigil release that supports rules version " +
+                  std::to_string(version));
+}
+
 Expected<BlockExecution> ExecuteBlock(const State& state, const Block& block,
                                       const ExecuteOptions& options) {
   const BlockHeader& header = block.header;
   uint64_t height = header.height;
   VIGIL_RETURN_IF_ERROR(CheckHeader(state, header));
-  VIGIL_ASSIGN_OR_RETURN(const Rules* rules, RulesForBlock(state, height, header.rules_version));
+  VIGIL_ASSIGN_OR_RETURN(const Rules* rules, RulesForBlock(state, height, header.rules_version,
+                                                           options.rules_version_max));
   if (block.transactions.size() > rules->block_transactions_max) {
     return InvalidBlock(height, std::to_string(block.transactions.size()) +
                                     " transactions exceed the limit of " +
@@ -472,7 +628,9 @@ Expected<BuiltBlock> BuildBlock(const State& state, std::span<const Bytes> candi
                        .proposer = options.proposer};
   built.block.last_commit = options.last_commit;
   VIGIL_RETURN_IF_ERROR(CheckHeader(state, header));
-  VIGIL_ASSIGN_OR_RETURN(const Rules* rules, RulesForBlock(state, height, header.rules_version));
+  VIGIL_ASSIGN_OR_RETURN(const Rules* rules,
+                         RulesForBlock(state, height, header.rules_version,
+                                       options.execute.rules_version_max));
   VIGIL_RETURN_IF_ERROR(CheckLastCommit(state, built.block, options.execute));
 
   // Room for the header, the certificate and the vector framing, generously.

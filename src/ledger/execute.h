@@ -58,6 +58,11 @@ TransactionResult CheckTransactionStateful(const StateReader& state,
 // height on), and the Rules for it if this peer has them.
 uint32_t RulesVersionAt(const StateReader& state, uint64_t height);
 
+// Why a peer whose newest rules version is `rules_version_max` cannot execute block `height`
+// of `state`'s chain (the next one, or a later one once it is reached), or Ok when it can.
+// kUnavailable, naming the version needed and the height from which it is needed.
+Status CheckRulesAvailable(const StateReader& state, uint64_t height, uint32_t rules_version_max);
+
 struct BlockExecution {
   std::vector<TransactionId> transaction_ids;
   std::vector<TransactionResult> results;
@@ -69,6 +74,9 @@ struct BlockExecution {
 struct ExecuteOptions {
   // Signature checks for transactions and the commit certificate (a daemon may pass a cache).
   VerifyFunction verify = DefaultVerifyFunction();
+  // The newest rules version this peer may execute (`vigil peer --max-rules-version`
+  // simulates an older binary): a block under a later one is kUnavailable.
+  uint32_t rules_version_max = UINT32_MAX;
 };
 
 // Validates `block` as the next block on `state` and executes it: header fields against the

@@ -16,7 +16,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <climits>
 #include <span>
+#include <vector>
 
 namespace vigil::ledger {
 
@@ -26,11 +28,19 @@ struct Rules {
   size_t block_bytes_max = 0;
   // A release must be strictly newer (SemVer precedence) than its app's latest (seed 001).
   bool publish_requires_newer_version = true;
+  // v2: a device may report `activated` only for a version it reported `installed` before
+  // (install and activate are separate steps, seed 002). v1 accepts any published release.
+  bool activated_report_requires_installed = false;
+  // An activate-rules transaction needs validators with more than this fraction of the voting
+  // power to have recorded support (peer report) for the version: 2/3, i.e. 2f+1 of 3f+1.
+  uint32_t rules_support_numerator = 2;
+  uint32_t rules_support_denominator = 3;
 };
 
-// Null when this peer does not implement `version`.
-const Rules* FindRules(uint32_t version);
-// Sorted ascending: what this peer reports in its peer-report transactions.
-std::span<const uint32_t> SupportedRulesVersions();
+// Null when this peer does not implement `version`, or `version` > `version_max` (a peer
+// started with --max-rules-version simulates an older binary that lacks the later rows).
+const Rules* FindRules(uint32_t version, uint32_t version_max = UINT32_MAX);
+// Sorted ascending, at most `version_max`: what this peer reports in its peer reports.
+std::vector<uint32_t> SupportedRulesVersions(uint32_t version_max = UINT32_MAX);
 
 }  // namespace vigil::ledger

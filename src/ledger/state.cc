@@ -225,6 +225,9 @@ Expected<ActivationRecord> DecodeActivation(codec::Decoder& decoder) {
   VIGIL_ASSIGN_OR_RETURN(record.effective_time_ms, decoder.ReadI64("effective_time_ms"));
   VIGIL_ASSIGN_OR_RETURN(record.installed_threshold, decoder.ReadU32("installed_threshold"));
   VIGIL_ASSIGN_OR_RETURN(uint8_t policy, decoder.ReadU8("on_missing"));
+  if (policy < 1 || policy > 2) {
+    return Fail(ErrorCode::kCorruption, "unknown on_missing " + std::to_string(policy));
+  }
   record.on_missing = static_cast<MissingVersionPolicy>(policy);
   VIGIL_ASSIGN_OR_RETURN(record.previous_version,
                          decoder.ReadString("previous_version", limits::kLedgerVersionBytesMax));
@@ -307,6 +310,32 @@ void State::Apply(const WriteSet& writes, const ChainTip& tip) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wstringop-overread"
 #endif
+void State::ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const {
+  for (auto entry = entries_.lower_bound(prefix);
+       entry != entries_.end() && entry->first.size() >= prefix.size() &&
+       std::equal(prefix.begin(), prefix.end(), entry->first.begin());
+       ++entry) {
+    visit(entry->first, entry->second);
+  }
+}
+
+void Overlay::ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const {
+  std::map<Bytes, const Bytes*> merged;
+  parent_.ForEachWithPrefix(prefix,
+                            [&](const Bytes& key, const Bytes& value) { merged[key] = &value; });
+  for (auto write = writes_.lower_bound(prefix);
+       write != writes_.end() && write->first.size() >= prefix.size() &&
+       std::equal(prefix.begin(), prefix.end(), write->first.begin());
+       ++write) {
+    if (write->second.has_value()) {
+      merged[write->first] = &*write->second;
+    } else {
+      merged.erase(write->first);
+    }
+  }
+  for (const auto& [key, value] : merged) visit(key, *value);
+}
+
 void State::ForEachInTable(
     Table table, const std::function<void(ByteSpan key, const Bytes& value)>& visit) const {
   uint8_t table_byte = static_cast<uint8_t>(table);
@@ -516,11 +545,11 @@ void PutPublisherCount(Overlay& state, uint64_t count) {
 
 // Entries of a table keyed by a public key alone.
 template <typename Record, typename Decode>
-std::vector<std::pair<PublicKey, Record>> ListKeyed(const State& state, Table table,
+std::vector<std::pair<PublicKey, Record>> ListKeyed(const StateReader& state, Table table,
                                                     Decode decode) {
   std::vector<std::pair<PublicKey, Record>> entries;
-  state.ForEachInTable(table, [&](ByteSpan key, const Bytes& value) {
-    auto public_key = codec::DecodeExactly(key, ReadKey);
+  state.ForEachWithPrefix(KeyBuilder(table).Build(), [&](const Bytes& key, const Bytes& value) {
+    auto public_key = codec::DecodeExactly(ByteSpan(key).subspan(1), ReadKey);
     VIGIL_ASSERT(public_key.has_value());
     entries.emplace_back(*public_key, DecodeStored(value, decode));
   });
@@ -537,7 +566,7 @@ std::vector<std::pair<PublicKey, std::string>> ListAdmins(const State& state) {
   return admins;
 }
 
-std::vector<std::pair<PublicKey, ValidatorRecord>> ListValidators(const State& state) {
+std::vector<std::pair<PublicKey, ValidatorRecord>> ListValidators(const StateReader& state) {
   return ListKeyed<ValidatorRecord>(state, Table::kValidator, DecodeValidator);
 }
 
@@ -561,6 +590,59 @@ std::vector<ReleaseEntry> ListReleases(const State& state, std::optional<std::st
         {std::move(*release_app), std::move(*version), DecodeStored(value, DecodeRelease)});
   });
   return releases;
+}
+
+void PutGroupDevice(Overlay& state, std::string_view group, const PublicKey& device,
+                    uint64_t enrolled_height) {
+  PutRecord(state, KeyBuilder(Table::kGroupDevice).String(group).Key(device).Build(),
+            enrolled_height, EncodeU64);
+}
+void EraseGroupDevice(Overlay& state, std::string_view group, const PublicKey& device) {
+  state.Erase(KeyBuilder(Table::kGroupDevice).String(group).Key(device).Build());
+}
+std::vector<PublicKey> ListGroupDevices(const StateReader& state, std::string_view group) {
+  Bytes prefix = KeyBuilder(Table::kGroupDevice).String(group).Build();
+  std::vector<PublicKey> devices;
+  state.ForEachWithPrefix(prefix, [&](const Bytes& key, const Bytes&) {
+    auto device = codec::DecodeExactly(ByteSpan(key).subspan(prefix.size()), ReadKey);
+    VIGIL_ASSERT(device.has_value());
+    devices.push_back(*device);
+  });
+  return devices;
+}
+
+std::vector<ActivationEntry> ListActivations(const StateReader& state, std::string_view group) {
+  Bytes prefix = KeyBuilder(Table::kActivation).String(group).Build();
+  std::vector<ActivationEntry> activations;
+  state.ForEachWithPrefix(prefix, [&](const Bytes& key, const Bytes& value) {
+    auto app = codec::DecodeExactly(ByteSpan(key).subspan(prefix.size()), [](codec::Decoder& d) {
+      return d.ReadString("app", limits::kLedgerNameBytesMax);
+    });
+    VIGIL_ASSERT(app.has_value());
+    activations.push_back({std::move(*app), DecodeStored(value, DecodeActivation)});
+  });
+  return activations;
+}
+
+void EncodeActivationRecord(codec::Encoder& encoder, const ActivationRecord& record) {
+  EncodeActivation(encoder, record);
+}
+Expected<ActivationRecord> DecodeActivationRecord(codec::Decoder& decoder) {
+  return DecodeActivation(decoder);
+}
+
+std::vector<std::pair<std::string, DeviceAppRecord>> ListDeviceApps(const StateReader& state,
+                                                                    const PublicKey& device) {
+  Bytes prefix = KeyBuilder(Table::kDeviceApp).Key(device).Build();
+  std::vector<std::pair<std::string, DeviceAppRecord>> apps;
+  state.ForEachWithPrefix(prefix, [&](const Bytes& key, const Bytes& value) {
+    auto app = codec::DecodeExactly(ByteSpan(key).subspan(prefix.size()), [](codec::Decoder& d) {
+      return d.ReadString("app", limits::kLedgerNameBytesMax);
+    });
+    VIGIL_ASSERT(app.has_value());
+    apps.emplace_back(std::move(*app), DecodeStored(value, DecodeDeviceApp));
+  });
+  return apps;
 }
 
 }  // namespace vigil::ledger

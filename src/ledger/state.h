@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/assert.h"
+#include "codec/codec.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
 #include "ledger/transaction.h"
@@ -49,7 +50,8 @@ enum class Table : uint8_t {
   kLatestRelease = 10,  // string app → string version (seed 001's "latest" record)
   kInstallation = 11,   // string app ‖ string version ‖ device key → u64 height (thresholds)
   kRulesSupport = 12,   // validator key → RulesSupportRecord
-  kActivation = 13,  // string group ‖ string app → ActivationRecord (written by a later issue)
+  kActivation = 13,     // string group ‖ string app → ActivationRecord
+  kGroupDevice = 14,    // string group ‖ device key → u64 enrolled height (enrolled, unrevoked)
 };
 
 // --- Key-value layer ---
@@ -60,6 +62,10 @@ class StateReader {
   // The value under `key`, or null when absent (or deleted in an overlay). The pointer stays
   // valid until the next write to this reader or its parents.
   virtual const Bytes* Find(const Bytes& key) const = 0;
+  // Calls `visit(key, value)` for every entry whose key starts with `prefix`, in key order
+  // (an overlay merges its writes with its parent's entries). O(matches + log n) on a State.
+  using Visit = std::function<void(const Bytes& key, const Bytes& value)>;
+  virtual void ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const = 0;
 };
 
 // Key → new value, or nullopt for a deletion. Ordered by key: its encoding is canonical.
@@ -73,6 +79,7 @@ class Overlay final : public StateReader {
   Overlay(const Overlay&) = delete;
   Overlay& operator=(const Overlay&) = delete;
   const Bytes* Find(const Bytes& key) const override;
+  void ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const override;
   void Put(Bytes key, Bytes value) { writes_[std::move(key)] = std::move(value); }
   void Erase(Bytes key) { writes_[std::move(key)] = std::nullopt; }
   const WriteSet& writes() const { return writes_; }
@@ -107,6 +114,7 @@ class State final : public StateReader {
   // without a chain id (not a ledger state).
   static Expected<State> FromEntries(std::map<Bytes, Bytes> entries, const ChainTip& tip);
   const Bytes* Find(const Bytes& key) const override;
+  void ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const override;
 
   const std::map<Bytes, Bytes>& entries() const { return entries_; }
   const ChainTip& tip() const { return tip_; }
@@ -216,11 +224,9 @@ struct RulesRecord {
   friend bool operator==(const RulesRecord&, const RulesRecord&) = default;
 };
 
-// DO NOT CHANGE the numeric values: stored.
-enum class MissingVersionPolicy : uint8_t { kHalt = 1, kKeep = 2 };
-
-// A coordinated activation of (group, app) (seed 002). Reserved: the layout is fixed now so
-// the later issue only adds the transaction that writes it.
+// A coordinated activation of (group, app) (seed 002), written by kActivateRelease in the same
+// write set as the block that records it. Before the effective block, `previous_version` is
+// the effective one ("" when the group never had an activation of the app).
 struct ActivationRecord {
   std::string version;
   uint64_t effective_height = 0;  // first block at which the version is effective
@@ -230,7 +236,18 @@ struct ActivationRecord {
   std::string previous_version;
   uint64_t recorded_height = 0;
   friend bool operator==(const ActivationRecord&, const ActivationRecord&) = default;
+  // Whether `version` is effective in a block of this height and time.
+  bool IsEffectiveAt(uint64_t height, int64_t time_ms) const {
+    return effective_time_ms != 0 ? time_ms >= effective_time_ms : height >= effective_height;
+  }
+  const std::string& EffectiveVersionAt(uint64_t height, int64_t time_ms) const {
+    return IsEffectiveAt(height, time_ms) ? version : previous_version;
+  }
 };
+
+// The record's canonical encoding (also what the client API sends).
+void EncodeActivationRecord(codec::Encoder& encoder, const ActivationRecord& record);
+Expected<ActivationRecord> DecodeActivationRecord(codec::Decoder& decoder);
 
 // --- Typed accessors. Readers take any StateReader (a State or an Overlay); writers an
 // Overlay. A stored value that does not decode is a broken invariant and asserts. ---
@@ -282,6 +299,23 @@ std::optional<ActivationRecord> GetActivation(const StateReader& state, std::str
 void PutActivation(Overlay& state, std::string_view group, std::string_view app,
                    const ActivationRecord& record);
 
+// The group index: enrolled, unrevoked devices of a group (enroll adds, revoke removes), so
+// activation thresholds cost O(group size), not O(fleet).
+void PutGroupDevice(Overlay& state, std::string_view group, const PublicKey& device,
+                    uint64_t enrolled_height);
+void EraseGroupDevice(Overlay& state, std::string_view group, const PublicKey& device);
+std::vector<PublicKey> ListGroupDevices(const StateReader& state, std::string_view group);
+
+struct ActivationEntry {
+  std::string app;
+  ActivationRecord record;
+};
+// Every activation of `group`, by app.
+std::vector<ActivationEntry> ListActivations(const StateReader& state, std::string_view group);
+// Every app the ledger knows of on `device` (device app table), by app.
+std::vector<std::pair<std::string, DeviceAppRecord>> ListDeviceApps(const StateReader& state,
+                                                                    const PublicKey& device);
+
 // Config entries.
 std::optional<std::string> GetChainId(const StateReader& state);
 void PutChainId(Overlay& state, std::string_view chain_id);
@@ -296,7 +330,7 @@ void PutPublisherCount(Overlay& state, uint64_t count);
 
 // Listings of a committed State, in key order (for the API, the gateway and audits).
 std::vector<std::pair<PublicKey, std::string>> ListAdmins(const State& state);
-std::vector<std::pair<PublicKey, ValidatorRecord>> ListValidators(const State& state);
+std::vector<std::pair<PublicKey, ValidatorRecord>> ListValidators(const StateReader& state);
 std::vector<std::pair<PublicKey, PublisherRecord>> ListPublishers(const State& state);
 std::vector<std::pair<PublicKey, DeviceRecord>> ListDevices(const State& state);
 

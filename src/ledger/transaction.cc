@@ -105,6 +105,21 @@ struct BodyEncoder {
     encoder.WriteVector(body.supported_rules_versions,
                         [](codec::Encoder& e, uint32_t version) { e.WriteU32(version); });
   }
+  void operator()(const ActivateRelease& body) const {
+    encoder.WriteString(body.group);
+    encoder.WriteString(body.app);
+    encoder.WriteString(body.version);
+    encoder.WriteU8(static_cast<uint8_t>(body.timing));
+    encoder.WriteU64(body.at_height);
+    encoder.WriteI64(body.at_time_ms);
+    encoder.WriteU8(static_cast<uint8_t>(body.threshold_kind));
+    encoder.WriteU32(body.installed_threshold);
+    encoder.WriteU8(static_cast<uint8_t>(body.on_missing));
+  }
+  void operator()(const ActivateRules& body) const {
+    encoder.WriteU32(body.version);
+    encoder.WriteU64(body.at_height);
+  }
 };
 
 // --- Body decoders: strict decoding, then the field rules ---
@@ -217,6 +232,71 @@ Expected<PeerReport> DecodePeerReport(codec::Decoder& decoder) {
   return body;
 }
 
+Status ValidateActivateRelease(const ActivateRelease& body) {
+  VIGIL_RETURN_IF_ERROR(ValidateAppName("group", body.group));
+  VIGIL_RETURN_IF_ERROR(ValidateAppName("app", body.app));
+  VIGIL_RETURN_IF_ERROR(ValidateVersion("version", body.version));
+  switch (body.timing) {
+    case ActivationTiming::kAtHeight:
+      if (body.at_height == 0 || body.at_time_ms != 0) {
+        return Invalid("an activation at a height needs at_height > 0 and at_time_ms 0");
+      }
+      break;
+    case ActivationTiming::kAtTime:
+      if (body.at_time_ms <= 0 || body.at_height != 0) {
+        return Invalid("an activation at a time needs at_time_ms > 0 and at_height 0");
+      }
+      break;
+    case ActivationTiming::kNext:
+      if (body.at_height != 0 || body.at_time_ms != 0) {
+        return Invalid("an activation at the next block needs at_height 0 and at_time_ms 0");
+      }
+      break;
+  }
+  if (body.threshold_kind == InstalledThresholdKind::kPercent && body.installed_threshold > 100) {
+    return Invalid("installed_threshold " + std::to_string(body.installed_threshold) +
+                   " is not a percentage (0 to 100)");
+  }
+  return Ok();
+}
+
+// Reads a u8 enumeration whose values are 1..`last`.
+template <typename Enum>
+Expected<Enum> ReadEnum(codec::Decoder& decoder, std::string_view field, uint8_t last) {
+  VIGIL_ASSIGN_OR_RETURN(uint8_t value, decoder.ReadU8(field));
+  if (value < 1 || value > last) {
+    return Fail(ErrorCode::kCorruption,
+                "unknown " + std::string(field) + " " + std::to_string(value));
+  }
+  return static_cast<Enum>(value);
+}
+
+Expected<ActivateRelease> DecodeActivateRelease(codec::Decoder& decoder) {
+  ActivateRelease body;
+  VIGIL_ASSIGN_OR_RETURN(body.group, ReadName(decoder, "group"));
+  VIGIL_ASSIGN_OR_RETURN(body.app, ReadName(decoder, "app"));
+  VIGIL_ASSIGN_OR_RETURN(body.version,
+                         decoder.ReadString("version", limits::kLedgerVersionBytesMax));
+  VIGIL_ASSIGN_OR_RETURN(body.timing, ReadEnum<ActivationTiming>(decoder, "timing", 3));
+  VIGIL_ASSIGN_OR_RETURN(body.at_height, decoder.ReadU64("at_height"));
+  VIGIL_ASSIGN_OR_RETURN(body.at_time_ms, decoder.ReadI64("at_time_ms"));
+  VIGIL_ASSIGN_OR_RETURN(body.threshold_kind,
+                         ReadEnum<InstalledThresholdKind>(decoder, "threshold_kind", 2));
+  VIGIL_ASSIGN_OR_RETURN(body.installed_threshold, decoder.ReadU32("installed_threshold"));
+  VIGIL_ASSIGN_OR_RETURN(body.on_missing, ReadEnum<MissingVersionPolicy>(decoder, "on_missing", 2));
+  VIGIL_RETURN_IF_ERROR(ValidateActivateRelease(body));
+  return body;
+}
+
+Expected<ActivateRules> DecodeActivateRules(codec::Decoder& decoder) {
+  ActivateRules body;
+  VIGIL_ASSIGN_OR_RETURN(body.version, decoder.ReadU32("version"));
+  VIGIL_ASSIGN_OR_RETURN(body.at_height, decoder.ReadU64("at_height"));
+  if (body.version == 0) return Invalid("rules version 0 does not exist");
+  if (body.at_height == 0) return Invalid("at_height must be at least 1");
+  return body;
+}
+
 template <typename T>
 Expected<Body> DecodeAs(ByteSpan bytes, Expected<T> (*decode)(codec::Decoder&)) {
   VIGIL_ASSIGN_OR_RETURN(T body, codec::DecodeExactly(bytes, decode));
@@ -240,6 +320,8 @@ bool IsKnownKind(uint16_t kind) {
     case TransactionKind::kPublishRelease:
     case TransactionKind::kDeviceReport:
     case TransactionKind::kPeerReport:
+    case TransactionKind::kActivateRelease:
+    case TransactionKind::kActivateRules:
       return true;
   }
   return false;
@@ -304,6 +386,10 @@ std::string_view TransactionKindName(TransactionKind kind) {
       return "device-report";
     case TransactionKind::kPeerReport:
       return "peer-report";
+    case TransactionKind::kActivateRelease:
+      return "activate";
+    case TransactionKind::kActivateRules:
+      return "activate-rules";
   }
   return "unknown";
 }
@@ -311,6 +397,16 @@ std::string_view TransactionKindName(TransactionKind kind) {
 bool IsGovernanceKind(TransactionKind kind) {
   uint16_t value = static_cast<uint16_t>(kind);
   return value >= 1 && value <= 9;
+}
+
+std::string_view MissingVersionPolicyName(MissingVersionPolicy policy) {
+  switch (policy) {
+    case MissingVersionPolicy::kHalt:
+      return "halt";
+    case MissingVersionPolicy::kKeep:
+      return "keep";
+  }
+  return "unknown";
 }
 
 std::string_view DeviceReportKindName(DeviceReportKind kind) {
@@ -361,6 +457,12 @@ std::string_view ResultCodeName(ResultCode code) {
       return "limit-reached";
     case ResultCode::kUnsupported:
       return "unsupported";
+    case ResultCode::kNotInFuture:
+      return "not-in-future";
+    case ResultCode::kInsufficient:
+      return "insufficient";
+    case ResultCode::kConflict:
+      return "conflict";
   }
   return "unknown";
 }
@@ -406,6 +508,12 @@ TransactionKind BodyKind(const Body& body) {
     }
     TransactionKind operator()(const DeviceReport&) const { return TransactionKind::kDeviceReport; }
     TransactionKind operator()(const PeerReport&) const { return TransactionKind::kPeerReport; }
+    TransactionKind operator()(const ActivateRelease&) const {
+      return TransactionKind::kActivateRelease;
+    }
+    TransactionKind operator()(const ActivateRules&) const {
+      return TransactionKind::kActivateRules;
+    }
   };
   return std::visit(Visitor{}, body);
 }
@@ -432,6 +540,10 @@ Expected<Body> DecodeBody(TransactionKind kind, ByteSpan bytes) {
       return DecodeAs(bytes, DecodeDeviceReport);
     case TransactionKind::kPeerReport:
       return DecodeAs(bytes, DecodePeerReport);
+    case TransactionKind::kActivateRelease:
+      return DecodeAs(bytes, DecodeActivateRelease);
+    case TransactionKind::kActivateRules:
+      return DecodeAs(bytes, DecodeActivateRules);
   }
   return Fail(ErrorCode::kCorruption,
               "unknown transaction kind " + std::to_string(static_cast<uint16_t>(kind)));
@@ -506,7 +618,7 @@ void EncodeResult(codec::Encoder& encoder, const TransactionResult& result) {
 Expected<TransactionResult> DecodeResult(codec::Decoder& decoder) {
   TransactionResult result;
   VIGIL_ASSIGN_OR_RETURN(uint16_t code, decoder.ReadU16("code"));
-  if (code > static_cast<uint16_t>(ResultCode::kUnsupported)) {
+  if (code > static_cast<uint16_t>(ResultCode::kConflict)) {
     return Fail(ErrorCode::kCorruption, "unknown result code " + std::to_string(code));
   }
   result.code = static_cast<ResultCode>(code);

@@ -45,8 +45,9 @@ enum class TransactionKind : uint16_t {
   kRevokeDevice = 2,
   kAddPublisher = 3,
   kRemovePublisher = 4,
-  // 5..9 are reserved for later governance kinds: activate release (5), activate rules
-  // version (6), change validators (7).
+  kActivateRelease = 5,  // coordinated activation of a release for a device group (seed 002)
+  kActivateRules = 6,    // switch every replica to another contract-rules version at a height
+  // 7..9 are reserved for later governance kinds: change validators (7).
   kPublishRelease = 10,  // signer: a publisher
   kDeviceReport = 20,    // signer: an enrolled device (relayed by its gateway)
   kPeerReport = 30,      // signer: a validator
@@ -65,6 +66,14 @@ enum class DeviceReportKind : uint8_t {
   kAppRestarted = 7,       // the supervisor restarted the app after a crash
 };
 std::string_view DeviceReportKindName(DeviceReportKind kind);
+
+// What a device of the group does when the activation is effective and it lacks the version
+// (seed 002). DO NOT CHANGE the numeric values: signed and stored.
+enum class MissingVersionPolicy : uint8_t {
+  kHalt = 1,  // stop the app until the version is staged, then activate it
+  kKeep = 2,  // keep the previous version running and report being behind
+};
+std::string_view MissingVersionPolicyName(MissingVersionPolicy policy);
 
 // --- Bodies (docs/ledger.md#bodies) ---
 
@@ -122,8 +131,41 @@ struct PeerReport {
   friend bool operator==(const PeerReport&, const PeerReport&) = default;
 };
 
+// DO NOT CHANGE the numeric values: signed and stored.
+enum class ActivationTiming : uint8_t {
+  kAtHeight = 1,  // effective from block `at_height`
+  kAtTime = 2,    // effective from the first block whose time is >= `at_time_ms`
+  kNext = 3,      // effective from the block after the one that records it
+};
+enum class InstalledThresholdKind : uint8_t {
+  kDevices = 1,  // at least `installed_threshold` devices of the group
+  kPercent = 2,  // at least `installed_threshold` percent (rounded up) of the group
+};
+
+// Coordinated activation (seed 002): from the effective block on, every device of `group`
+// runs `app` `version`. docs/ledger.md#activate-release.
+struct ActivateRelease {
+  std::string group;    // lower-case name
+  std::string app;      // lower-case name
+  std::string version;  // SemVer; a published release (older ones too: a downgrade)
+  ActivationTiming timing = ActivationTiming::kNext;
+  uint64_t at_height = 0;  // kAtHeight only (else 0)
+  int64_t at_time_ms = 0;  // kAtTime only (else 0)
+  InstalledThresholdKind threshold_kind = InstalledThresholdKind::kPercent;
+  uint32_t installed_threshold = 100;  // devices, or percent 0..100
+  MissingVersionPolicy on_missing = MissingVersionPolicy::kHalt;
+  friend bool operator==(const ActivateRelease&, const ActivateRelease&) = default;
+};
+
+// From block `at_height` on, every replica executes under contract-rules `version`.
+struct ActivateRules {
+  uint32_t version = 0;
+  uint64_t at_height = 0;
+  friend bool operator==(const ActivateRules&, const ActivateRules&) = default;
+};
+
 using Body = std::variant<EnrollDevice, RevokeDevice, AddPublisher, RemovePublisher, PublishRelease,
-                          DeviceReport, PeerReport>;
+                          DeviceReport, PeerReport, ActivateRelease, ActivateRules>;
 TransactionKind BodyKind(const Body& body);
 Bytes EncodeBody(const Body& body);
 // Strict decoding plus every field rule (charsets, limits, sets sorted, versions parse).
@@ -178,6 +220,9 @@ enum class ResultCode : uint16_t {
   kRevoked = 10,        // the device (or key) is revoked
   kLimitReached = 11,   // a state table is full (e.g. publishers)
   kUnsupported = 12,    // a rules version this ledger does not know
+  kNotInFuture = 13,    // an activation's height or time is not after the recording block
+  kInsufficient = 14,   // too few devices installed the release / validators support the rules
+  kConflict = 15,       // another activation of the same group and app is pending
 };
 std::string_view ResultCodeName(ResultCode code);
 

@@ -42,6 +42,10 @@ class Mempool::PendingState {
       VIGIL_ASSERT(state != nullptr);
       return state->Find(key);
     }
+    void ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const override {
+      VIGIL_ASSERT(state != nullptr);
+      state->ForEachWithPrefix(prefix, visit);
+    }
     const ledger::State* state = nullptr;
   };
 

@@ -183,4 +183,41 @@ Expected<std::optional<api::TransactionProof>> Chain::ReadTransactionProof(
   return std::optional<api::TransactionProof>(std::move(proof));
 }
 
+Expected<api::GroupResponse> Chain::ReadGroup(const std::string& group) {
+  api::GroupResponse response;
+  response.height = state_.tip().height;
+  response.block_time_ms = state_.tip().time_ms;
+  std::vector<crypto::PublicKey> devices = ledger::ListGroupDevices(state_, group);
+  response.devices_truncated = devices.size() > limits::kApiGroupDevicesMax;
+  if (response.devices_truncated) devices.resize(limits::kApiGroupDevicesMax);
+  for (const crypto::PublicKey& key : devices) {
+    api::GroupDevice device{.device_key = key, .apps = {}};
+    for (auto& [app, record] : ledger::ListDeviceApps(state_, key)) {
+      if (device.apps.size() >= limits::kApiGroupAppsMax) break;
+      device.apps.push_back({.app = app,
+                             .installed_version = record.installed_version,
+                             .active_version = record.active_version});
+    }
+    response.devices.push_back(std::move(device));
+  }
+  for (auto& [app, record] : ledger::ListActivations(state_, group)) {
+    if (response.activations.size() >= limits::kApiGroupAppsMax) break;
+    api::GroupActivation activation{.app = app, .record = record, .proof = std::nullopt};
+    VIGIL_ASSIGN_OR_RETURN(api::CommittedBlock committed, ReadCommittedBlock(record.recorded_height));
+    VIGIL_ASSIGN_OR_RETURN(ledger::Block block, ledger::DecodeBlock(committed.block));
+    for (size_t i = 0; i < block.transactions.size() && i < committed.results.size(); ++i) {
+      if (!committed.results[i].ok()) continue;
+      auto envelope = ledger::DecodeEnvelope(block.transactions[i]);
+      if (!envelope || envelope->kind != ledger::TransactionKind::kActivateRelease) continue;
+      auto body = ledger::DecodeBody(envelope->kind, envelope->body);
+      if (!body) continue;
+      const auto& activate = std::get<ledger::ActivateRelease>(*body);
+      if (activate.group != group || activate.app != app) continue;
+      VIGIL_ASSIGN_OR_RETURN(activation.proof, api::ProveTransaction(block, committed, i));
+    }
+    response.activations.push_back(std::move(activation));
+  }
+  return response;
+}
+
 }  // namespace vigil::peer

@@ -76,6 +76,10 @@ class Chain {
   Expected<std::optional<api::TransactionProof>> ReadTransactionProof(
       const ledger::TransactionId& id);
   Expected<consensus::Commit> ReadCommit(uint64_t height);
+  // A device group from the committed state, each activation with the proof of the
+  // transaction that recorded it (the last successful activate of that group and app in the
+  // block at its recorded height).
+  Expected<api::GroupResponse> ReadGroup(const std::string& group);
 
  private:
   Chain(std::unique_ptr<store::BlockStore> store, ledger::Genesis genesis);

@@ -160,6 +160,13 @@ Expected<std::unique_ptr<PeerNode>> PeerNode::Start(asio::io_context& io_context
   store_options.synchronous = options.synchronous;
   VIGIL_ASSIGN_OR_RETURN(auto chain,
                          Chain::Open(options.data_directory, options.genesis, store_options));
+  // An older binary than the chain needs (docs/peer.md#rules-versions): refuse to start.
+  if (Status rules = ledger::CheckRulesAvailable(chain->state(), chain->height() + 1,
+                                                 options.max_rules_version);
+      !rules) {
+    return std::unexpected(rules.error().WithContext(
+        "refusing to start at height " + std::to_string(chain->height())));
+  }
   std::unique_ptr<PeerNode> node(new PeerNode(io_context, std::move(options), std::move(chain)));
   VIGIL_RETURN_IF_ERROR(node->Open());
   return node;
@@ -176,7 +183,8 @@ ledger::BlockContext PeerNode::NextBlockContext(int64_t now_ms) const {
   uint64_t height = state.tip().height + 1;
   return ledger::BlockContext{.height = height,
                               .time_ms = std::max(now_ms, state.tip().time_ms + 1),
-                              .rules = ledger::FindRules(ledger::RulesVersionAt(state, height))};
+                              .rules = ledger::FindRules(ledger::RulesVersionAt(state, height),
+                                                         options_.max_rules_version)};
 }
 
 Status PeerNode::Open() {
@@ -186,6 +194,7 @@ Status PeerNode::Open() {
   }
   signer_ = std::make_unique<consensus::Ed25519Signer>(key());
   execute_options_.verify = signature_cache_.AsVerifyFunction();
+  execute_options_.rules_version_max = options_.max_rules_version;
   mempool_ = std::make_unique<mempool::Mempool>(options_.genesis.chain_id, options_.mempool,
                                                 execute_options_.verify);
   if (options_.verify_threads > 0) {
@@ -301,6 +310,7 @@ Status PeerNode::Open() {
   last_commit_time_ = Clock::now();
   OnGossipTimer();
   OnStatusTimer();
+  MaybeReportRulesSupport();
   return Ok();
 }
 
@@ -331,10 +341,40 @@ void PeerNode::Halt(Error error) {
   Stop();
 }
 
+bool PeerNode::HaltIfRulesMissing(uint64_t height) {
+  Status rules =
+      ledger::CheckRulesAvailable(chain_->state(), height, options_.max_rules_version);
+  if (rules) return false;
+  Halt(rules.error().WithContext("halted before executing block " + std::to_string(height) +
+                                 " (the store is intact at height " +
+                                 std::to_string(chain_->height()) +
+                                 "; restart with a binary that has it to resume)"));
+  return true;
+}
+
+void PeerNode::MaybeReportRulesSupport() {
+  if (stopped_ || !chain_->validators().IndexOf(key().public_key())) return;
+  const ledger::State& state = chain_->state();
+  std::vector<uint32_t> supported = ledger::SupportedRulesVersions(options_.max_rules_version);
+  auto recorded = ledger::GetRulesSupport(state, key().public_key());
+  if (recorded && recorded->versions == supported) return;
+  // One report in flight at a time: again after a few blocks if it did not land.
+  constexpr uint64_t kReportRetryBlocks = 5;
+  if (rules_report_height_ != 0 && height() < rules_report_height_ + kReportRetryBlocks) return;
+  rules_report_height_ = std::max<uint64_t>(height(), 1);
+  Bytes report = ledger::SignTransaction(
+      state.chain_id(), ledger::PeerReport{.supported_rules_versions = supported},
+      ledger::GetSequence(state, key().public_key()) + 1, key());
+  api::SubmitResponse admitted = Admit(std::move(report), /*from_client=*/true);
+  spdlog::info("peer rules_support_reported versions={} outcome={} result={}", supported.size(),
+               api::SubmitOutcomeName(admitted.outcome), LogValue(admitted.result.reason));
+}
+
 // --- Consensus driving ---
 
 void PeerNode::StartConsensusAt(uint64_t height) {
   VIGIL_ASSERT(height == chain_->height() + 1);
+  if (HaltIfRulesMissing(height)) return;
   consensus_->Start(height, chain_->validators(), NowMs());
   consensus_started_ = true;
   ProcessReady();
@@ -485,6 +525,7 @@ void PeerNode::AfterCommit(const ledger::Block& block, const ledger::BlockExecut
                                           .height = block.header.height,
                                           .index = i});
   }
+  if (HaltIfRulesMissing(height() + 1)) return;
   auto evicted =
       mempool_->Update(execution.transaction_ids, chain_->state(), NextBlockContext(NowMs()));
   for (auto& [id, result] : evicted) {
@@ -496,6 +537,7 @@ void PeerNode::AfterCommit(const ledger::Block& block, const ledger::BlockExecut
   PumpSubscribers();
   Bytes status = api::Encode(api::PeerStatus{.height = height()});
   Broadcast(api::kFramePeerStatus, status);
+  MaybeReportRulesSupport();
 }
 
 void PeerNode::ScheduleTimeout(const consensus::Timeout& timeout) {
@@ -731,6 +773,13 @@ void PeerNode::OnStatusTimer() {
 // --- Clients ---
 
 api::SubmitResponse PeerNode::Admit(Bytes transaction, bool from_client) {
+  if (stopped_) {
+    return api::SubmitResponse{
+        .request_id = 0,
+        .transaction_id = ledger::ComputeTransactionId(transaction),
+        .outcome = api::SubmitOutcome::kRefused,
+        .result = ledger::Refuse(ledger::ResultCode::kUnsupported, "this peer has halted")};
+  }
   mempool::Admission admission =
       mempool_->Add(transaction, chain_->state(), NextBlockContext(NowMs()));
   api::SubmitResponse response{.request_id = 0,
@@ -837,6 +886,12 @@ Status PeerNode::HandleClientFrame(const transport::ConnectionPointer& connectio
       VIGIL_ASSIGN_OR_RETURN(api::StatusRequest request, api::DecodeStatusRequest(payload));
       return connection->Send(api::kFrameStatusResponse,
                               api::Encode(BuildStatus(request.request_id)));
+    }
+    case api::kFrameGroupRequest: {
+      VIGIL_ASSIGN_OR_RETURN(api::GroupRequest request, api::DecodeGroupRequest(payload));
+      VIGIL_ASSIGN_OR_RETURN(api::GroupResponse response, chain_->ReadGroup(request.group));
+      response.request_id = request.request_id;
+      return connection->Send(api::kFrameGroupResponse, api::Encode(response));
     }
     default:
       return Fail(ErrorCode::kRefused, "unknown request type " + std::to_string(type));

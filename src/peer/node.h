@@ -97,6 +97,10 @@ struct PeerOptions {
   // verifies on the event loop.
   size_t verify_threads = 2;
   ByzantineMode byzantine = ByzantineMode::kNone;
+  // The newest contract-rules version this peer executes (`--max-rules-version`: simulates an
+  // older binary). It reports the versions it has in a peer-report transaction, halts before
+  // a block under a later version, and refuses to start when one is already in force.
+  uint32_t max_rules_version = UINT32_MAX;
   // The artifact store this peer serves over HTTPS (docs/artifacts.md), with the node
   // certificate; off unless enabled. Its directory defaults to <data_directory>/artifacts.
   bool artifacts_enabled = false;
@@ -173,6 +177,11 @@ class PeerNode {
   void BroadcastConsensus(const std::vector<consensus::Message>& messages);
   void RecordEvidence(const std::vector<consensus::Evidence>& evidence);
   void Halt(Error error);
+  // Halts (before executing anything) when the block at `height` needs a rules version this
+  // peer lacks; true when it did.
+  bool HaltIfRulesMissing(uint64_t height);
+  // Submits a peer report of this binary's rules versions when the ledger's record differs.
+  void MaybeReportRulesSupport();
 
   // Network.
   void OnOpen(const transport::ConnectionPointer& connection);
@@ -247,6 +256,7 @@ class PeerNode {
   std::shared_ptr<artifacts::PublishAuthorizer> publish_authorizer_;
   std::unique_ptr<artifacts::ArtifactServer> artifact_server_;
 
+  uint64_t rules_report_height_ = 0;  // when the last peer report was submitted (0: never)
   PeerCounters counters_;
   std::optional<Error> fatal_error_;
   bool stopped_ = false;
