@@ -36,6 +36,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -43,6 +44,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/bench_release.h"
 #include "cli/commands.h"
 #include "cli/ledger_watch.h"
 #include "cli/local_cluster.h"
@@ -69,6 +71,7 @@ constexpr char kApp[] = "line-controller";
 constexpr std::chrono::seconds kActivationTimeout{60};
 // How long a device session that must not get in is given to get in anyway.
 constexpr std::chrono::milliseconds kRefusalWindow{2000};
+constexpr uint64_t kPayloadBytes = 16 * 1024;
 
 struct SecurityBenchOptions {
   size_t peers = 4;
@@ -252,22 +255,10 @@ class SecurityBench {
 
   // --- The attacker's tools ---
 
+  // A release of kApp with 16 KB of random payload (bench_release.h, shared with the other
+  // system benchmarks): entry run.sh, health command /bin/true.
   Expected<std::filesystem::path> BuildRelease(const std::string& version) {
-    std::filesystem::path source = root_ / "releases" / version;
-    VIGIL_RETURN_IF_ERROR(EnsureDirectory(source / "config", 0755));
-    std::string script = "#!/bin/sh\nexec sleep 100000\n";
-    VIGIL_RETURN_IF_ERROR(WriteFileAtomically(source / "run.sh", AsBytes(script), 0755));
-    std::string config = "line_speed=" + version + "\n" + std::string(64 * 1024, '#') + "\n";
-    VIGIL_RETURN_IF_ERROR(
-        WriteFileAtomically(source / "config" / "line.conf", AsBytes(config), 0644));
-    release::BuildOptions options;
-    options.app = kApp;
-    options.version = version;
-    options.entry = {"run.sh"};
-    options.health.command = {"/bin/true"};
-    std::filesystem::path bundle = root_ / "releases" / (version + ".vigil");
-    VIGIL_RETURN_IF_ERROR(release::BuildBundle(source, options, bundle));
-    return bundle;
+    return BuildPayloadRelease(root_, kApp, version, kPayloadBytes, random_);
   }
 
   Expected<publish::PublishOutcome> Publish(const std::filesystem::path& bundle,
@@ -648,6 +639,7 @@ class SecurityBench {
 
   const SecurityBenchOptions& options_;
   std::filesystem::path root_;
+  std::mt19937_64 random_{2026};
   peer::Cluster cluster_;
   ledger::Genesis genesis_;
   std::optional<crypto::PrivateKey> admin_key_;
