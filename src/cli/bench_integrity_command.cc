@@ -10,11 +10,11 @@
 //      event -> ScanPath + CheckOne verdict;
 //  (d) repair latency: verdict -> Repair from the pristine store, durable (fsync'ed);
 //  (e) memory: this process's peak RSS after scanning and watching the tree.
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -60,7 +60,8 @@ void FillPseudoRandom(std::vector<uint8_t>& bytes, uint64_t seed) {
   }
 }
 
-Status WriteBytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes, size_t size) {
+Status WriteBytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes,
+                  size_t size) {
   FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Fail(ErrorCode::kIOError, "create " + path.string());
   for (size_t done = 0; done < size;) {
@@ -88,14 +89,15 @@ Status GenerateTree(const std::filesystem::path& tree, const BenchIntegrityOptio
   VIGIL_RETURN_IF_ERROR(EnsureDirectory(tree / "hot", 0755));
   for (size_t i = 0; i < kHotFiles; ++i) {
     bytes[2] = static_cast<uint8_t>(i);
-    VIGIL_RETURN_IF_ERROR(WriteBytes(tree / "hot" / ("h" + std::to_string(i)), bytes, kHotFileBytes));
+    VIGIL_RETURN_IF_ERROR(
+        WriteBytes(tree / "hot" / ("h" + std::to_string(i)), bytes, kHotFileBytes));
   }
   return Ok();
 }
 
 // OpenSSL EVP SHA-256 over the same files on `threads` threads: the reference rate.
-double EvpSeconds(const std::filesystem::path& tree, const std::vector<integrity::FileRecord>& files,
-                  size_t threads) {
+double EvpSeconds(const std::filesystem::path& tree,
+                  const std::vector<integrity::FileRecord>& files, size_t threads) {
   auto start = Clock::now();
   std::atomic<size_t> next{0};
   auto work = [&] {
@@ -158,7 +160,8 @@ Status MeasureLatencies(const std::filesystem::path& root, const std::filesystem
   }
   release::Manifest hot = manifest;
   std::erase_if(hot.files, [](const auto& file) { return !file.path.starts_with("hot/"); });
-  VIGIL_ASSIGN_OR_RETURN(integrity::PristineStore store, integrity::PristineStore::Open(root / "pristine"));
+  VIGIL_ASSIGN_OR_RETURN(integrity::PristineStore store,
+                         integrity::PristineStore::Open(root / "pristine"));
   VIGIL_RETURN_IF_ERROR(store.AddRelease(hot, tree));
   VIGIL_ASSIGN_OR_RETURN(auto watcher, integrity::Watcher::Start(tree));
   std::vector<uint8_t> tampered(kHotFileBytes);
@@ -198,7 +201,8 @@ Status MeasureLatencies(const std::filesystem::path& root, const std::filesystem
 Status RunBenchIntegrity(const BenchIntegrityOptions& options) {
   std::filesystem::path root = options.directory;
   if (root.empty()) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-bench-integrity-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "vigil-bench-integrity-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) return Fail(ErrorCode::kIOError, "mkdtemp failed");
     root = pattern;
   }
@@ -226,47 +230,60 @@ Status RunBenchIntegrity(const BenchIntegrityOptions& options) {
   for (int round = 0; round < 3; ++round) {
     auto start = Clock::now();
     VIGIL_ASSIGN_OR_RETURN(records, integrity::ScanTree(tree));
-    figures.scan_seconds = std::min(figures.scan_seconds,
-                                    std::chrono::duration<double>(Clock::now() - start).count());
+    figures.scan_seconds =
+        std::min(figures.scan_seconds, std::chrono::duration<double>(Clock::now() - start).count());
     figures.evp_seconds = std::min(figures.evp_seconds, EvpSeconds(tree, records, threads));
   }
   figures.records = records.size();
   for (const auto& record : records) figures.bytes += record.size_bytes;
   if (HaveProgram("openssl")) {
     progress("openssl dgst -sha256 with xargs -P " + std::to_string(threads));
-    figures.openssl_cli_seconds = TimedShell("cd '" + tree.string() + "' && find . -type f -print0 | xargs -0 -P " +
-                                             std::to_string(threads) + " -n 500 openssl dgst -sha256 > /dev/null");
+    figures.openssl_cli_seconds =
+        TimedShell("cd '" + tree.string() + "' && find . -type f -print0 | xargs -0 -P " +
+                   std::to_string(threads) + " -n 500 openssl dgst -sha256 > /dev/null");
   }
   if (HaveProgram("aide")) {
     progress("aide --init (p+sha256)");
     std::ofstream conf(root / "aide.conf");
     conf << "database_out=file:" << (root / "aide.db.new").string() << "\n"
-         << "gzip_dbout=no\n" << tree.string() << " p+sha256\n";
+         << "gzip_dbout=no\n"
+         << tree.string() << " p+sha256\n";
     conf.close();
     figures.aide_seconds = TimedShell("aide --init --config='" + (root / "aide.conf").string() +
                                       "' > /dev/null 2>&1 || test $? -lt 14");
   }
-  progress("detection and repair latency, " + std::to_string(options.samples) + " samples of 1 MiB");
+  progress("detection and repair latency, " + std::to_string(options.samples) +
+           " samples of 1 MiB");
   VIGIL_RETURN_IF_ERROR(MeasureLatencies(root, tree, records, options.samples, figures));
 
   double megabytes = static_cast<double>(figures.bytes) / 1e6;
   double scan_rate = megabytes / figures.scan_seconds, evp_rate = megabytes / figures.evp_seconds;
   double over_evp = scan_rate / evp_rate;
   double over_aide = figures.aide_seconds > 0 ? figures.aide_seconds / figures.scan_seconds : 0;
-  double detection_p50 = figures.detection.PercentileMs(0.5), detection_p99 = figures.detection.PercentileMs(0.99);
-  double repair_p50 = figures.repair.PercentileMs(0.5), repair_p99 = figures.repair.PercentileMs(0.99);
+  double detection_p50 = figures.detection.PercentileMs(0.5),
+         detection_p99 = figures.detection.PercentileMs(0.99);
+  double repair_p50 = figures.repair.PercentileMs(0.5),
+         repair_p99 = figures.repair.PercentileMs(0.99);
   if (options.json) {
-    nlohmann::json object = {
-        {"benchmark", "integrity"}, {"files", figures.records}, {"bytes", figures.bytes},
-        {"threads", threads}, {"scanner_seconds", figures.scan_seconds},
-        {"scanner_mb_per_second", scan_rate}, {"evp_seconds", figures.evp_seconds},
-        {"evp_mb_per_second", evp_rate}, {"scanner_over_evp", over_evp},
-        {"openssl_dgst_seconds", figures.openssl_cli_seconds},
-        {"aide_seconds", figures.aide_seconds}, {"scanner_speedup_over_aide", over_aide},
-        {"detection_p50_ms", detection_p50}, {"detection_p99_ms", detection_p99},
-        {"repair_p50_ms", repair_p50}, {"repair_p99_ms", repair_p99},
-        {"repairs_incomplete", figures.repairs_incomplete},
-        {"rss_mb", figures.rss_mb}, {"peak_rss_mb", figures.peak_rss_mb}};
+    nlohmann::json object = {{"benchmark", "integrity"},
+                             {"files", figures.records},
+                             {"bytes", figures.bytes},
+                             {"threads", threads},
+                             {"scanner_seconds", figures.scan_seconds},
+                             {"scanner_mb_per_second", scan_rate},
+                             {"evp_seconds", figures.evp_seconds},
+                             {"evp_mb_per_second", evp_rate},
+                             {"scanner_over_evp", over_evp},
+                             {"openssl_dgst_seconds", figures.openssl_cli_seconds},
+                             {"aide_seconds", figures.aide_seconds},
+                             {"scanner_speedup_over_aide", over_aide},
+                             {"detection_p50_ms", detection_p50},
+                             {"detection_p99_ms", detection_p99},
+                             {"repair_p50_ms", repair_p50},
+                             {"repair_p99_ms", repair_p99},
+                             {"repairs_incomplete", figures.repairs_incomplete},
+                             {"rss_mb", figures.rss_mb},
+                             {"peak_rss_mb", figures.peak_rss_mb}};
     PrintJson(object);
     return Ok();
   }
@@ -274,25 +291,30 @@ Status RunBenchIntegrity(const BenchIntegrityOptions& options) {
   std::printf("vigil bench integrity: %zu files, %.0f MB, %zu threads, page cache warm\n\n",
               figures.records, megabytes, threads);
   std::printf("  %-44s %9s %10s\n", "full verification", "seconds", "MB/s");
-  std::printf("  %-44s %9.3f %10.0f\n", "vigil scanner (ScanTree)", figures.scan_seconds, scan_rate);
-  std::printf("  %-44s %9.3f %10.0f\n", "OpenSSL EVP SHA-256 in-process, same files", figures.evp_seconds, evp_rate);
+  std::printf("  %-44s %9.3f %10.0f\n", "vigil scanner (ScanTree)", figures.scan_seconds,
+              scan_rate);
+  std::printf("  %-44s %9.3f %10.0f\n", "OpenSSL EVP SHA-256 in-process, same files",
+              figures.evp_seconds, evp_rate);
   if (figures.openssl_cli_seconds > 0) {
-    std::printf("  %-44s %9.3f %10.0f\n", "openssl dgst -sha256 (xargs -P cores)", figures.openssl_cli_seconds,
-                megabytes / figures.openssl_cli_seconds);
+    std::printf("  %-44s %9.3f %10.0f\n", "openssl dgst -sha256 (xargs -P cores)",
+                figures.openssl_cli_seconds, megabytes / figures.openssl_cli_seconds);
   }
   if (figures.aide_seconds > 0) {
-    std::printf("  %-44s %9.3f %10.0f\n", "aide --init (p+sha256)", figures.aide_seconds, megabytes / figures.aide_seconds);
+    std::printf("  %-44s %9.3f %10.0f\n", "aide --init (p+sha256)", figures.aide_seconds,
+                megabytes / figures.aide_seconds);
   } else {
     std::printf("  %-44s %9s\n", "aide", "not installed");
   }
-  std::printf("\n  goal scanner >= 80%% of OpenSSL EVP:   %5.0f %%   %s\n", 100 * over_evp, verdict(over_evp >= 0.8));
+  std::printf("\n  goal scanner >= 80%% of OpenSSL EVP:   %5.0f %%   %s\n", 100 * over_evp,
+              verdict(over_evp >= 0.8));
   if (figures.aide_seconds > 0) {
-    std::printf("  goal scanner >= 3x AIDE:              %5.1f x   %s\n", over_aide, verdict(over_aide >= 3));
+    std::printf("  goal scanner >= 3x AIDE:              %5.1f x   %s\n", over_aide,
+                verdict(over_aide >= 3));
   }
-  std::printf("  detection (close -> verdict, 1 MiB):  p50 %.2f ms, p99 %.2f ms   %s\n", detection_p50,
-              detection_p99, verdict(detection_p50 <= 1 && detection_p99 <= 10));
-  std::printf("  repair (verdict -> durable, 1 MiB):   p50 %.2f ms, p99 %.2f ms   %s%s\n", repair_p50,
-              repair_p99, verdict(repair_p50 <= 10),
+  std::printf("  detection (close -> verdict, 1 MiB):  p50 %.2f ms, p99 %.2f ms   %s\n",
+              detection_p50, detection_p99, verdict(detection_p50 <= 1 && detection_p99 <= 10));
+  std::printf("  repair (verdict -> durable, 1 MiB):   p50 %.2f ms, p99 %.2f ms   %s%s\n",
+              repair_p50, repair_p99, verdict(repair_p50 <= 10),
               figures.repairs_incomplete ? "  (some repairs incomplete!)" : "");
   std::printf("  memory (RSS now / peak):              %.1f / %.1f MiB   %s\n", figures.rss_mb,
               figures.peak_rss_mb, verdict(figures.peak_rss_mb <= 32));
@@ -308,12 +330,14 @@ void RegisterBenchIntegrityCommand(CLI::App& app, CommandContext& context) {
       "Issue 6's integrity goals on a generated tree: scanner vs OpenSSL and AIDE, detection and "
       "repair latency of 1 MiB files, memory");
   auto options = std::make_shared<BenchIntegrityOptions>();
-  integrity->add_option("--files", options->files, "Files in the generated tree")->capture_default_str();
+  integrity->add_option("--files", options->files, "Files in the generated tree")
+      ->capture_default_str();
   integrity->add_option("--megabytes", options->megabytes, "Total size of those files (MB)")
       ->capture_default_str();
   integrity->add_option("--samples", options->samples, "Detection and repair measurements")
       ->capture_default_str();
-  integrity->add_option("--dir", options->directory, "Working directory (default: a temporary one)");
+  integrity->add_option("--dir", options->directory,
+                        "Working directory (default: a temporary one)");
   integrity->add_flag("--keep", options->keep, "Keep the working directory");
   integrity->add_flag("--json", options->json, "Print the figures as one JSON object");
   integrity->callback([options, &context] {

@@ -38,7 +38,8 @@ Status CopyVerified(int source, int destination, const crypto::Sha256Digest& sha
     copied += static_cast<uint64_t>(got);
     if (copied > size_bytes) break;  // longer than the release's file: damaged
     for (ssize_t written = 0; written < got;) {
-      ssize_t put = ::write(destination, buffer.data() + written, static_cast<size_t>(got - written));
+      ssize_t put =
+          ::write(destination, buffer.data() + written, static_cast<size_t>(got - written));
       if (put < 0) {
         if (errno == EINTR) continue;
         return std::unexpected(SystemError("write copy of", source_name));
@@ -62,7 +63,8 @@ std::string TemporaryName(std::string_view name) {
 
 // The directory holding `relative` under root_fd, opened without following links; missing
 // directories are created, and a link or file where a directory belongs is replaced by one.
-Expected<std::pair<FileDescriptor, std::string>> OpenParent(int root_fd, const std::string& relative) {
+Expected<std::pair<FileDescriptor, std::string>> OpenParent(int root_fd,
+                                                            const std::string& relative) {
   FileDescriptor current(::dup(root_fd));
   if (current.get() < 0) return std::unexpected(SystemError("dup", relative));
   size_t start = 0;
@@ -83,7 +85,8 @@ Expected<std::pair<FileDescriptor, std::string>> OpenParent(int root_fd, const s
       }
       next = FileDescriptor(::openat(current.get(), component.c_str(), flags));
     }
-    if (next.get() < 0) return std::unexpected(SystemError("open directory", relative.substr(0, slash)));
+    if (next.get() < 0)
+      return std::unexpected(SystemError("open directory", relative.substr(0, slash)));
     current = std::move(next);
   }
   return std::pair{std::move(current), relative.substr(start)};
@@ -108,7 +111,8 @@ void RestoreFile(const std::filesystem::path& root, int root_fd, const release::
   std::string temporary = TemporaryName(name);
   FileDescriptor out(::openat(directory.get(), temporary.c_str(),
                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (out.get() < 0) return Finish(action, RepairOutcome::kFailed, SystemError("create", temporary).message());
+  if (out.get() < 0)
+    return Finish(action, RepairOutcome::kFailed, SystemError("create", temporary).message());
   auto fail = [&](RepairOutcome outcome, std::string detail) {
     ::unlinkat(directory.get(), temporary.c_str(), 0);
     Finish(action, outcome, std::move(detail));
@@ -150,7 +154,8 @@ void DeleteAdded(int root_fd, const std::string& relative, RepairAction& action)
     return Finish(action, RepairOutcome::kFailed, SystemError("delete", relative).message());
   }
   if (::fsync(directory.get()) != 0) {
-    return Finish(action, RepairOutcome::kFailed, SystemError("fsync directory of", relative).message());
+    return Finish(action, RepairOutcome::kFailed,
+                  SystemError("fsync directory of", relative).message());
   }
   Finish(action, RepairOutcome::kDeleted, "");
 }
@@ -179,12 +184,15 @@ Status PristineStore::AddRelease(const release::Manifest& manifest,
     if (in.get() < 0) return std::unexpected(SystemError("open", source.string()));
     std::filesystem::path target = PathOf(file.sha256);
     std::filesystem::path temporary = target.string() + ".tmp";
-    FileDescriptor out(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0400));
+    FileDescriptor out(
+        ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0400));
     if (out.get() < 0) return std::unexpected(SystemError("create", temporary.string()));
-    if (Status copied = CopyVerified(in.get(), out.get(), file.sha256, file.size_bytes, source.string());
+    if (Status copied =
+            CopyVerified(in.get(), out.get(), file.sha256, file.size_bytes, source.string());
         !copied) {
       std::filesystem::remove(temporary);
-      return std::unexpected(copied.error().WithContext("adding " + file.path + " to the pristine store"));
+      return std::unexpected(
+          copied.error().WithContext("adding " + file.path + " to the pristine store"));
     }
     out.Reset();
     VIGIL_RETURN_IF_ERROR(RenameDurably(temporary, target));
@@ -194,10 +202,14 @@ Status PristineStore::AddRelease(const release::Manifest& manifest,
 
 std::string_view RepairOutcomeName(RepairOutcome outcome) {
   switch (outcome) {
-    case RepairOutcome::kRestored: return "restored";
-    case RepairOutcome::kDeleted: return "deleted";
-    case RepairOutcome::kNeedsFetch: return "needs fetch";
-    case RepairOutcome::kFailed: return "failed";
+    case RepairOutcome::kRestored:
+      return "restored";
+    case RepairOutcome::kDeleted:
+      return "deleted";
+    case RepairOutcome::kNeedsFetch:
+      return "needs fetch";
+    case RepairOutcome::kFailed:
+      return "failed";
   }
   return "unknown";
 }
@@ -219,7 +231,8 @@ RepairReport Repair(const std::filesystem::path& root, const std::vector<Differe
     action.path = difference.path;
     action.difference = difference.kind;
     if (root_fd.get() < 0) {
-      Finish(action, RepairOutcome::kFailed, SystemError("open release root", root.string()).message());
+      Finish(action, RepairOutcome::kFailed,
+             SystemError("open release root", root.string()).message());
     } else if (difference.kind == DifferenceKind::kAdded) {
       DeleteAdded(root_fd.get(), difference.path, action);
     } else if (!difference.expected) {
@@ -227,7 +240,8 @@ RepairReport Repair(const std::filesystem::path& root, const std::vector<Differe
     } else {
       RestoreFile(root, root_fd.get(), *difference.expected, store, options, action);
     }
-    action.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - action_start);
+    action.duration =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - action_start);
     report.actions.push_back(std::move(action));
   }
   report.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);

@@ -76,7 +76,9 @@ struct RepairReport {
   std::vector<RepairAction> actions;  // one per difference, in order
   std::chrono::microseconds duration{0};
   size_t Count(RepairOutcome outcome) const;
-  bool Complete() const { return Count(RepairOutcome::kNeedsFetch) + Count(RepairOutcome::kFailed) == 0; }
+  bool Complete() const {
+    return Count(RepairOutcome::kNeedsFetch) + Count(RepairOutcome::kFailed) == 0;
+  }
 };
 
 RepairReport Repair(const std::filesystem::path& root, const std::vector<Difference>& differences,

@@ -47,13 +47,14 @@ uint32_t PermissionBits(const struct stat& status) {
 }
 
 FileRecord RecordOf(std::string relative, const struct stat& status, FileKind kind) {
-  return FileRecord{.path = std::move(relative),
-                    .kind = kind,
-                    .size_bytes = kind == FileKind::kOther ? 0 : static_cast<uint64_t>(status.st_size),
-                    .mode = PermissionBits(status),
-                    .owner_uid = status.st_uid,
-                    .owner_gid = status.st_gid,
-                    .sha256 = {}};
+  return FileRecord{
+      .path = std::move(relative),
+      .kind = kind,
+      .size_bytes = kind == FileKind::kOther ? 0 : static_cast<uint64_t>(status.st_size),
+      .mode = PermissionBits(status),
+      .owner_uid = status.st_uid,
+      .owner_gid = status.st_gid,
+      .sha256 = {}};
 }
 
 // A link's record: its target text hashed (readlinkat on the link itself, never followed).
@@ -107,7 +108,8 @@ struct PendingFile {
 
 class TreeWalker {
  public:
-  TreeWalker(const ScanOptions& options) : excluded_(options.excluded.begin(), options.excluded.end()) {}
+  TreeWalker(const ScanOptions& options)
+      : excluded_(options.excluded.begin(), options.excluded.end()) {}
 
   Status Walk(int directory_fd, const std::string& prefix, size_t depth) {
     if (depth > limits::kIntegrityScanDepthMax) {
@@ -241,8 +243,10 @@ Expected<std::vector<FileRecord>> ScanTree(const std::filesystem::path& root,
       Expected<std::optional<FileRecord>> record;
       if (fd.get() >= 0) {
         auto opened = RecordOfOpenFile(fd.get(), relative, buffer, hasher);
-        if (opened) record = std::optional<FileRecord>(std::move(*opened));
-        else record = std::unexpected(opened.error());
+        if (opened)
+          record = std::optional<FileRecord>(std::move(*opened));
+        else
+          record = std::unexpected(opened.error());
       } else {
         // Replaced (by a link: ELOOP) or removed since the walk: record what is there now.
         record = ScanPathAt(root_fd.get(), relative, buffer, hasher);
@@ -337,7 +341,8 @@ Expected<ExecutableCheck> CheckProcessExecutable(pid_t pid, const std::filesyste
 
   std::error_code error;
   std::filesystem::path canonical_root = std::filesystem::canonical(root, error);
-  if (error) return Fail(ErrorCode::kIOError, "resolving " + root.string() + ": " + error.message());
+  if (error)
+    return Fail(ErrorCode::kIOError, "resolving " + root.string() + ": " + error.message());
   std::string prefix = canonical_root.string() + "/";
   if (!check.executable.starts_with(prefix)) {
     check.reason = "process " + std::to_string(pid) + " runs " + check.executable +
@@ -350,8 +355,8 @@ Expected<ExecutableCheck> CheckProcessExecutable(pid_t pid, const std::filesyste
     check.reason = "process " + std::to_string(pid) + " runs " + *check.relative_path +
                    ", which is not a file of " + manifest.app + " " + manifest.version;
   } else if (expected->sha256 != check.sha256 || expected->size_bytes != check.size_bytes) {
-    check.reason = "process " + std::to_string(pid) + " runs an image of " +
-                   *check.relative_path + " that differs from the release's" +
+    check.reason = "process " + std::to_string(pid) + " runs an image of " + *check.relative_path +
+                   " that differs from the release's" +
                    (check.deleted ? " (its file was deleted or replaced)" : "");
   } else {
     check.matches = true;

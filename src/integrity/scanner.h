@@ -53,8 +53,8 @@ Expected<std::optional<FileRecord>> ScanPath(const std::filesystem::path& root,
                                              std::string_view relative);
 
 struct ExecutableCheck {
-  std::string executable;  // what /proc/PID/exe names (" (deleted)" removed)
-  bool deleted = false;    // the running image is no longer at that path
+  std::string executable;                    // what /proc/PID/exe names (" (deleted)" removed)
+  bool deleted = false;                      // the running image is no longer at that path
   std::optional<std::string> relative_path;  // inside `root`: its path there
   uint64_t size_bytes = 0;
   crypto::Sha256Digest sha256{};  // of the image the process runs

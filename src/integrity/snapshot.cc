@@ -12,20 +12,28 @@ namespace vigil::integrity {
 
 std::string_view FileKindName(FileKind kind) {
   switch (kind) {
-    case FileKind::kRegular: return "file";
-    case FileKind::kSymlink: return "symlink";
-    case FileKind::kOther: return "other";
+    case FileKind::kRegular:
+      return "file";
+    case FileKind::kSymlink:
+      return "symlink";
+    case FileKind::kOther:
+      return "other";
   }
   return "unknown";
 }
 
 std::string_view DifferenceKindName(DifferenceKind kind) {
   switch (kind) {
-    case DifferenceKind::kModified: return "modified";
-    case DifferenceKind::kAdded: return "added";
-    case DifferenceKind::kRemoved: return "removed";
-    case DifferenceKind::kReplacedByLink: return "replaced by a symlink";
-    case DifferenceKind::kReplacedByOther: return "replaced by a non-regular file";
+    case DifferenceKind::kModified:
+      return "modified";
+    case DifferenceKind::kAdded:
+      return "added";
+    case DifferenceKind::kRemoved:
+      return "removed";
+    case DifferenceKind::kReplacedByLink:
+      return "replaced by a symlink";
+    case DifferenceKind::kReplacedByOther:
+      return "replaced by a non-regular file";
   }
   return "unknown";
 }

@@ -84,7 +84,7 @@ inline constexpr uint8_t kAspectOwner = 4;    // uid or gid (only with an expect
 struct Difference {
   DifferenceKind kind = DifferenceKind::kModified;
   std::string path;
-  uint8_t aspects = 0;                      // kModified only
+  uint8_t aspects = 0;                         // kModified only
   std::optional<release::FileEntry> expected;  // absent for kAdded
   std::optional<FileRecord> actual;            // absent for kRemoved
   friend bool operator==(const Difference&, const Difference&) = default;
@@ -111,8 +111,8 @@ std::string DescribeDifference(const Difference& difference);
 
 // A snapshot: records, both roots and the differences from the manifest.
 struct Snapshot {
-  std::vector<FileRecord> records;  // sorted by path
-  crypto::Sha256Digest root{};          // SnapshotRoot(records)
+  std::vector<FileRecord> records;           // sorted by path
+  crypto::Sha256Digest root{};               // SnapshotRoot(records)
   crypto::Sha256Digest release_view_root{};  // ReleaseViewRoot(manifest, records)
   std::vector<Difference> differences;
   bool Clean() const { return differences.empty(); }

@@ -128,8 +128,8 @@ Expected<WatchBatch> Watcher::Drain() {
     if (got < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
-      return Fail(ErrorCode::kIOError, std::string("reading inotify events: ") +
-                                           std::strerror(errno));
+      return Fail(ErrorCode::kIOError,
+                  std::string("reading inotify events: ") + std::strerror(errno));
     }
     if (got == 0) break;
     VIGIL_RETURN_IF_ERROR(HandleEvents(buffer, static_cast<size_t>(got)));

@@ -33,8 +33,9 @@ TEST(ScannerTest, ScanOfAnUntouchedReleaseMatchesItsManifest) {
     EXPECT_EQ((*records)[i].mode, manifest.files[i].mode);
     EXPECT_EQ((*records)[i].owner_uid, ::geteuid());
   }
-  auto snapshot = MakeSnapshot(manifest, std::move(*records),
-                               DiffOptions{.expected_uid = ::geteuid(), .expected_gid = std::nullopt});
+  auto snapshot =
+      MakeSnapshot(manifest, std::move(*records),
+                   DiffOptions{.expected_uid = ::geteuid(), .expected_gid = std::nullopt});
   EXPECT_TRUE(snapshot.Clean());
   EXPECT_EQ(snapshot.release_view_root, release::ManifestRoot(manifest));
 }
@@ -95,7 +96,8 @@ TEST(ScannerTest, ExcludedPathsAreLeftOut) {
   WriteFile(directory.path() / "keep", "k");
   WriteFile(directory.path() / "state/agent.db", "s");
   WriteFile(directory.path() / "log", "l");
-  auto records = ScanTree(directory.path(), ScanOptions{.threads = 0, .excluded = {"state", "log"}});
+  auto records =
+      ScanTree(directory.path(), ScanOptions{.threads = 0, .excluded = {"state", "log"}});
   ASSERT_TRUE(records);
   ASSERT_EQ(records->size(), 1u);
   EXPECT_EQ((*records)[0].path, "keep");

@@ -49,7 +49,7 @@ TEST(SnapshotTest, LeafEncodingIsFixed) {
   EXPECT_EQ(leaf[0], kSnapshotLeafVersion);
   EXPECT_EQ(leaf[1], 1);
   EXPECT_EQ(leaf[6], 'a');
-  EXPECT_EQ(leaf[7], 1);  // size 1, little endian
+  EXPECT_EQ(leaf[7], 1);      // size 1, little endian
   EXPECT_EQ(leaf[15], 0x80);  // 0600 = 0x180
   EXPECT_EQ(leaf[16], 0x01);
   EXPECT_EQ(leaf[19], 1000 & 0xff);
@@ -105,9 +105,9 @@ TEST(SnapshotTest, EveryDifferenceKind) {
             [](const auto& a, const auto& b) { return a.path < b.path; });
   std::vector<FileRecord> records = {
       Record("bin/run", "#!/bin/sh\nrm -rf /\n", 0755),  // content
-      Record("etc/config", "speed=3\n", 0666),             // mode
-      Record("lib/data", "payload"),                       // unchanged
-      Record("lib/extra", "implant"),                      // added
+      Record("etc/config", "speed=3\n", 0666),           // mode
+      Record("lib/data", "payload"),                     // unchanged
+      Record("lib/extra", "implant"),                    // added
       Record("lib/link", "/etc/shadow", 0777, FileKind::kSymlink),
       Record("lib/pipe", "", 0644, FileKind::kOther),
   };

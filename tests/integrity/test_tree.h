@@ -43,11 +43,10 @@ inline release::Manifest WriteRelease(const std::filesystem::path& root,
   manifest.version = "1.0.0";
   for (const auto& [path, file] : files) {
     WriteFile(root / path, file.contents, file.mode);
-    manifest.files.push_back(release::FileEntry{
-        .path = path,
-        .size_bytes = file.contents.size(),
-        .mode = file.mode,
-        .sha256 = crypto::Sha256(AsBytes(file.contents))});
+    manifest.files.push_back(release::FileEntry{.path = path,
+                                                .size_bytes = file.contents.size(),
+                                                .mode = file.mode,
+                                                .sha256 = crypto::Sha256(AsBytes(file.contents))});
   }
   manifest.entry = {manifest.files.front().path};
   return manifest;

@@ -66,7 +66,8 @@ TEST(WatcherTest, ANewDirectoryIsWatchedAndItsFilesReported) {
   auto watcher = Watcher::Start(directory.path());
   ASSERT_TRUE(watcher);
   WriteFile(directory.path() / "new/sub/early", "e");
-  auto batch = DrainUntil(**watcher, [](const WatchBatch& b) { return Contains(b, "new/sub/early"); });
+  auto batch =
+      DrainUntil(**watcher, [](const WatchBatch& b) { return Contains(b, "new/sub/early"); });
   EXPECT_TRUE(Contains(batch, "new/sub/early"));
   WriteFile(directory.path() / "new/sub/late", "l");
   batch = DrainUntil(**watcher, [](const WatchBatch& b) { return Contains(b, "new/sub/late"); });
