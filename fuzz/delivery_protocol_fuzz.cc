@@ -3,8 +3,9 @@
 // picks the message, the rest is the untrusted input. Properties:
 //  1. no input crashes, leaks or trips a sanitizer;
 //  2. canonical: whatever decodes re-encodes to exactly the input bytes;
-//  3. an offer that decodes is checked by VerifyOffer without crashing (it must refuse: the
-//     fuzzer cannot forge a certificate of the validator below).
+//  3. an offer, an activation or a header that decodes is checked (VerifyOffer,
+//     VerifyActivation, VerifyLedgerHeader) without crashing, and refused: the fuzzer cannot
+//     forge a certificate of the validator below.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -41,20 +42,72 @@ void VerifyDecodedOffer(ByteSpan input) {
   if (delivery::VerifyOffer(validators, "vigil-fuzz", *offer).has_value()) std::abort();
 }
 
+const vigil::consensus::ValidatorSet& FuzzValidators() {
+  static const vigil::consensus::ValidatorSet validators = [] {
+    std::array<uint8_t, 32> seed{};
+    seed.fill(20);
+    auto key = vigil::crypto::PrivateKey::FromSeed(seed);
+    return *vigil::consensus::ValidatorSet::Create(
+        {vigil::consensus::Validator{.public_key = key->public_key(), .voting_power = 1}});
+  }();
+  return validators;
+}
+
+// An activation or a header that decodes must still be refused: nothing can be forged.
+void VerifyDecodedActivation(ByteSpan input) {
+  RoundTrip(input, delivery::DecodeActivation);
+  auto activation = delivery::DecodeActivation(input);
+  if (!activation) return;
+  if (delivery::VerifyActivation(FuzzValidators(), "vigil-fuzz", *activation).has_value()) {
+    std::abort();
+  }
+}
+
+void VerifyDecodedHeader(ByteSpan input) {
+  RoundTrip(input, delivery::DecodeLedgerHeader);
+  auto header = delivery::DecodeLedgerHeader(input);
+  if (!header) return;
+  if (delivery::VerifyLedgerHeader(FuzzValidators(), "vigil-fuzz", *header).has_value()) {
+    std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   ByteSpan input(data + 1, size - 1);
-  switch (data[0] % 8) {
-    case 0: RoundTrip(input, delivery::DecodeHello); break;
-    case 1: RoundTrip(input, delivery::DecodeWelcome); break;
-    case 2: RoundTrip(input, delivery::DecodeOffer); break;
-    case 3: RoundTrip(input, delivery::DecodeChunkRequest); break;
-    case 4: RoundTrip(input, delivery::DecodeChunk); break;
-    case 5: RoundTrip(input, delivery::DecodeReport); break;
-    case 6: RoundTrip(input, delivery::DecodeReportResult); break;
-    case 7: VerifyDecodedOffer(input); break;
+  switch (data[0] % 10) {
+    case 0:
+      RoundTrip(input, delivery::DecodeHello);
+      break;
+    case 1:
+      RoundTrip(input, delivery::DecodeWelcome);
+      break;
+    case 2:
+      RoundTrip(input, delivery::DecodeOffer);
+      break;
+    case 3:
+      RoundTrip(input, delivery::DecodeChunkRequest);
+      break;
+    case 4:
+      RoundTrip(input, delivery::DecodeChunk);
+      break;
+    case 5:
+      RoundTrip(input, delivery::DecodeReport);
+      break;
+    case 6:
+      RoundTrip(input, delivery::DecodeReportResult);
+      break;
+    case 7:
+      VerifyDecodedOffer(input);
+      break;
+    case 8:
+      VerifyDecodedActivation(input);
+      break;
+    case 9:
+      VerifyDecodedHeader(input);
+      break;
   }
   return 0;
 }

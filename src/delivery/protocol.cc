@@ -38,7 +38,7 @@ Expected<AppStatus> ReadAppStatus(Decoder& decoder) {
 }  // namespace
 
 bool IsDeliveryFrame(transport::FrameType type) {
-  return type >= kFrameHello && type <= kFrameReportResult;
+  return type >= kFrameHello && type <= kFrameLedgerHeader;
 }
 
 Bytes Encode(const Hello& message) {
@@ -117,8 +117,8 @@ Expected<ChunkRequest> DecodeChunkRequest(ByteSpan bytes) {
     VIGIL_ASSIGN_OR_RETURN(request.length, decoder.ReadU32("length"));
     if (request.length == 0 || request.length > limits::kDeliveryChunkBytesMax) {
       return Fail(ErrorCode::kInvalidArgument,
-                  "chunk request: length " + std::to_string(request.length) +
-                      " is outside 1.." + std::to_string(limits::kDeliveryChunkBytesMax));
+                  "chunk request: length " + std::to_string(request.length) + " is outside 1.." +
+                      std::to_string(limits::kDeliveryChunkBytesMax));
     }
     return request;
   });
@@ -139,7 +139,8 @@ Expected<Chunk> DecodeChunk(ByteSpan bytes) {
     VIGIL_ASSIGN_OR_RETURN(chunk.request_id, decoder.ReadU64("request id"));
     VIGIL_ASSIGN_OR_RETURN(chunk.offset, decoder.ReadU64("offset"));
     VIGIL_ASSIGN_OR_RETURN(chunk.bytes, decoder.ReadBytes("bytes", limits::kDeliveryChunkBytesMax));
-    VIGIL_ASSIGN_OR_RETURN(chunk.error, decoder.ReadString("error", limits::kDeliveryErrorBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(chunk.error,
+                           decoder.ReadString("error", limits::kDeliveryErrorBytesMax));
     return chunk;
   });
 }
@@ -187,6 +188,88 @@ Expected<ReportResult> DecodeReportResult(ByteSpan bytes) {
     VIGIL_ASSIGN_OR_RETURN(result.next_sequence, decoder.ReadU64("next sequence"));
     return result;
   });
+}
+
+Bytes Encode(const Activation& message) {
+  return EncodeWith(message, [](Encoder& encoder, const Activation& activation) {
+    api::EncodeTransactionProof(encoder, activation.activate);
+  });
+}
+
+Expected<Activation> DecodeActivation(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<Activation> {
+    Activation activation;
+    VIGIL_ASSIGN_OR_RETURN(activation.activate, api::DecodeTransactionProof(decoder));
+    return activation;
+  });
+}
+
+Bytes Encode(const LedgerHeader& message) {
+  return EncodeWith(message, [](Encoder& encoder, const LedgerHeader& header) {
+    ledger::EncodeHeader(encoder, header.header);
+    consensus::EncodeCommitCertificate(encoder, header.certificate);
+  });
+}
+
+Expected<LedgerHeader> DecodeLedgerHeader(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<LedgerHeader> {
+    LedgerHeader header;
+    VIGIL_ASSIGN_OR_RETURN(header.header, ledger::DecodeHeader(decoder));
+    VIGIL_ASSIGN_OR_RETURN(header.certificate, consensus::DecodeCommitCertificate(decoder));
+    return header;
+  });
+}
+
+Expected<VerifiedActivation> VerifyActivation(const consensus::ValidatorSet& validators,
+                                              std::string_view chain_id,
+                                              const Activation& activation) {
+  const api::TransactionProof& proof = activation.activate;
+  if (auto verified = api::VerifyTransactionProof(validators, chain_id, proof); !verified) {
+    return std::unexpected(verified.error().WithContext("the activation's ledger proof"));
+  }
+  auto checked = ledger::CheckTransactionStateless(proof.transaction, chain_id);
+  if (!checked) {
+    return Fail(ErrorCode::kRefused,
+                "the activation transaction does not pass its checks: " + checked.error().reason);
+  }
+  const auto* activate = std::get_if<ledger::ActivateRelease>(&checked->body);
+  if (activate == nullptr) {
+    return Fail(ErrorCode::kRefused, "the transaction is not a release activation");
+  }
+  if (!proof.result.ok()) {
+    return Fail(ErrorCode::kRefused, "the ledger refused this activation (" +
+                                         std::string(ledger::ResultCodeName(proof.result.code)) +
+                                         ": " + proof.result.reason + ")");
+  }
+  VerifiedActivation verified{.group = activate->group,
+                              .app = activate->app,
+                              .version = activate->version,
+                              .recorded_height = proof.height,
+                              .index = proof.transaction_proof.leaf_index,
+                              .effective_height = 0,
+                              .effective_time_ms = 0,
+                              .on_missing = activate->on_missing};
+  switch (activate->timing) {
+    case ledger::ActivationTiming::kAtHeight:
+      verified.effective_height = activate->at_height;
+      break;
+    case ledger::ActivationTiming::kAtTime:
+      verified.effective_time_ms = activate->at_time_ms;
+      break;
+    case ledger::ActivationTiming::kNext:
+      verified.effective_height = proof.height + 1;
+      break;
+  }
+  return verified;
+}
+
+Status VerifyLedgerHeader(const consensus::ValidatorSet& validators, std::string_view chain_id,
+                          const LedgerHeader& header) {
+  if (header.header.chain_id != chain_id) {
+    return Fail(ErrorCode::kRefused, "the header is of chain '" + header.header.chain_id +
+                                         "', not '" + std::string(chain_id) + "'");
+  }
+  return ledger::VerifyHeaderCommitted(validators, header.header, header.certificate);
 }
 
 Expected<VerifiedRelease> VerifyOffer(const consensus::ValidatorSet& validators,

@@ -9,6 +9,8 @@
 //     | <-- Chunk (bytes) ----------------- |   served from the gateway's verified cache
 //     | -- Report (signed transaction) ---> |   relayed to the peers
 //     | <-- ReportResult (committed/refused)|   once the ledger has decided
+//     | <-- Activation (activate + proof) - |   an accepted ActivateRelease of the device's group
+//     | <-- LedgerHeader (header + commit)  |   while an activation of its group is pending
 //
 // Nothing the gateway sends is trusted by the device for what it claims: an offer carries the
 // publish transaction with its inclusion proof and commit certificate, which the device checks
@@ -48,6 +50,8 @@ enum DeliveryFrame : transport::FrameType {
   kFrameChunk = 68,         // gateway → device: Chunk
   kFrameReport = 69,        // device → gateway: Report
   kFrameReportResult = 70,  // gateway → device: ReportResult
+  kFrameActivation = 71,    // gateway → device: Activation (seed 002)
+  kFrameLedgerHeader = 72,  // gateway → device: LedgerHeader (seed 002)
 };
 bool IsDeliveryFrame(transport::FrameType type);
 
@@ -113,6 +117,21 @@ struct ReportResult {
   friend bool operator==(const ReportResult&, const ReportResult&) = default;
 };
 
+// A coordinated activation (seed 002): the ActivateRelease transaction of the device's group,
+// with the proof that the ledger committed and accepted it.
+struct Activation {
+  api::TransactionProof activate;
+  friend bool operator==(const Activation&, const Activation&) = default;
+};
+
+// A committed block header: what tells a device, without trusting the gateway, that the
+// ledger has reached a height (and a block time). Sent while an activation is pending.
+struct LedgerHeader {
+  ledger::BlockHeader header;
+  consensus::CommitCertificate certificate;  // precommits for BlockHash(header)
+  friend bool operator==(const LedgerHeader&, const LedgerHeader&) = default;
+};
+
 // --- Encoding: decoders refuse trailing bytes and over-limit fields. ---
 Bytes Encode(const Hello& message);
 Bytes Encode(const Welcome& message);
@@ -121,6 +140,8 @@ Bytes Encode(const ChunkRequest& message);
 Bytes Encode(const Chunk& message);
 Bytes Encode(const Report& message);
 Bytes Encode(const ReportResult& message);
+Bytes Encode(const Activation& message);
+Bytes Encode(const LedgerHeader& message);
 
 Expected<Hello> DecodeHello(ByteSpan bytes);
 Expected<Welcome> DecodeWelcome(ByteSpan bytes);
@@ -129,6 +150,8 @@ Expected<ChunkRequest> DecodeChunkRequest(ByteSpan bytes);
 Expected<Chunk> DecodeChunk(ByteSpan bytes);
 Expected<Report> DecodeReport(ByteSpan bytes);
 Expected<ReportResult> DecodeReportResult(ByteSpan bytes);
+Expected<Activation> DecodeActivation(ByteSpan bytes);
+Expected<LedgerHeader> DecodeLedgerHeader(ByteSpan bytes);
 
 // What an offer says, once checked.
 struct VerifiedRelease {
@@ -149,5 +172,39 @@ struct VerifiedRelease {
 // version was new). Each failure says which check did not hold.
 Expected<VerifiedRelease> VerifyOffer(const consensus::ValidatorSet& validators,
                                       std::string_view chain_id, const Offer& offer);
+
+// What an activation says, once checked. Activations of one (group, app) are ordered by
+// (recorded_height, index): the later one replaces the earlier (last in block order wins).
+struct VerifiedActivation {
+  std::string group;
+  std::string app;
+  std::string version;
+  uint64_t recorded_height = 0;   // the block that committed the activation
+  uint64_t index = 0;             // its position in that block
+  uint64_t effective_height = 0;  // first block at which it is effective (0 with a time)
+  int64_t effective_time_ms = 0;  // or the first block at/after this time (0: unused)
+  ledger::MissingVersionPolicy on_missing = ledger::MissingVersionPolicy::kHalt;
+  friend bool operator==(const VerifiedActivation&, const VerifiedActivation&) = default;
+  bool IsEffectiveAt(uint64_t height, int64_t time_ms) const {
+    return effective_time_ms != 0 ? time_ms >= effective_time_ms : height >= effective_height;
+  }
+  bool IsLaterThan(const VerifiedActivation& other) const {
+    return recorded_height != other.recorded_height ? recorded_height > other.recorded_height
+                                                    : index > other.index;
+  }
+};
+
+// The device's check of an activation, as VerifyOffer: the proof verifies against
+// `validators`, the transaction passes the stateless check for `chain_id` (the admins'
+// signatures), it is an ActivateRelease and the ledger accepted it (thresholds, conflicts and
+// "published" all held). The effective height is computed as the ledger did (next: the block
+// after the one that recorded it).
+Expected<VerifiedActivation> VerifyActivation(const consensus::ValidatorSet& validators,
+                                              std::string_view chain_id,
+                                              const Activation& activation);
+
+// A header the ledger committed: it names `chain_id` and 2f+1 of `validators` precommitted it.
+Status VerifyLedgerHeader(const consensus::ValidatorSet& validators, std::string_view chain_id,
+                          const LedgerHeader& header);
 
 }  // namespace vigil::delivery

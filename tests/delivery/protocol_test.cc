@@ -72,15 +72,17 @@ class DeliveryProtocolTest : public ::testing::Test {
 TEST_F(DeliveryProtocolTest, EveryMessageRoundTripsCanonicallyAndStrictly) {
   ExpectRoundTrip(Hello{.apps = {{"press-control", "1.0.0", "1.1.0"}, {"vision", "", ""}}},
                   DecodeHello, 0, "hello");
-  ExpectRoundTrip(Welcome{.chain_id = "vigil-test", .ledger_height = 9, .next_sequence = 4,
-                          .group = "presses"},
-                  DecodeWelcome, 1, "welcome");
+  ExpectRoundTrip(
+      Welcome{.chain_id = "vigil-test", .ledger_height = 9, .next_sequence = 4, .group = "presses"},
+      DecodeWelcome, 1, "welcome");
   ExpectRoundTrip(GenuineOffer(), DecodeOffer, 2, "offer");
-  ExpectRoundTrip(ChunkRequest{.request_id = 7, .bundle_digest = crypto::Sha256(Bytes{1}),
-                               .offset = 1 << 20, .length = 65536},
+  ExpectRoundTrip(ChunkRequest{.request_id = 7,
+                               .bundle_digest = crypto::Sha256(Bytes{1}),
+                               .offset = 1 << 20,
+                               .length = 65536},
                   DecodeChunkRequest, 3, "chunk-request");
-  ExpectRoundTrip(Chunk{.request_id = 7, .offset = 3, .bytes = {1, 2, 3}, .error = ""},
-                  DecodeChunk, 4, "chunk");
+  ExpectRoundTrip(Chunk{.request_id = 7, .offset = 3, .bytes = {1, 2, 3}, .error = ""}, DecodeChunk,
+                  4, "chunk");
   ExpectRoundTrip(Chunk{.request_id = 8, .offset = 0, .bytes = {}, .error = "not cached yet"},
                   DecodeChunk, 4, "chunk-error");
   ExpectRoundTrip(Report{.request_id = 5, .transaction = publish_}, DecodeReport, 5, "report");
@@ -157,8 +159,8 @@ TEST_F(DeliveryProtocolTest, AForgedOfferIsRefusedWithTheCheckThatFailed) {
   // A certificate from validators the device does not know (a chain that is not its own).
   ledger::Genesis other = chain_.genesis();
   other.validators[0].public_key = ledger::testing::KeyFromByte(99).public_key();
-  auto unknown = VerifyOffer(ledger::GenesisValidatorSet(other), chain_.genesis().chain_id,
-                             GenuineOffer());
+  auto unknown =
+      VerifyOffer(ledger::GenesisValidatorSet(other), chain_.genesis().chain_id, GenuineOffer());
   ASSERT_FALSE(unknown.has_value());
   EXPECT_NE(unknown.error().message().find("proof"), std::string::npos);
 
@@ -178,8 +180,8 @@ TEST_F(DeliveryProtocolTest, AnOfferOfSomethingElseThanAPublicationIsRefused) {
                                 .results = {ledger::TransactionResult{}}};
   auto proof = api::ProveTransaction(block, committed, 0);
   ASSERT_TRUE(proof.has_value());
-  auto release = VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id,
-                             Offer{.publish = *proof});
+  auto release =
+      VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id, Offer{.publish = *proof});
   ASSERT_FALSE(release.has_value());
   EXPECT_NE(release.error().message().find("not a release publication"), std::string::npos);
 }
@@ -198,12 +200,123 @@ TEST_F(DeliveryProtocolTest, AnOfferOfAPublicationTheLedgerRefusedIsRefused) {
       .results = execution->results};
   auto proof = api::ProveTransaction(forged, committed, 0);
   ASSERT_TRUE(proof.has_value());
-  auto release = VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id,
-                             Offer{.publish = *proof});
+  auto release =
+      VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id, Offer{.publish = *proof});
   ASSERT_FALSE(release.has_value());
   EXPECT_NE(release.error().message().find("the ledger refused this publication"),
             std::string::npos)
       << release.error().message();
+}
+
+// --- Coordinated activation (seed 002) ---
+
+class ActivationProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto& keys = chain_.keys();
+    chain_.Commit({chain_.Govern(chain_.Enroll(keys.device1)),
+                   chain_.Sign(chain_.Release("press", "1.0.0"), keys.publisher)});
+    chain_.Commit(
+        {chain_.Sign(ledger::DeviceReport{.report_kind = ledger::DeviceReportKind::kInstalled,
+                                          .app = "press",
+                                          .version = "1.0.0",
+                                          .observed_time_ms = 1,
+                                          .snapshot_root = std::nullopt,
+                                          .files_changed = 0,
+                                          .duration_ms = 0,
+                                          .detail = ""},
+                     keys.device1)});
+  }
+
+  static ledger::ActivateRelease Activate(std::string version, uint64_t at_height) {
+    return ledger::ActivateRelease{.group = "presses",
+                                   .app = "press",
+                                   .version = std::move(version),
+                                   .timing = ledger::ActivationTiming::kAtHeight,
+                                   .at_height = at_height,
+                                   .at_time_ms = 0,
+                                   .threshold_kind = ledger::InstalledThresholdKind::kPercent,
+                                   .installed_threshold = 100,
+                                   .on_missing = ledger::MissingVersionPolicy::kKeep};
+  }
+
+  TestChain chain_;
+};
+
+TEST_F(ActivationProtocolTest, AGenuineActivationVerifiesWithItsEffectiveHeight) {
+  uint64_t at = chain_.state().tip().height + 4;
+  Bytes transaction = chain_.Govern(Activate("1.0.0", at));
+  auto execution = chain_.Commit({transaction});
+  ASSERT_EQ(execution.results.size(), 1u);
+  ASSERT_TRUE(execution.results[0].ok()) << execution.results[0].reason;
+  size_t index = chain_.blocks().size() - 1;
+  chain_.Commit({});
+  const ledger::Block& block = chain_.blocks()[index];
+  api::CommittedBlock committed{.height = block.header.height,
+                                .block = ledger::EncodeBlock(block),
+                                .certificate = *chain_.blocks()[index + 1].last_commit,
+                                .results = execution.results};
+  auto proof = api::ProveTransaction(block, committed, 0);
+  ASSERT_TRUE(proof.has_value());
+  Activation activation{.activate = *proof};
+  ExpectRoundTrip(activation, DecodeActivation, 8, "activation");
+
+  auto verified = VerifyActivation(chain_.validator_set(), ledger::testing::kChainId, activation);
+  ASSERT_TRUE(verified.has_value()) << verified.error().message();
+  EXPECT_EQ(verified->group, "presses");
+  EXPECT_EQ(verified->app, "press");
+  EXPECT_EQ(verified->version, "1.0.0");
+  EXPECT_EQ(verified->recorded_height, block.header.height);
+  EXPECT_EQ(verified->effective_height, at);
+  EXPECT_EQ(verified->on_missing, ledger::MissingVersionPolicy::kKeep);
+  EXPECT_FALSE(verified->IsEffectiveAt(at - 1, 0));
+  EXPECT_TRUE(verified->IsEffectiveAt(at, 0));
+
+  // Another chain, a tampered result, or an offer's proof are refused.
+  EXPECT_FALSE(VerifyActivation(chain_.validator_set(), "other-chain", activation).has_value());
+  Activation tampered = activation;
+  tampered.activate.result = ledger::Refuse(ledger::ResultCode::kInsufficient, "no");
+  EXPECT_FALSE(
+      VerifyActivation(chain_.validator_set(), ledger::testing::kChainId, tampered).has_value());
+  Activation forged = activation;
+  forged.activate.certificate.signatures.clear();
+  EXPECT_FALSE(
+      VerifyActivation(chain_.validator_set(), ledger::testing::kChainId, forged).has_value());
+
+  // A header of the chain verifies with its certificate; a header with another height does not.
+  LedgerHeader header{.header = block.header,
+                      .certificate = *chain_.blocks()[index + 1].last_commit};
+  ExpectRoundTrip(header, DecodeLedgerHeader, 9, "ledger_header");
+  EXPECT_TRUE(
+      VerifyLedgerHeader(chain_.validator_set(), ledger::testing::kChainId, header).has_value());
+  LedgerHeader lying = header;
+  lying.header.height += 10;
+  EXPECT_FALSE(
+      VerifyLedgerHeader(chain_.validator_set(), ledger::testing::kChainId, lying).has_value());
+  lying = header;
+  lying.header.time_ms += 1;
+  EXPECT_FALSE(
+      VerifyLedgerHeader(chain_.validator_set(), ledger::testing::kChainId, lying).has_value());
+}
+
+TEST_F(ActivationProtocolTest, ARefusedActivationOrAPublicationIsNotAnActivation) {
+  // 2.0.0 was never published: the ledger refuses it, and so does the device.
+  Bytes transaction = chain_.Govern(Activate("2.0.0", chain_.state().tip().height + 4));
+  auto execution = chain_.Commit({transaction});
+  ASSERT_FALSE(execution.results[0].ok());
+  size_t index = chain_.blocks().size() - 1;
+  chain_.Commit({});
+  const ledger::Block& block = chain_.blocks()[index];
+  api::CommittedBlock committed{.height = block.header.height,
+                                .block = ledger::EncodeBlock(block),
+                                .certificate = *chain_.blocks()[index + 1].last_commit,
+                                .results = execution.results};
+  auto proof = api::ProveTransaction(block, committed, 0);
+  ASSERT_TRUE(proof.has_value());
+  auto refused = VerifyActivation(chain_.validator_set(), ledger::testing::kChainId,
+                                  Activation{.activate = *proof});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message().find("refused this activation"), std::string::npos);
 }
 
 }  // namespace
