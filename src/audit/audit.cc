@@ -42,6 +42,8 @@ std::string_view TableName(uint8_t table) {
       return "activation";
     case ledger::Table::kGroupDevice:
       return "group device";
+    case ledger::Table::kCompliance:
+      return "compliance";
   }
   return "unknown table";
 }

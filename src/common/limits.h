@@ -474,3 +474,23 @@ inline constexpr size_t kIntegrityPendingPathsMax = 65'536;
 inline constexpr size_t kIntegrityEventBufferBytes = 64 * 1024;
 static_assert(kIntegrityDrainPathsMax <= kIntegrityPendingPathsMax);
 }  // namespace vigil::limits
+
+// --- Compliance (src/ledger/compliance.*, the compliance query, `vigil compliance`). ---
+namespace vigil::limits {
+// A compliance record's reason (built by the rules from names, versions and heights).
+inline constexpr size_t kLedgerComplianceReasonBytesMax = 1'024;
+// A compliance query answers at most this many devices per page (the client asks for the next
+// page after the last key), and apps per device. A row is at most ~2.6 KB (detail and reason
+// at their limits), so a full page (~2.7 MB) fits in one frame of the default size.
+inline constexpr size_t kApiComplianceDevicesMax = 128;
+inline constexpr size_t kApiComplianceAppsMax = 8;
+// Pages `vigil compliance` fetches at most (128 × 1024 devices).
+inline constexpr size_t kCliCompliancePagesMax = 1'024;
+// The group named in a compliance query.
+inline constexpr size_t kApiComplianceGroupBytesMax = kLedgerNameBytesMax;
+static_assert(kApiComplianceDevicesMax * kApiComplianceAppsMax *
+                      (kLedgerComplianceReasonBytesMax + kLedgerDetailBytesMax +
+                       4 * kLedgerNameBytesMax + 256) <=
+                  kFramePayloadBytesDefault,
+              "a full compliance page must fit in one frame");
+}  // namespace vigil::limits

@@ -6,6 +6,7 @@
 
 #include "common/assert.h"
 #include "common/limits.h"
+#include "ledger/compliance.h"
 #include "ledger/semver.h"
 
 namespace vigil::ledger {
@@ -246,6 +247,8 @@ struct KindExecutor {
         break;
     }
     PutDeviceApp(state, device_key, body.app, app);
+    RecordComplianceReport(state, device_key, device->group, body, context.height,
+                           context.time_ms);
     PutLastReport(
         state, device_key,
         ReportRecord{.height = context.height, .block_time_ms = context.time_ms, .report = body});

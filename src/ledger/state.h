@@ -52,6 +52,7 @@ enum class Table : uint8_t {
   kRulesSupport = 12,   // validator key → RulesSupportRecord
   kActivation = 13,     // string group ‖ string app → ActivationRecord
   kGroupDevice = 14,    // string group ‖ device key → u64 enrolled height (enrolled, unrevoked)
+  kCompliance = 15,     // device key ‖ string app → ComplianceRecord (ledger/compliance.h)
 };
 
 // --- Key-value layer ---
