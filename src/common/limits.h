@@ -494,3 +494,24 @@ static_assert(kApiComplianceDevicesMax * kApiComplianceAppsMax *
                   kFramePayloadBytesDefault,
               "a full compliance page must fit in one frame");
 }  // namespace vigil::limits
+
+// --- The agent's integrity monitor and service manager (src/agent/integrity_monitor.h,
+// src/agent/service_notify.h, docs/agent.md#integrity).
+namespace vigil::limits {
+// Full scan of every active release (besides the start-up scan and the watcher's re-checks).
+inline constexpr std::chrono::milliseconds kAgentIntegrityFullScanInterval{3'600'000};
+// `integrity snapshot` report of every active release.
+inline constexpr std::chrono::milliseconds kAgentIntegritySnapshotInterval{300'000};
+// Watcher events arriving within this window after the first are checked together.
+inline constexpr std::chrono::milliseconds kAgentIntegrityCoalesceWindow{20};
+// Checks that find differences are at least this far apart; the spacing doubles while the
+// tampering goes on, up to the maximum (a tampering loop cannot storm the ledger).
+inline constexpr std::chrono::milliseconds kAgentIntegrityBurstIntervalMin{1'000};
+inline constexpr std::chrono::milliseconds kAgentIntegrityBurstIntervalMax{60'000};
+// Bytes of a tamper/repaired report's detail (the ledger's limit).
+inline constexpr size_t kAgentIntegrityDetailBytesMax = kLedgerDetailBytesMax;
+// Bytes of a NOTIFY_SOCKET message and of its path.
+inline constexpr size_t kServiceNotifyMessageBytesMax = 4'096;
+static_assert(kAgentIntegrityBurstIntervalMin <= kAgentIntegrityBurstIntervalMax);
+static_assert(kAgentIntegrityCoalesceWindow < kAgentIntegrityBurstIntervalMin);
+}  // namespace vigil::limits
