@@ -240,7 +240,10 @@ void RecordComplianceReport(Overlay& state, const PublicKey& device, std::string
   bool integrity = report.report_kind == DeviceReportKind::kIntegritySnapshot ||
                    report.report_kind == DeviceReportKind::kTamperDetected ||
                    report.report_kind == DeviceReportKind::kRepaired;
-  if (!integrity && report.report_kind != DeviceReportKind::kActivated) return;
+  // Only integrity reports write: chains recorded before this table existed hold `activated`
+  // reports and must replay to the same state hashes (EvaluateCompliance derives the verdict
+  // after an activation from the device app table instead).
+  if (!integrity) return;
   ComplianceRecord record = GetCompliance(state, device, report.app).value_or(ComplianceRecord{});
   auto app = GetDeviceApp(state, device, report.app);
   record.running_version = app ? app->active_version : "";
@@ -248,20 +251,6 @@ void RecordComplianceReport(Overlay& state, const PublicKey& device, std::string
       ExpectedReleaseAt(state, group, report.app, record.running_version, height, time_ms);
   record.expected_version = expected.version;
   record.last_report_kind = report.report_kind;
-  if (report.report_kind == DeviceReportKind::kActivated) {
-    if (record.running_version == expected.version) {
-      MoveTo(record, ComplianceState::kUnknown, height);
-      record.reason = "activated " + Release(report.app, report.version) + " at height " +
-                      std::to_string(height) + "; no integrity snapshot since";
-    } else {
-      MoveTo(record, ComplianceState::kBehind, height);
-      record.reason = "activated " + Release(report.app, report.version) + " at height " +
-                      std::to_string(height) + "; it should run " + expected.version + " (" +
-                      expected.source + ")";
-    }
-    PutCompliance(state, device, report.app, record);
-    return;
-  }
   record.reported_version = report.version;
   record.snapshot_root = report.snapshot_root;
   record.snapshot_height = height;
@@ -288,14 +277,22 @@ ComplianceRecord EvaluateCompliance(const StateReader& state, const PublicKey& d
   std::string running = app_record ? app_record->active_version : "";
   ExpectedRelease expected = ExpectedReleaseAt(state, group, app, running, height, time_ms);
   ComplianceRecord record = stored.value_or(ComplianceRecord{});
+  auto activated = GetLastReport(state, device, DeviceReportKind::kActivated);
+  bool activated_since = activated && activated->report.app == app && stored &&
+                         activated->height > stored->snapshot_height;
   if (stored && stored->expected_version == expected.version &&
-      stored->running_version == running) {
-    return record;  // judged against what it should still run
+      stored->running_version == running && !activated_since) {
+    return record;  // judged against what it should still run, and runs
   }
-  // The release it should run changed since the last judgment (or there never was one).
+  // The release it should run, or the one it runs, changed since the last judgment (or there
+  // never was one): from the later of the activation taking effect and the device's
+  // `activated` report of what it runs.
   record.expected_version = expected.version;
   record.running_version = running;
   uint64_t since = std::max(record.since_height, expected.effective_height);
+  if (activated && activated->report.app == app && activated->report.version == running) {
+    since = std::max(since, activated->height);
+  }
   if (expected.version.empty()) {
     record.state = ComplianceState::kUnknown;
     record.reason = "never reported activating " + std::string(app);
@@ -306,7 +303,7 @@ ComplianceRecord EvaluateCompliance(const StateReader& state, const PublicKey& d
                     "; it should run " + expected.version + " (" + expected.source + ")";
   } else {
     record.state = ComplianceState::kUnknown;
-    record.reason = "runs " + Release(app, running) + "; no integrity snapshot judged against it";
+    record.reason = "runs " + Release(app, running) + "; no integrity snapshot since";
   }
   record.since_height = since;
   return record;

@@ -5,10 +5,11 @@
 // coordinated activation of that app, or, when the group has none, the version the device
 // last reported activated. An integrity report (snapshot, tamper detected, repaired) carries
 // the release-view root of what is on disk (docs/integrity.md), which equals that release's
-// manifest root exactly when the files are the release's. The rules judge every such report,
-// and every `activated` report, into a ComplianceRecord per (device, app), written in the
-// block's write set like every other state entry: the state hash covers it and an audit's
-// re-execution reaches the same records.
+// manifest root exactly when the files are the release's. The rules judge every such report
+// into a ComplianceRecord per (device, app), written in the block's write set like every other
+// state entry: the state hash covers it and an audit's re-execution reaches the same records.
+// `activated` reports write nothing here (chains recorded before this table hold them and must
+// replay to the same state hashes); the verdict after one is derived at query time.
 //
 // A group activation becomes effective at a height (or time) without any transaction, so the
 // stored record is the verdict as of the last report; `EvaluateCompliance` re-derives the
@@ -48,7 +49,7 @@ struct ComplianceRecord {
   std::string reported_version;  // the version the last integrity report named ("" none)
   std::optional<Sha256Digest> snapshot_root;  // the last integrity report's root
   uint64_t snapshot_height = 0;
-  // The kind of the last report judged (activated or an integrity kind); nullopt: none.
+  // The kind of the last integrity report judged; nullopt: none.
   std::optional<DeviceReportKind> last_report_kind;
   uint64_t tamper_count = 0;  // tamper-detected reports of this app by this device, ever
   uint64_t last_tamper_height = 0;
@@ -85,14 +86,15 @@ ExpectedRelease ExpectedReleaseAt(const StateReader& state, std::string_view gro
                                   std::string_view app, std::string_view running_version,
                                   uint64_t height, int64_t time_ms);
 
-// The rules' step, called by the executor after it recorded an accepted `activated` or
-// integrity report (any other kind is ignored): judges it and writes the device's record.
+// The rules' step, called by the executor after it recorded an accepted device report: judges
+// an integrity report and writes the device's record (any other kind writes nothing).
 // `group` is the device's group; the device app table already holds the report's effect.
 void RecordComplianceReport(Overlay& state, const PublicKey& device, std::string_view group,
                             const DeviceReport& report, uint64_t height, int64_t time_ms);
 
 // The verdict on (device, app) in a block of this height and time: the stored record, re-
-// derived when the version the device should run changed since it was judged. A device that
+// derived when the version the device should run, or the one it runs, changed since it was
+// judged (then behind, or unknown until its next snapshot). A device that
 // never reported the app gets a record too (behind when its group activated the app).
 ComplianceRecord EvaluateCompliance(const StateReader& state, const PublicKey& device,
                                     std::string_view group, std::string_view app, uint64_t height,

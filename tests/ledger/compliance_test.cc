@@ -76,15 +76,30 @@ void Accept(TestChain& chain, const DeviceReport& report, const crypto::PrivateK
   ASSERT_TRUE(result.ok()) << result.reason;
 }
 
-TEST(ComplianceTest, ActivationWithoutSnapshotIsUnknown) {
+TEST(ComplianceTest, ActivationWithoutSnapshotIsUnknownAndWritesNothing) {
   TestChain chain = FleetChain();
-  ComplianceRecord record = Stored(chain, chain.keys().device1);
+  // An `activated` report writes no record: older chains replay to the same state hashes.
+  EXPECT_FALSE(GetCompliance(chain.state(), chain.keys().device1.public_key(), "press"));
+  ComplianceRecord record = Now(chain, chain.keys().device1);
   EXPECT_EQ(record.state, ComplianceState::kUnknown);
-  EXPECT_EQ(record.since_height, 3u);
+  EXPECT_EQ(record.since_height, 3u);  // the activated report's block
   EXPECT_EQ(record.running_version, "1.0.0");
   EXPECT_EQ(record.expected_version, "1.0.0");
   EXPECT_NE(record.reason.find("no integrity snapshot since"), std::string::npos) << record.reason;
-  EXPECT_EQ(Now(chain, chain.keys().device1), record);
+}
+
+TEST(ComplianceTest, ActivatingAnotherVersionAfterASnapshotIsUnknownFromThatReport) {
+  TestChain chain = FleetChain();
+  const auto& device = chain.keys().device1;
+  Accept(chain, Snapshot("1.0.0", ManifestOf("1.0.0")), device);
+  Accept(chain, Report(DeviceReportKind::kInstalled, "2.0.0"), device);
+  Accept(chain, Report(DeviceReportKind::kActivated, "2.0.0"), device);
+  ComplianceRecord record = Now(chain, device);
+  EXPECT_EQ(record.state, ComplianceState::kUnknown);
+  EXPECT_EQ(record.since_height, chain.state().tip().height);
+  EXPECT_EQ(record.expected_version, "2.0.0");
+  Accept(chain, Snapshot("2.0.0", ManifestOf("2.0.0")), device);
+  EXPECT_EQ(Now(chain, device).state, ComplianceState::kCompliant);
 }
 
 TEST(ComplianceTest, SnapshotEqualToTheManifestRootIsCompliant) {
