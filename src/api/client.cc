@@ -171,6 +171,16 @@ Expected<GroupResponse> ApiClient::GetGroup(const std::string& group,
   return DecodeAnswer(kFrameGroupResponse, frame, &DecodeGroupResponse);
 }
 
+Expected<ComplianceResponse> ApiClient::GetCompliance(const std::string& group,
+                                                      std::optional<crypto::PublicKey> start_after,
+                                                      std::chrono::milliseconds timeout) {
+  ComplianceRequest request{
+      .request_id = next_request_id_++, .group = group, .start_after = start_after};
+  VIGIL_ASSIGN_OR_RETURN(
+      Frame frame, Call(kFrameComplianceRequest, Encode(request), request.request_id, timeout));
+  return DecodeAnswer(kFrameComplianceResponse, frame, &DecodeComplianceResponse);
+}
+
 Expected<StatusResponse> ApiClient::Status(std::chrono::milliseconds timeout) {
   StatusRequest request{.request_id = next_request_id_++};
   VIGIL_ASSIGN_OR_RETURN(Frame frame,

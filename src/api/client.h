@@ -50,6 +50,10 @@ class ApiClient {
   // A device group's devices and activations (GroupResponse).
   Expected<GroupResponse> GetGroup(const std::string& group,
                                    std::chrono::milliseconds timeout = kApiTimeoutDefault);
+  // One page of compliance verdicts ("" group: every group), devices after `start_after`.
+  Expected<ComplianceResponse> GetCompliance(
+      const std::string& group, std::optional<crypto::PublicKey> start_after,
+      std::chrono::milliseconds timeout = kApiTimeoutDefault);
   // Streams committed blocks from `from_height` to `on_block` until it returns false. `idle`
   // bounds the wait for each next block (kTimeout when it passes).
   vigil::Status Subscribe(uint64_t from_height,

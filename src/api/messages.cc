@@ -104,7 +104,8 @@ bool IsPeerFrame(transport::FrameType type) {
 bool IsClientRequestFrame(transport::FrameType type) {
   return type == kFrameSubmitRequest || type == kFrameBlockRequest ||
          type == kFrameTransactionRequest || type == kFrameSubscribeRequest ||
-         type == kFrameStatusRequest || type == kFrameGroupRequest;
+         type == kFrameStatusRequest || type == kFrameGroupRequest ||
+         type == kFrameComplianceRequest;
 }
 
 std::string_view SubmitOutcomeName(SubmitOutcome outcome) {
@@ -501,10 +502,91 @@ Expected<GroupResponse> DecodeGroupResponse(ByteSpan bytes) {
   });
 }
 
+Bytes Encode(const ComplianceRequest& message) {
+  return EncodeWith(message, [](Encoder& encoder, const ComplianceRequest& request) {
+    encoder.WriteU64(request.request_id);
+    encoder.WriteString(request.group);
+    encoder.WriteOptional(request.start_after,
+                          [](Encoder& e, const crypto::PublicKey& key) { e.WriteFixed(key); });
+  });
+}
+
+Expected<ComplianceRequest> DecodeComplianceRequest(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<ComplianceRequest> {
+    ComplianceRequest request;
+    VIGIL_ASSIGN_OR_RETURN(request.request_id, decoder.ReadU64("request_id"));
+    VIGIL_ASSIGN_OR_RETURN(request.group,
+                           decoder.ReadString("group", limits::kApiComplianceGroupBytesMax));
+    if (!request.group.empty()) {
+      VIGIL_RETURN_IF_ERROR(ledger::ValidateAppName("group", request.group));
+    }
+    VIGIL_ASSIGN_OR_RETURN(request.start_after,
+                           decoder.ReadOptional("start_after", [](Decoder& d) {
+                             return d.ReadFixed<limits::kEd25519PublicKeyBytes>("start_after");
+                           }));
+    return request;
+  });
+}
+
+Bytes Encode(const ComplianceResponse& message) {
+  return EncodeWith(message, [](Encoder& encoder, const ComplianceResponse& response) {
+    encoder.WriteU64(response.request_id);
+    encoder.WriteU64(response.height);
+    encoder.WriteI64(response.block_time_ms);
+    encoder.WriteFixed(response.block_hash);
+    encoder.WriteFixed(response.state_hash);
+    encoder.WriteVector(response.devices, [](Encoder& e, const ComplianceDevice& device) {
+      e.WriteFixed(device.device_key);
+      e.WriteString(device.group);
+      e.WriteVector(device.apps, [](Encoder& a, const ComplianceApp& app) {
+        a.WriteString(app.app);
+        ledger::EncodeComplianceRecord(a, app.record);
+      });
+      e.WriteBool(device.apps_truncated);
+    });
+    encoder.WriteBool(response.devices_truncated);
+  });
+}
+
+Expected<ComplianceResponse> DecodeComplianceResponse(ByteSpan bytes) {
+  auto read_app = [](Decoder& d) -> Expected<ComplianceApp> {
+    ComplianceApp app;
+    VIGIL_ASSIGN_OR_RETURN(app.app, d.ReadString("app", limits::kLedgerNameBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(app.record, ledger::DecodeComplianceRecord(d));
+    return app;
+  };
+  auto read_device = [&](Decoder& d) -> Expected<ComplianceDevice> {
+    ComplianceDevice device;
+    VIGIL_ASSIGN_OR_RETURN(device.device_key,
+                           d.ReadFixed<limits::kEd25519PublicKeyBytes>("device_key"));
+    VIGIL_ASSIGN_OR_RETURN(device.group, d.ReadString("group", limits::kLedgerNameBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(device.apps,
+                           d.ReadVector("apps", limits::kApiComplianceAppsMax, read_app));
+    VIGIL_ASSIGN_OR_RETURN(device.apps_truncated, d.ReadBool("apps_truncated"));
+    return device;
+  };
+  return codec::DecodeExactly(bytes, [&](Decoder& decoder) -> Expected<ComplianceResponse> {
+    ComplianceResponse response;
+    VIGIL_ASSIGN_OR_RETURN(response.request_id, decoder.ReadU64("request_id"));
+    VIGIL_ASSIGN_OR_RETURN(response.height, decoder.ReadU64("height"));
+    VIGIL_ASSIGN_OR_RETURN(response.block_time_ms, decoder.ReadI64("block_time_ms"));
+    VIGIL_ASSIGN_OR_RETURN(response.block_hash,
+                           decoder.ReadFixed<limits::kSha256DigestBytes>("block_hash"));
+    VIGIL_ASSIGN_OR_RETURN(response.state_hash,
+                           decoder.ReadFixed<limits::kSha256DigestBytes>("state_hash"));
+    VIGIL_ASSIGN_OR_RETURN(
+        response.devices,
+        decoder.ReadVector("devices", limits::kApiComplianceDevicesMax, read_device));
+    VIGIL_ASSIGN_OR_RETURN(response.devices_truncated, decoder.ReadBool("devices_truncated"));
+    return response;
+  });
+}
+
 std::optional<uint64_t> RequestIdOf(transport::FrameType type, ByteSpan payload) {
   if (!IsClientRequestFrame(type) && type != kFrameSubmitResponse && type != kFrameBlockResponse &&
       type != kFrameTransactionResponse && type != kFrameStatusResponse &&
-      type != kFrameErrorResponse && type != kFrameGroupResponse) {
+      type != kFrameErrorResponse && type != kFrameGroupResponse &&
+      type != kFrameComplianceResponse) {
     return std::nullopt;
   }
   codec::Decoder decoder(payload);
@@ -555,6 +637,10 @@ Status DecodeFrame(transport::FrameType type, ByteSpan payload) {
       return discard(DecodeGroupRequest(payload));
     case kFrameGroupResponse:
       return discard(DecodeGroupResponse(payload));
+    case kFrameComplianceRequest:
+      return discard(DecodeComplianceRequest(payload));
+    case kFrameComplianceResponse:
+      return discard(DecodeComplianceResponse(payload));
     default:
       return Fail(ErrorCode::kRefused, "frame type " + std::to_string(type) + " is not in the peer protocol");
   }

@@ -24,6 +24,7 @@
 #include "codec/codec.h"
 #include "consensus/types.h"
 #include "ledger/block.h"
+#include "ledger/compliance.h"
 #include "ledger/state.h"
 #include "ledger/transaction.h"
 #include "merkle/merkle.h"
@@ -55,6 +56,8 @@ enum FrameKind : transport::FrameType {
   kFrameErrorResponse = 42,       // ErrorResponse: a request the peer could not serve
   kFrameGroupRequest = 43,        // GroupRequest
   kFrameGroupResponse = 44,       // GroupResponse
+  kFrameComplianceRequest = 45,   // ComplianceRequest
+  kFrameComplianceResponse = 46,  // ComplianceResponse
 };
 bool IsPeerFrame(transport::FrameType type);
 bool IsClientRequestFrame(transport::FrameType type);
@@ -227,6 +230,44 @@ struct GroupResponse {
   friend bool operator==(const GroupResponse&, const GroupResponse&) = default;
 };
 
+// Compliance (issue 6, docs/ledger.md#compliance): each enrolled, unrevoked device's verdict
+// per app as the rules judge it at the last committed block (ledger::EvaluateCompliance). One
+// page holds at most limits::kApiComplianceDevicesMax devices in key order; a client asks for
+// the next page with `start_after` = the last key it got. State entries carry no proof
+// (docs/ledger.md#state-hash): the answer names the block it holds at and the state hash
+// after it, which the next block's header carries and its commit certificate signs.
+struct ComplianceRequest {
+  uint64_t request_id = 0;
+  std::string group;  // "" for every group
+  std::optional<crypto::PublicKey> start_after;
+  friend bool operator==(const ComplianceRequest&, const ComplianceRequest&) = default;
+};
+
+struct ComplianceApp {
+  std::string app;
+  ledger::ComplianceRecord record;
+  friend bool operator==(const ComplianceApp&, const ComplianceApp&) = default;
+};
+
+struct ComplianceDevice {
+  crypto::PublicKey device_key{};
+  std::string group;
+  std::vector<ComplianceApp> apps;  // by app, at most limits::kApiComplianceAppsMax
+  bool apps_truncated = false;
+  friend bool operator==(const ComplianceDevice&, const ComplianceDevice&) = default;
+};
+
+struct ComplianceResponse {
+  uint64_t request_id = 0;
+  uint64_t height = 0;  // the verdicts hold after this block
+  int64_t block_time_ms = 0;
+  Sha256Digest block_hash{};
+  Sha256Digest state_hash{};  // after block `height` (block height + 1's header carries it)
+  std::vector<ComplianceDevice> devices;  // by key, at most limits::kApiComplianceDevicesMax
+  bool devices_truncated = false;         // more devices after the last one: ask again
+  friend bool operator==(const ComplianceResponse&, const ComplianceResponse&) = default;
+};
+
 struct ErrorResponse {
   uint64_t request_id = 0;
   std::string message;
@@ -262,6 +303,8 @@ Bytes Encode(const StatusResponse& message);
 Bytes Encode(const ErrorResponse& message);
 Bytes Encode(const GroupRequest& message);
 Bytes Encode(const GroupResponse& message);
+Bytes Encode(const ComplianceRequest& message);
+Bytes Encode(const ComplianceResponse& message);
 
 Expected<TransactionBatch> DecodeTransactionBatch(ByteSpan bytes);
 Expected<PeerStatus> DecodePeerStatus(ByteSpan bytes);
@@ -280,6 +323,8 @@ Expected<StatusResponse> DecodeStatusResponse(ByteSpan bytes);
 Expected<ErrorResponse> DecodeErrorResponse(ByteSpan bytes);
 Expected<GroupRequest> DecodeGroupRequest(ByteSpan bytes);
 Expected<GroupResponse> DecodeGroupResponse(ByteSpan bytes);
+Expected<ComplianceRequest> DecodeComplianceRequest(ByteSpan bytes);
+Expected<ComplianceResponse> DecodeComplianceResponse(ByteSpan bytes);
 
 // The request id at the front of a client request or response frame (every one starts with
 // its u64 request id), for matching answers to calls; nullopt for other frames or too few bytes.

@@ -220,4 +220,46 @@ Expected<api::GroupResponse> Chain::ReadGroup(const std::string& group) {
   return response;
 }
 
+api::ComplianceResponse Chain::ReadCompliance(const api::ComplianceRequest& request) const {
+  const ledger::ChainTip& tip = state_.tip();
+  api::ComplianceResponse response{.request_id = request.request_id,
+                                   .height = tip.height,
+                                   .block_time_ms = tip.time_ms,
+                                   .block_hash = tip.block_hash,
+                                   .state_hash = tip.state_hash,
+                                   .devices = {},
+                                   .devices_truncated = false};
+  // Devices in key order: the group index for one group, the device table for all.
+  std::vector<std::pair<crypto::PublicKey, std::string>> devices;
+  if (!request.group.empty()) {
+    for (const crypto::PublicKey& key : ledger::ListGroupDevices(state_, request.group)) {
+      devices.emplace_back(key, request.group);
+    }
+  } else {
+    for (auto& [key, record] : ledger::ListDevices(state_)) {
+      if (record.status == ledger::DeviceStatus::kEnrolled) devices.emplace_back(key, record.group);
+    }
+  }
+  for (auto& [key, group] : devices) {
+    if (request.start_after && key <= *request.start_after) continue;
+    if (response.devices.size() >= limits::kApiComplianceDevicesMax) {
+      response.devices_truncated = true;
+      break;
+    }
+    api::ComplianceDevice device{
+        .device_key = key, .group = group, .apps = {}, .apps_truncated = false};
+    for (const std::string& app : ledger::ComplianceApps(state_, key, group)) {
+      if (device.apps.size() >= limits::kApiComplianceAppsMax) {
+        device.apps_truncated = true;
+        break;
+      }
+      device.apps.push_back(
+          {.app = app,
+           .record = ledger::EvaluateCompliance(state_, key, group, app, tip.height, tip.time_ms)});
+    }
+    response.devices.push_back(std::move(device));
+  }
+  return response;
+}
+
 }  // namespace vigil::peer

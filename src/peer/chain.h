@@ -80,6 +80,8 @@ class Chain {
   // transaction that recorded it (the last successful activate of that group and app in the
   // block at its recorded height).
   Expected<api::GroupResponse> ReadGroup(const std::string& group);
+  // One page of compliance verdicts at the committed state (api::ComplianceRequest).
+  api::ComplianceResponse ReadCompliance(const api::ComplianceRequest& request) const;
 
  private:
   Chain(std::unique_ptr<store::BlockStore> store, ledger::Genesis genesis);

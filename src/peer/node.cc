@@ -893,6 +893,12 @@ Status PeerNode::HandleClientFrame(const transport::ConnectionPointer& connectio
       response.request_id = request.request_id;
       return connection->Send(api::kFrameGroupResponse, api::Encode(response));
     }
+    case api::kFrameComplianceRequest: {
+      VIGIL_ASSIGN_OR_RETURN(api::ComplianceRequest request,
+                             api::DecodeComplianceRequest(payload));
+      return connection->Send(api::kFrameComplianceResponse,
+                              api::Encode(chain_->ReadCompliance(request)));
+    }
     default:
       return Fail(ErrorCode::kRefused, "unknown request type " + std::to_string(type));
   }
