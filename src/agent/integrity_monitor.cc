@@ -140,6 +140,54 @@ milliseconds NextBurstInterval(milliseconds current, milliseconds since_last_tam
   return std::clamp(2 * current, min, max);
 }
 
+Expected<std::optional<IntegrityMonitorOptions>> ParseIntegrityConfig(const toml::table& root) {
+  IntegrityMonitorOptions options;
+  const toml::node* node = root.get("integrity");
+  if (node == nullptr) return options;
+  const auto* table = node->as_table();
+  if (table == nullptr) return Fail(ErrorCode::kInvalidArgument, "'integrity' must be a table");
+  VIGIL_RETURN_IF_ERROR(config::RefuseUnknownKeys(
+      *table, "[integrity]",
+      {"enabled", "policy", "full_scan_interval_ms", "snapshot_interval_ms", "policies"}));
+  if (const toml::node* enabled = table->get("enabled")) {
+    auto value = enabled->value<bool>();
+    if (!value) return Fail(ErrorCode::kInvalidArgument, "[integrity] 'enabled' must be a boolean");
+    if (!*value) return std::optional<IntegrityMonitorOptions>();
+  }
+  VIGIL_ASSIGN_OR_RETURN(std::string policy, config::OptionalString(*table, "policy", "repair"));
+  auto parsed = ParseIntegrityPolicy(policy);
+  if (!parsed) return std::unexpected(parsed.error().WithContext("[integrity] policy"));
+  options.default_policy = *parsed;
+  VIGIL_RETURN_IF_ERROR(config::ReadMilliseconds(*table, "[integrity] ", "full_scan_interval_ms",
+                                                 options.full_scan_interval));
+  VIGIL_RETURN_IF_ERROR(config::ReadMilliseconds(*table, "[integrity] ", "snapshot_interval_ms",
+                                                 options.snapshot_interval));
+  if (options.full_scan_interval.count() <= 0 || options.snapshot_interval.count() <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "[integrity] intervals must be positive");
+  }
+  if (const toml::node* policies_node = table->get("policies")) {
+    const auto* policies = policies_node->as_table();
+    if (policies == nullptr) {
+      return Fail(ErrorCode::kInvalidArgument, "[integrity.policies] must be a table");
+    }
+    if (policies->size() > limits::kConfigListEntriesMax) {
+      return Fail(ErrorCode::kResourceExhausted, "[integrity.policies] has too many apps");
+    }
+    for (const auto& [key, value] : *policies) {
+      auto text = value.value<std::string>();
+      Expected<IntegrityPolicy> app_policy =
+          text ? ParseIntegrityPolicy(*text)
+               : Expected<IntegrityPolicy>(Fail(ErrorCode::kInvalidArgument, "must be a string"));
+      if (!app_policy) {
+        return std::unexpected(
+            app_policy.error().WithContext("[integrity.policies] " + std::string(key.str())));
+      }
+      options.policies[std::string(key.str())] = *app_policy;
+    }
+  }
+  return options;
+}
+
 // --- IntegrityMonitor ---
 
 struct IntegrityMonitor::Watched {

@@ -45,6 +45,7 @@
 
 #include "agent/supervisor.h"
 #include "agent/updater_runner.h"
+#include "common/config_file.h"
 #include "common/error.h"
 #include "common/limits.h"
 #include "integrity/repair.h"
@@ -110,6 +111,18 @@ struct IntegrityMonitorHooks {
   // The slot of the app's staged release ("" when none): its files get pristine copies too.
   std::function<std::string(const std::string& app)> staged_slot;
 };
+
+// The agent configuration's [integrity] table (docs/agent.md#integrity); nullopt when it says
+// `enabled = false`. Absent: enabled with the defaults.
+//
+//   [integrity]
+//   enabled = true
+//   policy = "repair"                  # repair | alert-only | quarantine, for every app
+//   full_scan_interval_ms = 3600000
+//   snapshot_interval_ms = 300000
+//   [integrity.policies]
+//   press-control = "quarantine"       # per app
+Expected<std::optional<IntegrityMonitorOptions>> ParseIntegrityConfig(const toml::table& root);
 
 class IntegrityMonitor {
  public:

@@ -413,3 +413,38 @@ TEST(IntegrityDecisionTest, PolicyNamesRoundTrip) {
 
 }  // namespace
 }  // namespace vigil::agent
+
+namespace vigil::agent {
+namespace {
+
+TEST(IntegrityConfigTest, DefaultsPoliciesIntervalsAndRefusals) {
+  auto parse = [](std::string_view text) {
+    auto table = config::ParseToml(text);
+    EXPECT_TRUE(table);
+    return ParseIntegrityConfig(*table);
+  };
+  auto absent = parse("name = \"d\"\n");
+  ASSERT_TRUE(absent);
+  ASSERT_TRUE(absent->has_value());
+  EXPECT_EQ((*absent)->default_policy, IntegrityPolicy::kRepair);
+  EXPECT_EQ((*absent)->snapshot_interval, limits::kAgentIntegritySnapshotInterval);
+  auto configured = parse(
+      "[integrity]\npolicy = \"alert-only\"\nfull_scan_interval_ms = 60000\n"
+      "snapshot_interval_ms = 5000\n[integrity.policies]\npress-control = \"quarantine\"\n");
+  ASSERT_TRUE(configured) << configured.error().ToString();
+  ASSERT_TRUE(configured->has_value());
+  EXPECT_EQ((*configured)->default_policy, IntegrityPolicy::kAlertOnly);
+  EXPECT_EQ((*configured)->full_scan_interval, milliseconds(60'000));
+  EXPECT_EQ((*configured)->snapshot_interval, milliseconds(5'000));
+  EXPECT_EQ((*configured)->policies.at("press-control"), IntegrityPolicy::kQuarantine);
+  auto disabled = parse("[integrity]\nenabled = false\n");
+  ASSERT_TRUE(disabled);
+  EXPECT_FALSE(disabled->has_value());
+  EXPECT_FALSE(parse("[integrity]\npolicy = \"ignore\"\n"));
+  EXPECT_FALSE(parse("[integrity]\nscan = 1\n"));
+  EXPECT_FALSE(parse("[integrity]\nsnapshot_interval_ms = 0\n"));
+  EXPECT_FALSE(parse("[integrity.policies]\npress-control = 3\n"));
+}
+
+}  // namespace
+}  // namespace vigil::agent
