@@ -14,7 +14,8 @@ namespace {
 
 Expected<AgentConfig> FromTable(const toml::table& root, const std::filesystem::path& directory) {
   VIGIL_RETURN_IF_ERROR(config::RefuseUnknownKeys(
-      root, "config", {"name", "node_dir", "genesis", "gateway", "root", "apps"}));
+      root, "config", {"name", "node_dir", "genesis", "gateway", "root", "apps",
+       "integrity"}));
   VIGIL_ASSIGN_OR_RETURN(std::string name, config::RequiredString(root, "name"));
   VIGIL_ASSIGN_OR_RETURN(std::string node_dir, config::RequiredString(root, "node_dir"));
   VIGIL_ASSIGN_OR_RETURN(std::string genesis, config::RequiredString(root, "genesis"));
@@ -23,6 +24,7 @@ Expected<AgentConfig> FromTable(const toml::table& root, const std::filesystem::
   VIGIL_ASSIGN_OR_RETURN(auto apps, config::StringList(root, "apps", limits::kConfigListEntriesMax));
   std::ranges::sort(apps);
   apps.erase(std::unique(apps.begin(), apps.end()), apps.end());
+  VIGIL_ASSIGN_OR_RETURN(auto integrity, ParseIntegrityConfig(root));
 
   auto credentials = pki::LoadNodeDirectory(directory / node_dir);
   if (!credentials) {
@@ -54,7 +56,8 @@ Expected<AgentConfig> FromTable(const toml::table& root, const std::filesystem::
                                                 .reconnect = {},
                                                 .seed = std::hash<std::string>{}(identity.name)},
       .root = state,
-      .apps = std::move(apps)};
+      .apps = std::move(apps),
+      .integrity = std::move(integrity)};
 }
 
 }  // namespace
@@ -91,11 +94,29 @@ Status AgentDaemon::Start() {
   VIGIL_RETURN_IF_ERROR(EnsureDirectory(config_.root, 0700));
   VIGIL_RETURN_IF_ERROR(EnsureDirectory(config_.session.downloads_directory, 0700));
   VIGIL_RETURN_IF_ERROR(runner_->Start());
+  if (config_.integrity) {
+    IntegrityMonitorOptions integrity = *config_.integrity;
+    integrity.root = config_.root;
+    integrity_ = std::make_unique<IntegrityMonitor>(
+        io_context_, std::move(integrity),
+        IntegrityMonitorHooks{
+            .sink = [this](const ledger::DeviceReport& report, std::function<void()> accepted) {
+              SendReport(report, std::move(accepted));
+            },
+            .supervisor = [this](const std::string& app) { return runner_->supervisor(app); },
+            .settled = [this](const std::string& app) { return runner_->settled(app); },
+            .staged_slot = [this](const std::string& app) -> std::string {
+              auto record = runner_->record(app);
+              return record && record->state == UpdaterState::kStaged ? record->to.slot : "";
+            }});
+    VIGIL_RETURN_IF_ERROR(integrity_->Start());
+  }
   // What runs or is staged changed: tell the gateway, so it offers what is still missing.
   runner_->set_on_transition([this](const UpdaterRecord& record) {
     spdlog::info("agent {}: {} {} -> {}", config_.name, record.app, UpdaterStateName(record.state),
                  record.to.version.empty() ? record.from.version : record.to.version);
     if (session_) session_->SendHello();
+    if (integrity_) integrity_->Refresh();  // a release was staged or activated
   });
   delivery::DeviceSessionCallbacks callbacks{
       .app_statuses = [this] { return AppStatuses(); },

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/integrity_monitor.h"
 #include "agent/updater_runner.h"
 #include "common/error.h"
 #include "delivery/device_session.h"
@@ -35,6 +36,8 @@ struct AgentConfig {
   delivery::DeviceSessionOptions session;  // moved into the session by Start()
   std::filesystem::path root;
   std::vector<std::string> apps;  // sorted, unique
+  // [integrity]: the integrity monitor (root set by the daemon); nullopt = disabled.
+  std::optional<IntegrityMonitorOptions> integrity;
 };
 
 Expected<AgentConfig> ParseAgentConfig(std::string_view text, const std::filesystem::path& directory);
@@ -54,6 +57,7 @@ class AgentDaemon {
 
   const UpdaterRunner& runner() const { return *runner_; }
   bool connected() const { return session_ && session_->connected(); }
+  const IntegrityMonitor* integrity() const { return integrity_.get(); }
 
  private:
   std::vector<delivery::AppStatus> AppStatuses() const;
@@ -66,6 +70,7 @@ class AgentDaemon {
   AgentConfig config_;
   std::unique_ptr<UpdaterRunner> runner_;
   std::unique_ptr<delivery::DeviceSession> session_;
+  std::unique_ptr<IntegrityMonitor> integrity_;  // after runner_: destroyed first
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -517,4 +517,9 @@ std::string UpdaterRunner::running_version(const std::string& app) const {
   return found == nullptr ? "" : found->running_version;
 }
 
+Supervisor* UpdaterRunner::supervisor(const std::string& app) const {
+  const App* found = FindApp(app);
+  return found == nullptr ? nullptr : found->supervisor.get();
+}
+
 }  // namespace vigil::agent

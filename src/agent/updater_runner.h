@@ -91,6 +91,9 @@ class UpdaterRunner {
   bool settled(const std::string& app) const;
   // The version whose slot the supervisor runs ("" when none).
   std::string running_version(const std::string& app) const;
+  // The app's supervisor (the integrity monitor restarts or quarantines the app through it);
+  // nullptr for an app this runner does not know.
+  Supervisor* supervisor(const std::string& app) const;
 
   // Called on every transition (for logs and tests).
   void set_on_transition(std::function<void(const UpdaterRecord&)> callback) {
