@@ -44,6 +44,7 @@ enum CommandOrder : int {
   kOrderTx = 70,
   kOrderActivate = 72,
   kOrderStatus = 75,
+  kOrderCompliance = 77,
   kOrderLedger = 80,
   kOrderHistory = 85,
   kOrderAudit = 90,
