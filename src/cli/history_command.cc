@@ -56,9 +56,30 @@ std::string DetailsText(const history::Row& row) {
     add("bundle " + ShortHex(*row.bundle_digest) + ", " + std::to_string(row.bundle_size_bytes) +
         " bytes");
   }
-  if (row.duration_ms > 0) add("took " + std::to_string(row.duration_ms) + " ms");
-  if (row.files_changed > 0) add(std::to_string(row.files_changed) + " files changed");
-  if (row.snapshot_root) add("snapshot " + ShortHex(*row.snapshot_root));
+  switch (row.kind) {
+    case history::RowKind::kTamperDetected:
+      add((row.tamper_number > 0 ? "tamper #" + std::to_string(row.tamper_number) + " of " +
+                                       row.app + " on this device: "
+                                 : std::string()) +
+          std::to_string(row.files_changed) + " file(s) changed");
+      break;
+    case history::RowKind::kRepaired:
+      add("restored " + std::to_string(row.files_changed) + " file(s) in " +
+          std::to_string(row.duration_ms) + " ms");
+      break;
+    default:
+      if (row.duration_ms > 0) add("took " + std::to_string(row.duration_ms) + " ms");
+      if (row.files_changed > 0) add(std::to_string(row.files_changed) + " files changed");
+      break;
+  }
+  if (row.snapshot_root) {
+    std::optional<bool> matches = row.MatchesManifest();
+    add("snapshot " + ShortHex(*row.snapshot_root) +
+        (!matches ? std::string()
+         : *matches ? " = manifest of " + row.app + " " + row.version
+                    : " != manifest " + ShortHex(*row.manifest_root) + " of " + row.app + " " +
+                          row.version));
+  }
   if (row.observed_time_ms != 0) {
     add("device clock " + ledger::FormatUtcTimeMs(row.observed_time_ms));
   }
@@ -89,6 +110,12 @@ nlohmann::json RowJson(const history::Row& row) {
     json["duration_ms"] = row.duration_ms;
     json["files_changed"] = row.files_changed;
     json["snapshot_root"] = row.snapshot_root ? ToHex(*row.snapshot_root) : "";
+    json["manifest_root"] = row.manifest_root ? ToHex(*row.manifest_root) : "";
+    std::optional<bool> matches = row.MatchesManifest();
+    json["matches_manifest"] = matches ? nlohmann::json(*matches) : nlohmann::json(nullptr);
+    json["tamper_number"] = row.tamper_number;
+  } else if (row.manifest_root) {
+    json["manifest_root"] = ToHex(*row.manifest_root);
   }
   return json;
 }

@@ -61,6 +61,7 @@ struct RowFiller {
     row.version = body.version;
     row.bundle_digest = body.bundle_digest;
     row.bundle_size_bytes = body.bundle_size_bytes;
+    row.manifest_root = body.manifest_root;
     row.detail = body.notes;
     return true;
   }
@@ -175,12 +176,31 @@ Status HistoryBuilder::AddBlock(const ledger::Block& block,
   last_height_ = block.header.height;
   VIGIL_ASSIGN_OR_RETURN(std::vector<Row> rows, RowsOfBlock(block, results));
   for (Row& row : rows) {
+    Observe(row);
     if (full()) break;
     if (!Matches(row)) continue;
     if (row.device && !device_hex_.empty()) devices_matched_.insert(*row.device);
     rows_.push_back(std::move(row));
   }
   return Ok();
+}
+
+void HistoryBuilder::Observe(Row& row) {
+  if (!row.result.ok()) return;
+  std::pair<std::string, std::string> release{row.app, row.version};
+  if (row.kind == RowKind::kPublish && row.manifest_root) {
+    manifest_roots_[release] = *row.manifest_root;
+    return;
+  }
+  bool integrity = row.kind == RowKind::kIntegritySnapshot ||
+                   row.kind == RowKind::kTamperDetected || row.kind == RowKind::kRepaired;
+  if (!integrity) return;
+  if (auto found = manifest_roots_.find(release); found != manifest_roots_.end()) {
+    row.manifest_root = found->second;
+  }
+  if (row.kind == RowKind::kTamperDetected && row.device) {
+    row.tamper_number = ++tamper_counts_[{*row.device, row.app}];
+  }
 }
 
 Status HistoryBuilder::Finish() const {

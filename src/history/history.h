@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <span>
@@ -73,7 +74,19 @@ struct Row {
   std::optional<crypto::Sha256Digest> snapshot_root;
   // A report's detail, a release's notes, an enrolment's group and labels, a revocation's reason.
   std::string detail;
+  // Publish: the release's manifest root. Integrity reports (snapshot, tamper, repaired): the
+  // manifest root of the release the report names, when the builder saw it published.
+  std::optional<crypto::Sha256Digest> manifest_root;
+  // Accepted tamper reports: this one's number for its device and app, counting from the first
+  // block walked (1 for the first); 0 for every other row (HistoryBuilder only).
+  uint64_t tamper_number = 0;
   friend bool operator==(const Row&, const Row&) = default;
+  // Integrity reports: whether the snapshot root equals the manifest root of the release it
+  // names (what is on disk is exactly that release); nullopt when either is unknown.
+  std::optional<bool> MatchesManifest() const {
+    if (!snapshot_root || !manifest_root) return std::nullopt;
+    return *snapshot_root == *manifest_root;
+  }
 };
 
 struct Filter {
@@ -109,8 +122,14 @@ class HistoryBuilder {
  private:
   bool Matches(const Row& row) const;
 
+  // Every accepted publish and tamper report seen, matching or not: integrity rows name the
+  // manifest root they are compared with, tamper rows their number (issue 6).
+  void Observe(Row& row);
+
   Filter filter_;
   std::string device_hex_;  // lower case
+  std::map<std::pair<std::string, std::string>, crypto::Sha256Digest> manifest_roots_;
+  std::map<std::pair<crypto::PublicKey, std::string>, uint64_t> tamper_counts_;
   size_t rows_max_;
   std::vector<Row> rows_;
   std::set<crypto::PublicKey> devices_matched_;

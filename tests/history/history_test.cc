@@ -202,5 +202,51 @@ TEST(HistoryAmbiguityTest, APrefixMatchingTwoDevicesIsRefused) {
   EXPECT_EQ(exact.rows().size(), 1u);
 }
 
+TEST_F(HistoryTest, IntegrityRowsNameTheManifestRootAndNumberTamperEvents) {
+  const auto& keys = chain_.keys();
+  const crypto::Sha256Digest manifest = crypto::Sha256(AsBytes("manifest"));  // TestChain's
+  const crypto::Sha256Digest modified = crypto::Sha256(AsBytes("modified"));
+  auto integrity = [](ledger::DeviceReportKind kind, const crypto::Sha256Digest& root,
+                      uint32_t files_changed, uint64_t duration_ms, std::string detail) {
+    ledger::DeviceReport report = Report(kind, "press", "1.0.0", duration_ms, std::move(detail));
+    report.snapshot_root = root;
+    report.files_changed = files_changed;
+    return report;
+  };
+  Commit({chain_.Sign(integrity(ledger::DeviceReportKind::kIntegritySnapshot, manifest, 0, 0, ""),
+                      keys.device1)});  // 6
+  Commit({chain_.Sign(integrity(ledger::DeviceReportKind::kTamperDetected, modified, 1, 0,
+                                "modified: bin/press"),
+                      keys.device1)});  // 7
+  Commit({chain_.Sign(integrity(ledger::DeviceReportKind::kRepaired, manifest, 1, 4, "restored"),
+                      keys.device1)});  // 8
+  Commit({chain_.Sign(integrity(ledger::DeviceReportKind::kTamperDetected, modified, 2, 0,
+                                "modified: bin/press, etc/press.conf"),
+                      keys.device1)});  // 9
+  std::vector<Row> rows = Query({.device = ToHex(keys.device1.public_key()),
+                                 .app = "press",
+                                 .since_height = 6});
+  ASSERT_EQ(Kinds(rows), (std::vector<std::string>{"integrity snapshot@6", "tamper@7",
+                                                   "repaired@8", "tamper@9"}));
+  EXPECT_EQ(rows[0].MatchesManifest(), true);
+  EXPECT_EQ(rows[1].MatchesManifest(), false);
+  EXPECT_EQ(rows[1].manifest_root, manifest);
+  EXPECT_EQ(rows[1].tamper_number, 1u);
+  EXPECT_EQ(rows[1].files_changed, 1u);
+  EXPECT_EQ(rows[1].detail, "modified: bin/press");
+  EXPECT_EQ(rows[2].MatchesManifest(), true);
+  EXPECT_EQ(rows[2].duration_ms, 4u);
+  EXPECT_EQ(rows[2].tamper_number, 0u);
+  EXPECT_EQ(rows[3].tamper_number, 2u);  // repeated tampering is visible as such
+  // A release the walk never saw published: unknown, not "differs".
+  ledger::DeviceReport unpublished =
+      integrity(ledger::DeviceReportKind::kIntegritySnapshot, manifest, 0, 0, "");
+  unpublished.version = "7.0.0";
+  Commit({chain_.Sign(unpublished, keys.device1)});  // 10
+  rows = Query({.device = "", .app = "press", .since_height = 10});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].MatchesManifest(), std::nullopt);
+}
+
 }  // namespace
 }  // namespace vigil::history
