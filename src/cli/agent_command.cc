@@ -1,12 +1,13 @@
 // `vigil agent --config FILE`: run the device agent until SIGINT or SIGTERM (docs/agent.md).
+#include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <CLI/CLI.hpp>
 #include <csignal>
 #include <memory>
 #include <string>
 
 #include "agent/daemon.h"
+#include "agent/service_notify.h"
 #include "cli/commands.h"
 #include "common/log.h"
 
@@ -22,10 +23,14 @@ Status RunAgent(const std::string& config_path) {
   agent::AgentDaemon daemon(loop, std::move(config));
   VIGIL_RETURN_IF_ERROR(daemon.Start());
   spdlog::info("agent {} started", name);
+  // Under systemd (Type=notify, WatchdogSec=): ready now, keep-alives from this loop.
+  ServiceNotifier notifier(loop);
+  notifier.Ready("agent " + name + " started");
   asio::signal_set signals(loop, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& error, int signal_number) {
     if (error) return;
     spdlog::info("agent {} stopping signal={}", name, signal_number);
+    notifier.Stopping();
     daemon.Stop();
     loop.stop();
   });

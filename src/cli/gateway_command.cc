@@ -1,11 +1,12 @@
 // `vigil gateway --config FILE`: run a gateway until SIGINT or SIGTERM (docs/gateway.md).
+#include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <CLI/CLI.hpp>
 #include <csignal>
 #include <memory>
 #include <string>
 
+#include "agent/service_notify.h"
 #include "cli/commands.h"
 #include "common/log.h"
 #include "gateway/config.h"
@@ -22,13 +23,18 @@ Status RunGateway(const std::string& config_path) {
   asio::io_context loop;
   gateway::FetchFunction fetch =
       gateway::MakeMirrorFetch(config.mirrors, {.ca_file = config.ca_file});
-  VIGIL_ASSIGN_OR_RETURN(auto running,
-                         gateway::Gateway::Start(loop, std::move(config.options), std::move(fetch)));
+  VIGIL_ASSIGN_OR_RETURN(
+      auto running, gateway::Gateway::Start(loop, std::move(config.options), std::move(fetch)));
   spdlog::info("gateway {} serving devices on port {}", config.name, running->port());
+  // Under systemd (Type=notify, WatchdogSec=): ready now, keep-alives from this loop.
+  ServiceNotifier notifier(loop);
+  notifier.Ready("gateway " + config.name + " serving devices on port " +
+                 std::to_string(running->port()));
   asio::signal_set signals(loop, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& error, int signal_number) {
     if (error) return;
     spdlog::info("gateway stopping signal={}", signal_number);
+    notifier.Stopping();
     running->Stop();
     loop.stop();
   });
