@@ -1,9 +1,10 @@
 // `vigil agent`: the device's daemon (the seed's Device). It joins the two halves of the agent:
 // the network side, a DeviceSession with the gateway (delivery/device_session.h), which hands
-// over verified, downloaded bundles and carries signed reports; and the update side, the
-// UpdaterRunner (updater_runner.h), which installs, activates, health-checks, rolls back and
-// supervises. Until the Coordinated activation issue, a release is activated right after it is
-// installed.
+// over verified, downloaded bundles, verified activations and ledger headers, and carries signed
+// reports; and the update side, the UpdaterRunner (updater_runner.h), which installs, activates,
+// health-checks, rolls back and supervises. A staged release is activated when the ledger's
+// coordinated activation for this device's group takes effect (activation.h), or right after it
+// is installed for the apps listed in `auto_activate` (seed 001's flow).
 //
 // The configuration file (TOML; paths relative to its directory; docs/agent.md#configuration):
 //
@@ -13,10 +14,12 @@
 //   gateway = "127.0.0.1:7401"
 //   root = "state"                 # slots, records, downloads, app logs
 //   apps = ["press-control"]       # the apps this device runs (asked for before any install)
+//   auto_activate = []             # apps activated as soon as installed (no ledger activation)
 //
 // Thread-safety: one io_context thread, like its two halves.
 #pragma once
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <filesystem>
 #include <memory>
@@ -24,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/activation.h"
 #include "agent/integrity_monitor.h"
 #include "agent/updater_runner.h"
 #include "common/error.h"
@@ -36,11 +40,15 @@ struct AgentConfig {
   delivery::DeviceSessionOptions session;  // moved into the session by Start()
   std::filesystem::path root;
   std::vector<std::string> apps;  // sorted, unique
+  // Apps activated right after they are installed, with no activation on the ledger (seed
+  // 001's flow); sorted, unique. Every other app waits for a coordinated activation.
+  std::vector<std::string> auto_activate;
   // [integrity]: the integrity monitor (root set by the daemon); nullopt = disabled.
   std::optional<IntegrityMonitorOptions> integrity;
 };
 
-Expected<AgentConfig> ParseAgentConfig(std::string_view text, const std::filesystem::path& directory);
+Expected<AgentConfig> ParseAgentConfig(std::string_view text,
+                                       const std::filesystem::path& directory);
 Expected<AgentConfig> LoadAgentConfig(const std::filesystem::path& path);
 
 class AgentDaemon {
@@ -61,7 +69,14 @@ class AgentDaemon {
 
  private:
   std::vector<delivery::AppStatus> AppStatuses() const;
+  // The version staged for `app` and ready to activate ("" when none).
+  std::string StagedVersion(const std::string& app) const;
   bool AcceptOffer(const delivery::VerifiedRelease& release) const;
+  bool AutoActivates(const std::string& app) const {
+    return std::ranges::binary_search(config_.auto_activate, app);
+  }
+  void OnMissingVersion(const delivery::VerifiedActivation& activation, bool halt,
+                        const std::string& detail);
   void OnBundle(const delivery::VerifiedRelease& release, const std::filesystem::path& bundle,
                 std::chrono::microseconds transmission);
   void SendReport(const ledger::DeviceReport& report, std::function<void()> accepted);
@@ -69,6 +84,7 @@ class AgentDaemon {
   asio::io_context& io_context_;
   AgentConfig config_;
   std::unique_ptr<UpdaterRunner> runner_;
+  std::unique_ptr<ActivationTracker> activations_;
   std::unique_ptr<delivery::DeviceSession> session_;
   std::unique_ptr<IntegrityMonitor> integrity_;  // after runner_: destroyed first
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

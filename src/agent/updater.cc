@@ -85,6 +85,7 @@ Action Report(const UpdaterRecord& r, DeviceReportKind kind) {
     case DeviceReportKind::kActivated:
       report.observed_time_ms = t.restart_finished_ms;
       report.duration_ms = ElapsedMs(t.restart_started_ms, t.restart_finished_ms);
+      report.detail = Truncate(r.reason, limits::kLedgerDetailBytesMax);
       break;
     default:  // kRolledBack: the version that failed, and why
       report.observed_time_ms = t.restart_finished_ms;
@@ -175,6 +176,8 @@ Transition Next(const UpdaterRecord& record, const Event& e) {
       if (e.kind == K::kBundleReady) return BeginInstall(std::move(r), e);
       if (e.kind == K::kActivate) {
         r.times.restart_started_ms = e.now_ms;
+        // Why it activates now (a coordinated activation's block): the activated report's detail.
+        r.reason = Truncate(e.reason, limits::kLedgerReasonBytesMax);
         return Go(std::move(r), State::kPreActivating,
                   {Simple(ActionKind::kRunPreActivate, record.to.slot)});
       }

@@ -159,7 +159,7 @@ Status UpdaterRunner::Install(const delivery::VerifiedRelease& release,
   return Ok();
 }
 
-Status UpdaterRunner::Activate(const std::string& app_name) {
+Status UpdaterRunner::Activate(const std::string& app_name, std::string note) {
   App* app = FindApp(app_name);
   if (app == nullptr) return Fail(ErrorCode::kNotFound, "no app " + app_name);
   UpdaterState state = app->record.state;
@@ -169,7 +169,24 @@ Status UpdaterRunner::Activate(const std::string& app_name) {
   }
   Event event;
   event.kind = EventKind::kActivate;
+  event.reason = std::move(note);
   Request(*app, std::move(event));
+  return Ok();
+}
+
+Status UpdaterRunner::Halt(const std::string& app_name) {
+  App* app = FindApp(app_name);
+  if (app == nullptr) return Fail(ErrorCode::kNotFound, "no app " + app_name);
+  UpdaterState state = app->record.state;
+  if (state != UpdaterState::kIdle && state != UpdaterState::kStaged &&
+      state != UpdaterState::kUnpacking) {
+    return Fail(ErrorCode::kRefused, "cannot halt " + app_name + " while it is " +
+                                         std::string(UpdaterStateName(state)));
+  }
+  app->supervisor->Stop([alive = alive_, this, app_name] {
+    if (!*alive) return;
+    if (App* stopped = FindApp(app_name)) stopped->running_version.clear();
+  });
   return Ok();
 }
 

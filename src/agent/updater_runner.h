@@ -76,8 +76,14 @@ class UpdaterRunner {
   // app is busy activating (DeviceSession offers again later).
   Status Install(const delivery::VerifiedRelease& release, const std::filesystem::path& bundle,
                  std::chrono::microseconds transmission);
-  // Activates what is staged for `app` (queued if the install is still finishing).
-  Status Activate(const std::string& app);
+  // Activates what is staged for `app` (queued if the install is still finishing). `note`
+  // (why now: a coordinated activation's block) becomes the activated report's detail.
+  Status Activate(const std::string& app, std::string note = "");
+  // Stops `app` and keeps it stopped (seed 002: an effective activation whose version is not
+  // staged, policy halt) until an activation starts the new version. Refused while an
+  // activation is in flight. The record is not changed: a restart runs `from` again, and the
+  // next verified header halts it again.
+  Status Halt(const std::string& app);
 
   // Whether an offer is worth downloading: an app not installed yet, or a version newer than
   // the one it runs, not the one already staged or being installed, and not one that failed

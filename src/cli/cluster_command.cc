@@ -28,6 +28,7 @@ struct UpOptions {
   size_t devices = 0;
   std::string group = "line-1";
   std::vector<std::string> apps = {"press-control"};
+  bool staged = false;
   bool json = false;
 };
 
@@ -49,6 +50,7 @@ Status RunUp(const UpOptions& options) {
   spec.devices = options.devices;
   spec.device_group = options.group;
   spec.device_apps = options.apps;
+  spec.device_auto_activate = !options.staged;
   auto existing = peer::ReadCluster(options.directory);
   peer::Cluster cluster;
   if (existing) {
@@ -68,15 +70,15 @@ Status RunUp(const UpOptions& options) {
   if (options.json) {
     nlohmann::json peers = nlohmann::json::array();
     for (size_t i = 0; i < cluster.peers.size(); ++i) {
-      peers.push_back({{"name", cluster.peers[i].name},
-                       {"address", cluster.peers[i].host + ":" +
-                                       std::to_string(cluster.peers[i].port)},
-                       {"pid", peer::RunningPeer(cluster, i).value_or(0)},
-                       {"height", statuses[i].height}});
+      peers.push_back(
+          {{"name", cluster.peers[i].name},
+           {"address", cluster.peers[i].host + ":" + std::to_string(cluster.peers[i].port)},
+           {"pid", peer::RunningPeer(cluster, i).value_or(0)},
+           {"height", statuses[i].height}});
     }
     nlohmann::json result = {{"directory", cluster.directory.string()},
-                              {"chain_id", cluster.chain_id},
-                              {"peers", peers}};
+                             {"chain_id", cluster.chain_id},
+                             {"peers", peers}};
     if (cluster.gateway) {
       result["gateway"] = {{"address", "127.0.0.1:" + std::to_string(cluster.gateway->port)},
                            {"pid", peer::RunningClusterDaemon(*cluster.gateway).value_or(0)}};
@@ -146,8 +148,9 @@ Status RunDown(const DownOptions& options) {
 
 void RegisterClusterCommand(CLI::App& app, CommandContext& context) {
   CLI::App* cluster = app.add_subcommand(
-      "cluster", "A local cluster of real peer processes on loopback (keys, certificates and "
-                 "genesis generated)");
+      "cluster",
+      "A local cluster of real peer processes on loopback (keys, certificates and "
+      "genesis generated)");
   cluster->require_subcommand(1);
 
   CLI::App* up = cluster->add_subcommand(
@@ -176,6 +179,9 @@ void RegisterClusterCommand(CLI::App& app, CommandContext& context) {
       ->capture_default_str();
   up->add_option("--group", up_options->group, "The devices' group")->capture_default_str();
   up->add_option("--apps", up_options->apps, "The apps the devices run")->capture_default_str();
+  up->add_flag("--staged", up_options->staged,
+               "Devices stage each release and switch only on `vigil activate` (seed 002); "
+               "without it they activate as soon as installed (auto_activate)");
   up->add_flag("--json", up_options->json, "Print a JSON object instead of text");
   up->callback([up_options, &context] {
     if (Status status = RunUp(*up_options); !status) {

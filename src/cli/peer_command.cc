@@ -1,7 +1,7 @@
 // `vigil peer --config FILE`: run one ledger peer until SIGINT or SIGTERM (docs/peer.md).
+#include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -20,7 +20,7 @@ constexpr std::string_view kCommandName = "peer";
 
 struct PeerCommandOptions {
   std::string config;
-  std::string byzantine;  // test only
+  std::string byzantine;                      // test only
   std::optional<uint32_t> max_rules_version;  // simulates an older binary
 };
 
@@ -42,6 +42,13 @@ Status RunPeer(const PeerCommandOptions& command) {
     spdlog::info("peer stopping signal={} height={}", signal_number, node->height());
     node->Stop();
   });
+  // A halt (a rules version this binary lacks, a store that cannot be written) ends the process
+  // with the node's error; nothing else may keep the loop alive.
+  node->set_on_halt([&] {
+    asio::error_code ignored;
+    signals.cancel(ignored);
+    io_context.stop();
+  });
   io_context.run();
   if (node->fatal_error()) return std::unexpected(*node->fatal_error());
   return Ok();
@@ -60,9 +67,10 @@ void RegisterPeerCommand(CLI::App& app, CommandContext& context) {
       ->check(CLI::ExistingFile);
   command->add_option("--test-byzantine", options->byzantine,
                       "TESTS ONLY: misbehave on purpose (equivocate)");
-  command->add_option("--max-rules-version", options->max_rules_version,
-                      "Execute contract-rules versions up to V only, as an older binary would: "
-                      "halt before a block under a later version (docs/peer.md)")
+  command
+      ->add_option("--max-rules-version", options->max_rules_version,
+                   "Execute contract-rules versions up to V only, as an older binary would: "
+                   "halt before a block under a later version (docs/peer.md)")
       ->check(CLI::Range(1u, 1'000'000u));
   command->callback([options, &context] {
     if (Status status = RunPeer(*options); !status) {

@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore> {
  public:
   DeviceSessionCore(asio::io_context& io_context, DeviceSessionOptions options,
-                     DeviceSessionCallbacks callbacks)
+                    DeviceSessionCallbacks callbacks)
       : io_context_(io_context),
         options_(std::move(options)),
         callbacks_(std::move(callbacks)),
@@ -32,6 +32,7 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
 
   ~DeviceSessionCore() { CloseDownloadFile(); }
 
+  void SetActivationCallbacks(ActivationCallbacks callbacks) { activation_ = std::move(callbacks); }
   Status Start();
   void Stop();
   void SendHello();
@@ -43,10 +44,10 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
   struct Download {
     VerifiedRelease release;
     std::filesystem::path partial;
-    uint64_t written = 0;         // bytes on disk, contiguous from 0
-    uint64_t requested = 0;       // bytes asked for so far
+    uint64_t written = 0;    // bytes on disk, contiguous from 0
+    uint64_t requested = 0;  // bytes asked for so far
     uint32_t in_flight = 0;
-    uint32_t restarts = 0;        // wrong bytes from the gateway
+    uint32_t restarts = 0;  // wrong bytes from the gateway
     Clock::time_point started;
   };
   struct QueuedReport {
@@ -80,10 +81,12 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
   asio::io_context& io_context_;
   DeviceSessionOptions options_;
   DeviceSessionCallbacks callbacks_;
+  ActivationCallbacks activation_;
   consensus::ValidatorSet validators_;
   std::unique_ptr<transport::ReconnectingClient> client_;
   transport::ConnectionPointer connection_;
   bool welcomed_ = false;
+  std::string group_;           // from the Welcome
   uint64_t next_sequence_ = 0;  // 0: unknown until the Welcome
   uint64_t next_request_id_ = 1;
 
@@ -98,8 +101,8 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
 
 Status DeviceSessionCore::Start() {
   VIGIL_RETURN_IF_ERROR(EnsureDirectory(options_.downloads_directory, 0700));
-  VIGIL_ASSIGN_OR_RETURN(auto tls, transport::TlsContext::Create(options_.credentials,
-                                                                 transport::TlsSide::kClient));
+  VIGIL_ASSIGN_OR_RETURN(
+      auto tls, transport::TlsContext::Create(options_.credentials, transport::TlsSide::kClient));
   transport::DialOptions dial;
   dial.host = options_.gateway_host;
   dial.port = options_.gateway_port;
@@ -117,9 +120,9 @@ Status DeviceSessionCore::Start() {
   handlers.on_close = [weak](const transport::ConnectionPointer&, const Error& reason) {
     if (auto self = weak.lock()) self->OnClose(reason);
   };
-  client_ = std::make_unique<transport::ReconnectingClient>(
-      io_context_, std::move(tls), std::move(dial), std::move(handlers), options_.reconnect,
-      options_.seed);
+  client_ = std::make_unique<transport::ReconnectingClient>(io_context_, std::move(tls),
+                                                            std::move(dial), std::move(handlers),
+                                                            options_.reconnect, options_.seed);
   client_->Start();
   return Ok();
 }
@@ -159,8 +162,8 @@ void DeviceSessionCore::OnClose(const Error& reason) {
 
 void DeviceSessionCore::SendHello() {
   if (!connected()) return;
-  Hello hello{.apps = callbacks_.app_statuses ? callbacks_.app_statuses()
-                                                        : std::vector<AppStatus>{}};
+  Hello hello{.apps =
+                  callbacks_.app_statuses ? callbacks_.app_statuses() : std::vector<AppStatus>{}};
   (void)connection_->Send(kFrameHello, Encode(hello));
 }
 
@@ -180,6 +183,8 @@ void DeviceSessionCore::OnFrame(transport::FrameType type, ByteSpan payload) {
       }
       welcomed_ = true;
       next_sequence_ = welcome->next_sequence;
+      group_ = welcome->group;
+      if (activation_.on_welcome) activation_.on_welcome(group_);
       if (download_) RequestChunks();
       SendNextReport();
       return;
@@ -199,10 +204,32 @@ void DeviceSessionCore::OnFrame(transport::FrameType type, ByteSpan payload) {
       if (!result) return protocol_error(result.error());
       return OnReportResult(*result);
     }
+    case kFrameActivation: {
+      auto activation = DecodeActivation(payload);
+      if (!activation) return protocol_error(activation.error());
+      auto verified = VerifyActivation(validators_, options_.genesis.chain_id, *activation);
+      if (!verified) return Event("refused an activation: " + verified.error().message());
+      if (verified->group != group_) {
+        return Event("refused an activation for group '" + verified->group +
+                     "': this device is of '" + group_ + "'");
+      }
+      if (activation_.on_activation) activation_.on_activation(*verified);
+      return;
+    }
+    case kFrameLedgerHeader: {
+      auto header = DecodeLedgerHeader(payload);
+      if (!header) return protocol_error(header.error());
+      if (auto verified = VerifyLedgerHeader(validators_, options_.genesis.chain_id, *header);
+          !verified) {
+        return Event("refused a ledger header: " + verified.error().message());
+      }
+      if (activation_.on_ledger_header) activation_.on_ledger_header(header->header);
+      return;
+    }
     default:
-      return protocol_error(Error(ErrorCode::kInvalidArgument,
-                                  "frame type " + std::to_string(type) +
-                                      " is not one a gateway sends"));
+      return protocol_error(
+          Error(ErrorCode::kInvalidArgument,
+                "frame type " + std::to_string(type) + " is not one a gateway sends"));
   }
 }
 
@@ -238,14 +265,14 @@ void DeviceSessionCore::StartDownload(const VerifiedRelease& release) {
     }
     std::filesystem::remove(bundle, error);
   }
-  Download download{.release = release,
-                    .partial = options_.downloads_directory /
-                               (ToHex(release.bundle_digest) + ".partial"),
-                    .written = 0,
-                    .requested = 0,
-                    .in_flight = 0,
-                    .restarts = 0,
-                    .started = Clock::now()};
+  Download download{
+      .release = release,
+      .partial = options_.downloads_directory / (ToHex(release.bundle_digest) + ".partial"),
+      .written = 0,
+      .requested = 0,
+      .in_flight = 0,
+      .restarts = 0,
+      .started = Clock::now()};
   download_fd_ = ::open(download.partial.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (download_fd_ < 0) {
     Event("cannot open " + download.partial.string() + ": " + std::strerror(errno));
@@ -254,7 +281,8 @@ void DeviceSessionCore::StartDownload(const VerifiedRelease& release) {
   // Resume: what an earlier session or run wrote is kept (chunks are written in order, so
   // the file is a prefix of the bundle); anything beyond the bundle's size is cut.
   off_t size = ::lseek(download_fd_, 0, SEEK_END);
-  uint64_t kept = size < 0 ? 0 : std::min<uint64_t>(static_cast<uint64_t>(size), release.bundle_size_bytes);
+  uint64_t kept =
+      size < 0 ? 0 : std::min<uint64_t>(static_cast<uint64_t>(size), release.bundle_size_bytes);
   if (::ftruncate(download_fd_, static_cast<off_t>(kept)) != 0) kept = 0;
   download.written = kept;
   download.requested = kept;
@@ -304,8 +332,8 @@ void DeviceSessionCore::OnChunk(const Chunk& chunk) {
   // exactly where the file ends.
   if (chunk.offset != download.written ||
       chunk.bytes.size() > download.release.bundle_size_bytes - download.written) {
-    return RestartDownload("the gateway sent bytes at " + std::to_string(chunk.offset) +
-                           " (+" + std::to_string(chunk.bytes.size()) + ") when " +
+    return RestartDownload("the gateway sent bytes at " + std::to_string(chunk.offset) + " (+" +
+                           std::to_string(chunk.bytes.size()) + ") when " +
                            std::to_string(download.written) + " were expected");
   }
   size_t done = 0;
@@ -387,7 +415,8 @@ void DeviceSessionCore::SendReport(ledger::DeviceReport report, DeviceSession::R
     Event("report queue full; dropped the oldest report");
     reports_.pop_front();
   }
-  reports_.push_back(QueuedReport{.report = std::move(report), .done = std::move(done), .attempts = 0});
+  reports_.push_back(
+      QueuedReport{.report = std::move(report), .done = std::move(done), .attempts = 0});
   SendNextReport();
 }
 
@@ -429,7 +458,8 @@ void DeviceSessionCore::OnReportResult(const ReportResult& result) {
 }
 
 void DeviceSessionCore::RetryReportLater() {
-  report_retry_timer_ = std::make_unique<asio::steady_timer>(io_context_, limits::kAgentReportRetryDelay);
+  report_retry_timer_ =
+      std::make_unique<asio::steady_timer>(io_context_, limits::kAgentReportRetryDelay);
   std::weak_ptr<DeviceSessionCore> weak = weak_from_this();
   report_retry_timer_->async_wait([weak](const std::error_code& error) {
     if (auto self = weak.lock(); self && !error) self->SendNextReport();
@@ -439,10 +469,13 @@ void DeviceSessionCore::RetryReportLater() {
 // --- DeviceSession ---
 
 DeviceSession::DeviceSession(asio::io_context& io_context, DeviceSessionOptions options,
-                               DeviceSessionCallbacks callbacks)
+                             DeviceSessionCallbacks callbacks)
     : core_(std::make_shared<DeviceSessionCore>(io_context, std::move(options),
-                                                 std::move(callbacks))) {}
+                                                std::move(callbacks))) {}
 DeviceSession::~DeviceSession() { core_->Stop(); }
+void DeviceSession::SetActivationCallbacks(ActivationCallbacks callbacks) {
+  core_->SetActivationCallbacks(std::move(callbacks));
+}
 Status DeviceSession::Start() { return core_->Start(); }
 void DeviceSession::Stop() { core_->Stop(); }
 void DeviceSession::SendHello() { core_->SendHello(); }

@@ -67,16 +67,27 @@ struct DeviceSessionCallbacks {
   std::function<void(const std::string& event)> on_event;
 };
 
+// Coordinated activation (seed 002), set with DeviceSession::SetActivationCallbacks before
+// Start: an activation of the device's group (as the Welcome names it) that passed
+// VerifyActivation, and a header that passed VerifyLedgerHeader. Anything that does not
+// verify is dropped with an event, never handed on. Without them both frames are ignored.
+struct ActivationCallbacks {
+  std::function<void(const std::string& group)> on_welcome;
+  std::function<void(const VerifiedActivation& activation)> on_activation;
+  std::function<void(const ledger::BlockHeader& header)> on_ledger_header;
+};
+
 class DeviceSessionCore;
 
 class DeviceSession {
  public:
   DeviceSession(asio::io_context& io_context, DeviceSessionOptions options,
-                 DeviceSessionCallbacks callbacks);
+                DeviceSessionCallbacks callbacks);
   ~DeviceSession();
   DeviceSession(const DeviceSession&) = delete;
   DeviceSession& operator=(const DeviceSession&) = delete;
 
+  void SetActivationCallbacks(ActivationCallbacks callbacks);
   Status Start();
   void Stop();
 

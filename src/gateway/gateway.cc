@@ -64,12 +64,22 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
     std::vector<delivery::AppStatus> apps;  // from the device's latest Hello
     bool welcomed = false;
     std::set<std::pair<std::string, std::string>> offered;  // (app, version)
+    std::string group;  // the device's group on the ledger (as of its connection)
+  };
+  // A release the ledger committed (any version: an activation may name an older one).
+  struct KnownRelease {
+    delivery::VerifiedRelease release;
+    std::shared_ptr<const Bytes> offer;  // the encoded Offer frame
+  };
+  // The latest accepted activation of one (group, app) (seed 002).
+  struct GroupActivation {
+    delivery::VerifiedActivation activation;
+    std::shared_ptr<const Bytes> frame;  // the encoded Activation frame
   };
   // The newest release of one app, as the ledger committed it.
   struct LatestRelease {
     delivery::VerifiedRelease release;
     std::shared_ptr<const Bytes> offer;  // the encoded Offer frame, shared by every session
-    bool fetching = false;
   };
   struct PendingReport {
     std::weak_ptr<transport::Connection> connection;
@@ -92,6 +102,11 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   void SendReportResult(const transport::ConnectionPointer& connection,
                         delivery::ReportResult result, const crypto::PublicKey& device);
   void OfferWhatIsNew(Session& session);
+  // Offers `release` unless the device runs or has staged it, or it was offered already;
+  // fetches it first when it is not cached.
+  void OfferRelease(Session& session, const delivery::AppStatus& app, const KnownRelease& known);
+  // Every activation of the session's group, then the latest header (a new session).
+  void SendActivations(Session& session);
   void Refuse(const transport::ConnectionPointer& connection, const std::string& reason);
 
   // --- Ledger ---
@@ -100,13 +115,17 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   void OnPublished(const FollowedBlock& followed, size_t index,
                    const ledger::PublishRelease& publish, const crypto::PublicKey& publisher);
   void OnRevoked(const ledger::RevokeDevice& revoke, uint64_t height);
+  void OnActivated(const FollowedBlock& followed, size_t index,
+                   const ledger::ActivateRelease& activate);
+  // Sends the block's header to every device whose group had an activation pending before it.
+  void SendHeaders(const FollowedBlock& followed);
   void ExpirePendingReports();
   void RememberCommit(const ledger::TransactionId& id, uint64_t height,
                       const ledger::TransactionResult& result);
 
   // --- Fetch ---
   bool AnyDeviceRuns(const std::string& app) const;
-  void StartFetch(const std::string& app);
+  void StartFetch(const delivery::VerifiedRelease& release);
   void OnFetched(const std::string& app, const delivery::VerifiedRelease& release, Status fetched,
                  std::chrono::microseconds download);
 
@@ -126,6 +145,15 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   std::map<transport::Connection*, Session> sessions_;
   std::map<crypto::PublicKey, transport::Connection*> session_by_device_;
   std::map<std::string, LatestRelease> latest_by_app_;
+  std::map<std::pair<std::string, std::string>, KnownRelease> releases_;  // (app, version)
+  std::set<crypto::Sha256Digest> fetching_;
+  // group → app → its latest accepted activation.
+  std::map<std::string, std::map<std::string, GroupActivation>> activations_;
+  // The latest block's header with its certificate (the encoded LedgerHeader frame), and the
+  // height and time of the block before it.
+  std::shared_ptr<const Bytes> last_header_;
+  uint64_t previous_height_ = 0;
+  int64_t previous_time_ms_ = 0;
   std::map<ledger::TransactionId, PendingReport> pending_reports_;
   // Device reports of the last blocks, for a relay answer that arrives after its block.
   struct RecentCommit {
@@ -143,7 +171,7 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   std::atomic<uint64_t> applied_height_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
-  size_t blocks_in_flight_ = 0;      // guarded by mutex_
+  size_t blocks_in_flight_ = 0;         // guarded by mutex_
   bool distrust_current_peer_ = false;  // guarded by mutex_
   std::deque<RelayItem> relay_queue_;   // guarded by mutex_
   std::thread subscription_thread_;
@@ -157,8 +185,8 @@ Status GatewayCore::Start() {
   if (options_.peers.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "the gateway needs at least one peer to follow");
   }
-  VIGIL_ASSIGN_OR_RETURN(server_tls_,
-                         transport::TlsContext::Create(options_.credentials, transport::TlsSide::kServer));
+  VIGIL_ASSIGN_OR_RETURN(server_tls_, transport::TlsContext::Create(options_.credentials,
+                                                                    transport::TlsSide::kServer));
   transport::Handlers handlers;
   std::weak_ptr<GatewayCore> weak = weak_from_this();
   handlers.on_open = [weak](const transport::ConnectionPointer& connection) {
@@ -175,8 +203,8 @@ Status GatewayCore::Start() {
   server_options.listen_address = options_.listen_address;
   server_options.port = options_.port;
   server_options.connection.allowed_peer_roles = {pki::Role::kDevice};
-  VIGIL_ASSIGN_OR_RETURN(server_, transport::Server::Create(loop_, server_tls_, server_options,
-                                                            std::move(handlers)));
+  VIGIL_ASSIGN_OR_RETURN(
+      server_, transport::Server::Create(loop_, server_tls_, server_options, std::move(handlers)));
   fetch_pool_ = std::make_unique<asio::thread_pool>(1);
   subscription_thread_ = std::thread([this] { RunSubscription(); });
   relay_thread_ = std::thread([this] { RunRelay(); });
@@ -227,7 +255,8 @@ void GatewayCore::OnOpen(const transport::ConnectionPointer& connection) {
   // it, the ledger says whether this key may be served now.
   auto record = ledger::GetDevice(follower_.state(), device);
   if (!record) {
-    Refuse(connection, "device " + ShortKey(device) + " is not enrolled on the ledger (as of block " +
+    Refuse(connection, "device " + ShortKey(device) +
+                           " is not enrolled on the ledger (as of block " +
                            std::to_string(follower_.height()) + ")");
     return;
   }
@@ -244,6 +273,7 @@ void GatewayCore::OnOpen(const transport::ConnectionPointer& connection) {
   Session session;
   session.connection = connection;
   session.device = device;
+  session.group = record->group;
   sessions_[connection.get()] = std::move(session);
   session_by_device_[device] = connection.get();
   spdlog::info("gateway: device {} ({}, group {}) connected from {}", ShortKey(device),
@@ -259,8 +289,8 @@ void GatewayCore::OnClose(const transport::ConnectionPointer& connection, const 
   sessions_.erase(session);
 }
 
-void GatewayCore::OnFrame(const transport::ConnectionPointer& connection,
-                          transport::FrameType type, ByteSpan payload) {
+void GatewayCore::OnFrame(const transport::ConnectionPointer& connection, transport::FrameType type,
+                          ByteSpan payload) {
   auto found = sessions_.find(connection.get());
   if (found == sessions_.end()) return;  // refused or replaced; its close is on the way
   Session& session = found->second;
@@ -303,33 +333,58 @@ void GatewayCore::OnHello(Session& session, const delivery::Hello& hello) {
         .group = record ? record->group : ""};
     (void)session.connection->Send(delivery::kFrameWelcome, delivery::Encode(welcome));
     session.welcomed = true;
+    SendActivations(session);
   }
   OfferWhatIsNew(session);
 }
 
+void GatewayCore::SendActivations(Session& session) {
+  auto group = activations_.find(session.group);
+  if (group == activations_.end()) return;
+  for (const auto& [app, activation] : group->second) {
+    (void)session.connection->Send(delivery::kFrameActivation, activation.frame);
+  }
+  if (last_header_) (void)session.connection->Send(delivery::kFrameLedgerHeader, last_header_);
+}
+
+void GatewayCore::OfferRelease(Session& session, const delivery::AppStatus& app,
+                               const KnownRelease& known) {
+  const delivery::VerifiedRelease& release = known.release;
+  if (release.version == app.running_version || release.version == app.staged_version) return;
+  if (!cache_.Contains(release.bundle_digest)) {
+    StartFetch(release);  // offered once cached
+    return;
+  }
+  if (!session.offered.emplace(app.app, release.version).second) return;
+  if (session.connection->Send(delivery::kFrameOffer, known.offer)) {
+    ++counters_.offers_sent;
+    spdlog::info("gateway: offered {} {} to device {}", release.app, release.version,
+                 ShortKey(session.device));
+  }
+}
+
 void GatewayCore::OfferWhatIsNew(Session& session) {
+  auto group = activations_.find(session.group);
   for (const auto& app : session.apps) {
+    // The version an activation of its group names (an older one too: a downgrade), so the
+    // device can stage it before (or as soon as possible after) it is effective.
+    if (group != activations_.end()) {
+      if (auto activation = group->second.find(app.app); activation != group->second.end()) {
+        auto known = releases_.find({app.app, activation->second.activation.version});
+        if (known != releases_.end()) OfferRelease(session, app, known->second);
+      }
+    }
     auto latest = latest_by_app_.find(app.app);
     if (latest == latest_by_app_.end()) continue;
-    const delivery::VerifiedRelease& release = latest->second.release;
-    if (!IsNewer(release.version, app.running_version)) continue;
-    if (release.version == app.staged_version) continue;
-    if (!cache_.Contains(release.bundle_digest)) {
-      StartFetch(app.app);  // offered once cached
-      continue;
-    }
-    if (!session.offered.emplace(app.app, release.version).second) continue;
-    if (session.connection->Send(delivery::kFrameOffer, latest->second.offer)) {
-      ++counters_.offers_sent;
-      spdlog::info("gateway: offered {} {} to device {}", release.app, release.version,
-                   ShortKey(session.device));
-    }
+    if (!IsNewer(latest->second.release.version, app.running_version)) continue;
+    OfferRelease(session, app,
+                 KnownRelease{.release = latest->second.release, .offer = latest->second.offer});
   }
 }
 
 void GatewayCore::OnChunkRequest(Session& session, const delivery::ChunkRequest& request) {
-  delivery::Chunk chunk{.request_id = request.request_id, .offset = request.offset, .bytes = {},
-                        .error = ""};
+  delivery::Chunk chunk{
+      .request_id = request.request_id, .offset = request.offset, .bytes = {}, .error = ""};
   auto bytes = cache_.Read(request.bundle_digest, request.offset, request.length);
   if (bytes) {
     chunk.bytes = std::move(*bytes);
@@ -337,8 +392,7 @@ void GatewayCore::OnChunkRequest(Session& session, const delivery::ChunkRequest&
   } else {
     chunk.error = bytes.error().message();
   }
-  if (auto sent = session.connection->Send(delivery::kFrameChunk, delivery::Encode(chunk));
-      !sent) {
+  if (auto sent = session.connection->Send(delivery::kFrameChunk, delivery::Encode(chunk)); !sent) {
     // A device must not ask for more than its send queue holds; one that does is cut off
     // rather than allowed to grow the gateway's memory.
     session.connection->Close("chunk requests beyond the session's send queue: " +
@@ -392,57 +446,57 @@ void GatewayCore::OnReport(Session& session, const delivery::Report& report) {
         if (!response) {
           self->SendReportResult(
               connection,
-              delivery::ReportResult{
-                  .request_id = request_id,
-                  .outcome = delivery::ReportOutcome::kRefused,
-                  .height = 0,
-                  .result = ledger::Refuse(ledger::ResultCode::kLimitReached,
-                                           "no peer took the report: " + response.error().message()),
-                  .next_sequence = 0},
+              delivery::ReportResult{.request_id = request_id,
+                                     .outcome = delivery::ReportOutcome::kRefused,
+                                     .height = 0,
+                                     .result = ledger::Refuse(
+                                         ledger::ResultCode::kLimitReached,
+                                         "no peer took the report: " + response.error().message()),
+                                     .next_sequence = 0},
               device);
           return;
         }
         switch (response->outcome) {
           case api::SubmitOutcome::kRefused:
-            self->SendReportResult(connection,
-                                   delivery::ReportResult{
-                                       .request_id = request_id,
+            self->SendReportResult(
+                connection,
+                delivery::ReportResult{.request_id = request_id,
                                        .outcome = delivery::ReportOutcome::kRefused,
                                        .height = 0,
                                        .result = response->result,
                                        .next_sequence = 0},
-                                   device);
+                device);
             return;
           case api::SubmitOutcome::kCommitted:
-            self->SendReportResult(connection,
-                                   delivery::ReportResult{
-                                       .request_id = request_id,
+            self->SendReportResult(
+                connection,
+                delivery::ReportResult{.request_id = request_id,
                                        .outcome = delivery::ReportOutcome::kCommitted,
                                        .height = response->height,
                                        .result = response->result,
                                        .next_sequence = 0},
-                                   device);
+                device);
             return;
           case api::SubmitOutcome::kPending:
             // The peer has it; the block that commits it answers (AfterBlock) — unless that
             // block was applied before this answer came back.
             if (auto recent = self->recent_commits_.find(id);
                 recent != self->recent_commits_.end()) {
-              self->SendReportResult(connection,
-                                     delivery::ReportResult{
-                                         .request_id = request_id,
+              self->SendReportResult(
+                  connection,
+                  delivery::ReportResult{.request_id = request_id,
                                          .outcome = delivery::ReportOutcome::kCommitted,
                                          .height = recent->second.height,
                                          .result = recent->second.result,
                                          .next_sequence = 0},
-                                     device);
+                  device);
               return;
             }
-            self->pending_reports_[id] = PendingReport{
-                .connection = connection,
-                .request_id = request_id,
-                .device = device,
-                .deadline = Clock::now() + limits::kGatewayReportCommitTimeout};
+            self->pending_reports_[id] =
+                PendingReport{.connection = connection,
+                              .request_id = request_id,
+                              .device = device,
+                              .deadline = Clock::now() + limits::kGatewayReportCommitTimeout};
             return;
         }
       }});
@@ -505,9 +559,66 @@ void GatewayCore::AfterBlock(const FollowedBlock& followed) {
     } else if (envelope->kind == ledger::TransactionKind::kRevokeDevice) {
       auto body = ledger::DecodeBody(envelope->kind, envelope->body);
       if (body) OnRevoked(std::get<ledger::RevokeDevice>(*body), followed.committed.height);
+    } else if (envelope->kind == ledger::TransactionKind::kActivateRelease) {
+      auto body = ledger::DecodeBody(envelope->kind, envelope->body);
+      if (body) OnActivated(followed, index, std::get<ledger::ActivateRelease>(*body));
     }
   }
+  SendHeaders(followed);
   ExpirePendingReports();
+}
+
+void GatewayCore::OnActivated(const FollowedBlock& followed, size_t index,
+                              const ledger::ActivateRelease& activate) {
+  auto proof = api::ProveTransaction(followed.block, followed.committed, index);
+  if (!proof) {
+    spdlog::error("gateway: cannot prove the activation of {} {}: {}", activate.app,
+                  activate.version, proof.error().message());
+    return;
+  }
+  delivery::Activation message{.activate = *proof};
+  auto verified = delivery::VerifyActivation(follower_.validators(), follower_.chain_id(), message);
+  if (!verified) {
+    spdlog::error("gateway: the activation of {} {} does not verify: {}", activate.app,
+                  activate.version, verified.error().message());
+    return;
+  }
+  // Later in block order replaces earlier: the same on every replica and every device.
+  auto frame = std::make_shared<const Bytes>(delivery::Encode(message));
+  activations_[activate.group][activate.app] =
+      GroupActivation{.activation = *verified, .frame = frame};
+  spdlog::info("gateway: ledger block {} activates {} {} for group '{}' at {}",
+               followed.committed.height, activate.app, activate.version, activate.group,
+               verified->effective_time_ms != 0
+                   ? "time " + std::to_string(verified->effective_time_ms) + " ms"
+                   : "height " + std::to_string(verified->effective_height));
+  for (auto& [connection, session] : sessions_) {
+    if (session.group != activate.group) continue;
+    (void)session.connection->Send(delivery::kFrameActivation, frame);
+    OfferWhatIsNew(session);
+  }
+}
+
+void GatewayCore::SendHeaders(const FollowedBlock& followed) {
+  last_header_ = std::make_shared<const Bytes>(delivery::Encode(delivery::LedgerHeader{
+      .header = followed.block.header, .certificate = followed.committed.certificate}));
+  // Groups with an activation that was not effective before this block: their devices need
+  // this header (it may be the one that makes it effective).
+  std::set<std::string> waiting;
+  for (const auto& [group, apps] : activations_) {
+    for (const auto& [app, activation] : apps) {
+      if (!activation.activation.IsEffectiveAt(previous_height_, previous_time_ms_)) {
+        waiting.insert(group);
+      }
+    }
+  }
+  previous_height_ = followed.block.header.height;
+  previous_time_ms_ = followed.block.header.time_ms;
+  if (waiting.empty()) return;
+  for (auto& [connection, session] : sessions_) {
+    if (!session.welcomed || !waiting.contains(session.group)) continue;
+    (void)session.connection->Send(delivery::kFrameLedgerHeader, last_header_);
+  }
 }
 
 void GatewayCore::RememberCommit(const ledger::TransactionId& id, uint64_t height,
@@ -531,6 +642,9 @@ void GatewayCore::OnPublished(const FollowedBlock& followed, size_t index,
   }
   auto& latest = latest_by_app_[publish.app];
   if (latest.offer) cache_.Unpin(latest.release.bundle_digest);
+  bool newest = !latest.offer || IsNewer(publish.version, latest.release.version);
+  delivery::VerifiedRelease previous = latest.release;
+  std::shared_ptr<const Bytes> previous_offer = latest.offer;
   latest.release = delivery::VerifiedRelease{.app = publish.app,
                                              .version = publish.version,
                                              .bundle_digest = publish.bundle_digest,
@@ -538,16 +652,22 @@ void GatewayCore::OnPublished(const FollowedBlock& followed, size_t index,
                                              .manifest_root = publish.manifest_root,
                                              .publisher = publisher,
                                              .height = followed.committed.height};
-  latest.offer = std::make_shared<const Bytes>(delivery::Encode(delivery::Offer{.publish = *proof}));
-  latest.fetching = false;
-  cache_.Pin(publish.bundle_digest);
+  latest.offer =
+      std::make_shared<const Bytes>(delivery::Encode(delivery::Offer{.publish = *proof}));
+  releases_[{publish.app, publish.version}] =
+      KnownRelease{.release = latest.release, .offer = latest.offer};
+  if (!newest) {  // a patch of an older line: known, but not what devices are offered
+    latest.release = previous;
+    latest.offer = previous_offer;
+  }
+  cache_.Pin(latest.release.bundle_digest);
   spdlog::info("gateway: ledger block {} published {} {} (bundle {}, {} bytes)",
                followed.committed.height, publish.app, publish.version,
                ToHex(publish.bundle_digest).substr(0, 12), publish.bundle_size_bytes);
   if (cache_.Contains(publish.bundle_digest)) {
     for (auto& [connection, session] : sessions_) OfferWhatIsNew(session);
   } else if (AnyDeviceRuns(publish.app)) {
-    StartFetch(publish.app);
+    StartFetch(latest.release);
   }
 }
 
@@ -556,8 +676,8 @@ void GatewayCore::OnRevoked(const ledger::RevokeDevice& revoke, uint64_t height)
   if (session == session_by_device_.end()) return;
   spdlog::warn("gateway: device {} revoked at block {}; closing its session",
                ShortKey(revoke.device_key), height);
-  session->second->Close("device revoked on the ledger at block " + std::to_string(height) +
-                         ": " + revoke.reason);
+  session->second->Close("device revoked on the ledger at block " + std::to_string(height) + ": " +
+                         revoke.reason);
 }
 
 void GatewayCore::ExpirePendingReports() {
@@ -566,15 +686,15 @@ void GatewayCore::ExpirePendingReports() {
     const PendingReport& pending = entry.second;
     if (pending.deadline > now) return false;
     if (auto connection = pending.connection.lock()) {
-      SendReportResult(connection,
-                       delivery::ReportResult{
-                           .request_id = pending.request_id,
-                           .outcome = delivery::ReportOutcome::kRefused,
-                           .height = 0,
-                           .result = ledger::Refuse(ledger::ResultCode::kLimitReached,
-                                                    "not committed in time; send it again"),
-                           .next_sequence = 0},
-                       pending.device);
+      SendReportResult(
+          connection,
+          delivery::ReportResult{.request_id = pending.request_id,
+                                 .outcome = delivery::ReportOutcome::kRefused,
+                                 .height = 0,
+                                 .result = ledger::Refuse(ledger::ResultCode::kLimitReached,
+                                                          "not committed in time; send it again"),
+                                 .next_sequence = 0},
+          pending.device);
     }
     return true;
   });
@@ -591,12 +711,11 @@ bool GatewayCore::AnyDeviceRuns(const std::string& app) const {
   return false;
 }
 
-void GatewayCore::StartFetch(const std::string& app) {
-  auto latest = latest_by_app_.find(app);
-  if (latest == latest_by_app_.end() || latest->second.fetching) return;
-  if (cache_.Contains(latest->second.release.bundle_digest)) return;
-  latest->second.fetching = true;
-  delivery::VerifiedRelease release = latest->second.release;
+void GatewayCore::StartFetch(const delivery::VerifiedRelease& release) {
+  if (fetching_.contains(release.bundle_digest)) return;
+  if (cache_.Contains(release.bundle_digest)) return;
+  fetching_.insert(release.bundle_digest);
+  std::string app = release.app;
   std::filesystem::path destination = cache_.TemporaryPathFor(release.bundle_digest);
   std::weak_ptr<GatewayCore> weak = weak_from_this();
   spdlog::info("gateway: fetching {} {} ({} bytes)", release.app, release.version,
@@ -615,25 +734,21 @@ void GatewayCore::StartFetch(const std::string& app) {
 
 void GatewayCore::OnFetched(const std::string& app, const delivery::VerifiedRelease& release,
                             Status fetched, std::chrono::microseconds download) {
-  auto latest = latest_by_app_.find(app);
-  bool still_latest = latest != latest_by_app_.end() &&
-                      latest->second.release.bundle_digest == release.bundle_digest;
-  if (still_latest) latest->second.fetching = false;
+  fetching_.erase(release.bundle_digest);
   auto started = Clock::now();
   Status inserted = fetched ? cache_.Insert(release.bundle_digest, release.bundle_size_bytes,
                                             cache_.TemporaryPathFor(release.bundle_digest))
                             : fetched;
-  auto verification =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+  auto verification = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
   if (!inserted) {
     spdlog::warn("gateway: fetching {} {} failed: {}; retrying in {} ms", release.app,
                  release.version, inserted.error().message(), options_.fetch_retry_delay.count());
     auto timer = std::make_shared<asio::steady_timer>(loop_, options_.fetch_retry_delay);
     std::weak_ptr<GatewayCore> weak = weak_from_this();
-    timer->async_wait([weak, timer, app](const std::error_code& error) {
+    timer->async_wait([weak, timer, app, release](const std::error_code& error) {
       auto self = weak.lock();
       if (error || !self || self->stopping_) return;
-      if (self->AnyDeviceRuns(app)) self->StartFetch(app);
+      if (self->AnyDeviceRuns(app)) self->StartFetch(release);
     });
     return;
   }
@@ -761,8 +876,8 @@ Expected<std::unique_ptr<Gateway>> Gateway::Start(asio::io_context& loop, Gatewa
   if (options.cache_bytes_max == 0) options.cache_bytes_max = limits::kGatewayCacheBytesDefault;
   VIGIL_ASSIGN_OR_RETURN(BundleCache cache,
                          BundleCache::Open(options.cache_directory, options.cache_bytes_max));
-  auto core = std::make_shared<GatewayCore>(loop, std::move(options), std::move(fetch),
-                                            std::move(cache));
+  auto core =
+      std::make_shared<GatewayCore>(loop, std::move(options), std::move(fetch), std::move(cache));
   VIGIL_RETURN_IF_ERROR(core->Start());
   return std::unique_ptr<Gateway>(new Gateway(std::move(core)));
 }

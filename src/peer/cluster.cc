@@ -13,8 +13,8 @@
 #include "common/daemon_process.h"
 #include "common/file.h"
 #include "crypto/crypto.h"
-#include "ledger/genesis.h"
 #include "ledger/execute.h"
+#include "ledger/genesis.h"
 #include "ledger/transaction.h"
 #include "pki/pki.h"
 
@@ -39,7 +39,8 @@ Expected<uint16_t> FreePort(const std::string& host) {
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     int saved = errno;
     ::close(fd);
-    return Fail(ErrorCode::kIOError, "cannot find a free port: " + std::string(std::strerror(saved)));
+    return Fail(ErrorCode::kIOError,
+                "cannot find a free port: " + std::string(std::strerror(saved)));
   }
   ::close(fd);
   return ntohs(address.sin_port);
@@ -94,31 +95,42 @@ Status CreatePlant(const ClusterSpec& spec, Cluster& cluster, Issue& issue) {
       "name = \"gateway\"\n"
       "node_dir = \"node\"\n"
       "genesis = \"../genesis.json\"\n"
-      "peers = " + TomlStringList(peers) + "\n"
-      "listen = \"" + spec.host + ":" + std::to_string(port) + "\"\n"
+      "peers = " +
+      TomlStringList(peers) +
+      "\n"
+      "listen = \"" +
+      spec.host + ":" + std::to_string(port) +
+      "\"\n"
       "cache_dir = \"cache\"\n"
-      "mirrors = " + TomlStringList(mirrors) + "\n"
+      "mirrors = " +
+      TomlStringList(mirrors) +
+      "\n"
       "fetch_retry_delay_ms = 500\n";
   VIGIL_RETURN_IF_ERROR(WriteText(cluster.gateway->config, gateway_config));
 
   for (size_t i = 1; i <= spec.devices; ++i) {
     ClusterDaemon device = DeviceDaemon(spec.directory, "device-" + std::to_string(i));
-    VIGIL_RETURN_IF_ERROR(
-        issue(pki::Role::kDevice, device.name, device.directory / "node"));
+    VIGIL_RETURN_IF_ERROR(issue(pki::Role::kDevice, device.name, device.directory / "node"));
     std::string agent_config =
         "# Written by `vigil cluster up`; see docs/agent.md#configuration.\n"
-        "name = \"" + device.name + "\"\n"
+        "name = \"" +
+        device.name +
+        "\"\n"
         "node_dir = \"node\"\n"
         "genesis = \"../genesis.json\"\n"
-        "gateway = \"" + spec.host + ":" + std::to_string(port) + "\"\n"
+        "gateway = \"" +
+        spec.host + ":" + std::to_string(port) +
+        "\"\n"
         "root = \"state\"\n"
-        "apps = " + TomlStringList(spec.device_apps) + "\n";
+        "apps = " +
+        TomlStringList(spec.device_apps) + "\n" + "auto_activate = " +
+        TomlStringList(spec.device_auto_activate ? spec.device_apps : std::vector<std::string>{}) +
+        "\n";
     VIGIL_RETURN_IF_ERROR(WriteText(device.config, agent_config));
     cluster.devices.push_back(std::move(device));
   }
   return Ok();
 }
-
 
 }  // namespace
 
@@ -130,8 +142,8 @@ std::filesystem::path CurrentExecutable() {
 
 Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
   if (spec.peers == 0 || spec.peers > limits::kConsensusValidatorsMax) {
-    return Fail(ErrorCode::kInvalidArgument, "--peers must be 1.." +
-                                                 std::to_string(limits::kConsensusValidatorsMax));
+    return Fail(ErrorCode::kInvalidArgument,
+                "--peers must be 1.." + std::to_string(limits::kConsensusValidatorsMax));
   }
   if (spec.admins == 0 || spec.admin_threshold == 0 || spec.admin_threshold > spec.admins) {
     return Fail(ErrorCode::kInvalidArgument,
@@ -167,9 +179,9 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
 
   auto issue = [&](pki::Role role, const std::string& name,
                    const std::filesystem::path& out) -> Expected<crypto::PublicKey> {
-    VIGIL_ASSIGN_OR_RETURN(pki::Certificate certificate,
-                           pki::IssueToDirectory(ca_directory, role, name, kCertificateDays, out,
-                                                 std::nullopt));
+    VIGIL_ASSIGN_OR_RETURN(
+        pki::Certificate certificate,
+        pki::IssueToDirectory(ca_directory, role, name, kCertificateDays, out, std::nullopt));
     VIGIL_ASSIGN_OR_RETURN(pki::Identity identity, certificate.GetIdentity());
     return identity.public_key;
   };
@@ -187,18 +199,18 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
     } else {
       VIGIL_ASSIGN_OR_RETURN(peer.port, FreePort(spec.host));
       // Two free-port picks in a row may coincide; a few tries make that vanishingly rare.
-      for (int tries = 0; tries < 8 && (peer.artifacts_port == 0 || peer.artifacts_port == peer.port);
-           ++tries) {
+      for (int tries = 0;
+           tries < 8 && (peer.artifacts_port == 0 || peer.artifacts_port == peer.port); ++tries) {
         VIGIL_ASSIGN_OR_RETURN(peer.artifacts_port, FreePort(spec.host));
       }
     }
     VIGIL_ASSIGN_OR_RETURN(crypto::PublicKey key,
                            issue(pki::Role::kPeer, peer.name, peer.directory / "node"));
-    genesis.validators.push_back(ledger::GenesisValidator{
-        .name = peer.name,
-        .public_key = key,
-        .voting_power = 1,
-        .address = peer.host + ":" + std::to_string(peer.port)});
+    genesis.validators.push_back(
+        ledger::GenesisValidator{.name = peer.name,
+                                 .public_key = key,
+                                 .voting_power = 1,
+                                 .address = peer.host + ":" + std::to_string(peer.port)});
     cluster.peers.push_back(std::move(peer));
   }
   for (size_t i = 1; i <= spec.admins; ++i) {
@@ -219,17 +231,31 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
   for (const ClusterPeer& peer : cluster.peers) {
     std::string config =
         "# Written by `vigil cluster up`; see docs/peer.md#configuration.\n"
-        "name = \"" + peer.name + "\"\n"
+        "name = \"" +
+        peer.name +
+        "\"\n"
         "data_dir = \"data\"\n"
         "genesis = \"../genesis.json\"\n"
         "node_dir = \"node\"\n"
-        "listen = \"" + peer.host + ":" + std::to_string(peer.port) + "\"\n"
-        "artifacts_listen = \"" + peer.host + ":" + std::to_string(peer.artifacts_port) + "\"\n"
-        "empty_block_interval_ms = " + std::to_string(spec.empty_block_interval.count()) + "\n"
-        "sync = \"" + (spec.durable ? "full" : "normal") + "\"\n"
-        "verify_threads = " + std::to_string(spec.verify_threads) + "\n"
+        "listen = \"" +
+        peer.host + ":" + std::to_string(peer.port) +
+        "\"\n"
+        "artifacts_listen = \"" +
+        peer.host + ":" + std::to_string(peer.artifacts_port) +
+        "\"\n"
+        "empty_block_interval_ms = " +
+        std::to_string(spec.empty_block_interval.count()) +
+        "\n"
+        "sync = \"" +
+        (spec.durable ? "full" : "normal") +
+        "\"\n"
+        "verify_threads = " +
+        std::to_string(spec.verify_threads) +
+        "\n"
         "\n[consensus]\n"
-        "timeout_propose_ms = " + std::to_string(spec.timeout_propose.count()) + "\n"
+        "timeout_propose_ms = " +
+        std::to_string(spec.timeout_propose.count()) +
+        "\n"
         "timeout_prevote_ms = 500\n"
         "timeout_precommit_ms = 500\n"
         "timeout_delta_ms = 250\n";
@@ -244,7 +270,8 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
   description["chain_id"] = cluster.chain_id;
   description["admin_threshold"] = cluster.admin_threshold;
   description["publisher"] = "publisher";
-  for (const auto& admin : cluster.admins) description["admins"].push_back(admin.filename().string());
+  for (const auto& admin : cluster.admins)
+    description["admins"].push_back(admin.filename().string());
   for (const auto& peer : cluster.peers) {
     description["peers"].push_back({{"name", peer.name},
                                     {"host", peer.host},
@@ -332,7 +359,8 @@ Status StopPeer(const Cluster& cluster, size_t index, std::chrono::milliseconds 
 
 Expected<pid_t> StartClusterDaemon(const Cluster& cluster, const ClusterDaemon& daemon,
                                    const std::filesystem::path& vigil_binary) {
-  std::string command = cluster.gateway && daemon.name == cluster.gateway->name ? "gateway" : "agent";
+  std::string command =
+      cluster.gateway && daemon.name == cluster.gateway->name ? "gateway" : "agent";
   auto pid = StartDaemon({vigil_binary.string(), command, "--config", daemon.config.string()},
                          daemon.directory / (daemon.name + ".log"),
                          daemon.directory / (daemon.name + ".pid"));
@@ -364,9 +392,8 @@ Status EnrollClusterDevices(const Cluster& cluster, api::ApiClient& client) {
   for (const ClusterDaemon& device : cluster.devices) {
     VIGIL_ASSIGN_OR_RETURN(crypto::PrivateKey device_key,
                            crypto::ReadPrivateKeyFile(device.directory / "node" / "key.pem"));
-    ledger::EnrollDevice body{.device_key = device_key.public_key(),
-                              .group = cluster.device_group,
-                              .labels = {}};
+    ledger::EnrollDevice body{
+        .device_key = device_key.public_key(), .group = cluster.device_group, .labels = {}};
     // The admin's sequence is not known here: a wrong guess is answered with the right one.
     uint64_t sequence = 1;
     for (int attempt = 0;; ++attempt) {
@@ -377,7 +404,8 @@ Status EnrollClusterDevices(const Cluster& cluster, api::ApiClient& client) {
       if (response.result.code == ledger::ResultCode::kAlreadyExists) break;
       auto next = ledger::NextSequenceNamedBy(response.result);
       if (!next || attempt >= 3) {
-        return Fail(ErrorCode::kRefused, "enrolling " + device.name + ": " + response.result.reason);
+        return Fail(ErrorCode::kRefused,
+                    "enrolling " + device.name + ": " + response.result.reason);
       }
       sequence = *next;
     }

@@ -13,7 +13,8 @@
 //   DIR/gateway/node/         the gateway's key and certificate (role gateway)
 //   DIR/gateway/gateway.toml  its configuration: every peer's client API and artifact store
 //   DIR/device-N/node/        a device's key and certificate (role device)
-//   DIR/device-N/agent.toml   its agent's configuration; DIR/device-N/state/ its slots (and artifacts/,
+//   DIR/device-N/agent.toml   its agent's configuration; DIR/device-N/state/ its slots (and
+//   artifacts/,
 //                             the artifact store it serves on its artifacts port)
 // `StartPeer` runs `vigil peer --config DIR/peer-N/peer.toml` as a child in its own session,
 // logging to DIR/peer-N/peer.log, and records its pid in DIR/peer-N/peer.pid.
@@ -51,6 +52,9 @@ struct ClusterSpec {
   size_t devices = 0;
   std::string device_group = "line-1";
   std::vector<std::string> device_apps = {"press-control"};
+  // true: the agents activate each release as soon as it is installed (seed 001, their
+  // `auto_activate` lists every app); false: they stage it and wait for `vigil activate`.
+  bool device_auto_activate = true;
 };
 
 struct ClusterPeer {

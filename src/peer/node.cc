@@ -1,7 +1,7 @@
 #include "peer/node.h"
 
-#include <asio/post.hpp>
 #include <algorithm>
+#include <asio/post.hpp>
 #include <charconv>
 
 #include "artifacts/publish_authorizer.h"
@@ -28,9 +28,8 @@ std::string ShortHex(ByteSpan bytes) { return ToHex(bytes).substr(0, 12); }
 Expected<PeerAddress> ParseAddress(std::string_view address, std::string_view name) {
   size_t colon = address.rfind(':');
   if (colon == std::string_view::npos || colon == 0) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "validator '" + std::string(name) + "': address '" + std::string(address) +
-                    "' is not host:port");
+    return Fail(ErrorCode::kInvalidArgument, "validator '" + std::string(name) + "': address '" +
+                                                 std::string(address) + "' is not host:port");
   }
   uint16_t port = 0;
   std::string_view port_text = address.substr(colon + 1);
@@ -39,8 +38,8 @@ Expected<PeerAddress> ParseAddress(std::string_view address, std::string_view na
     return Fail(ErrorCode::kInvalidArgument, "validator '" + std::string(name) + "': port '" +
                                                  std::string(port_text) + "' is not 1..65535");
   }
-  return PeerAddress{.host = std::string(address.substr(0, colon)), .port = port,
-                     .name = std::string(name)};
+  return PeerAddress{
+      .host = std::string(address.substr(0, colon)), .port = port, .name = std::string(name)};
 }
 
 }  // namespace
@@ -98,10 +97,10 @@ class PeerNode::Values final : public consensus::ValueSource {
     if (height != state.tip().height + 1 || block->header.height != height) return false;
     // Timeliness: a proposer cannot push the chain's clock far ahead of the validators'.
     if (block->header.time_ms > node_.NowMs() + limits::kPeerBlockFutureTimeMaxMs) {
-      spdlog::warn("peer invalid_proposal height={} error={}", height,
-                   LogValue("block time is more than " +
-                            std::to_string(limits::kPeerBlockFutureTimeMaxMs) +
-                            " ms ahead of this peer's clock"));
+      spdlog::warn(
+          "peer invalid_proposal height={} error={}", height,
+          LogValue("block time is more than " + std::to_string(limits::kPeerBlockFutureTimeMaxMs) +
+                   " ms ahead of this peer's clock"));
       return false;
     }
     Sha256Digest hash = ledger::BlockHash(block->header);
@@ -164,8 +163,8 @@ Expected<std::unique_ptr<PeerNode>> PeerNode::Start(asio::io_context& io_context
   if (Status rules = ledger::CheckRulesAvailable(chain->state(), chain->height() + 1,
                                                  options.max_rules_version);
       !rules) {
-    return std::unexpected(rules.error().WithContext(
-        "refusing to start at height " + std::to_string(chain->height())));
+    return std::unexpected(rules.error().WithContext("refusing to start at height " +
+                                                     std::to_string(chain->height())));
   }
   std::unique_ptr<PeerNode> node(new PeerNode(io_context, std::move(options), std::move(chain)));
   VIGIL_RETURN_IF_ERROR(node->Open());
@@ -189,8 +188,8 @@ ledger::BlockContext PeerNode::NextBlockContext(int64_t now_ms) const {
 
 Status PeerNode::Open() {
   if (!chain_->validators().IndexOf(key().public_key())) {
-    spdlog::warn("peer not_a_validator name={} key={} (following only)",
-                 LogValue(options_.name), ShortHex(key().public_key()));
+    spdlog::warn("peer not_a_validator name={} key={} (following only)", LogValue(options_.name),
+                 ShortHex(key().public_key()));
   }
   signer_ = std::make_unique<consensus::Ed25519Signer>(key());
   execute_options_.verify = signature_cache_.AsVerifyFunction();
@@ -214,9 +213,8 @@ Status PeerNode::Open() {
   transport::Handlers handlers;
   handlers.on_open = [this](const transport::ConnectionPointer& connection) { OnOpen(connection); };
   handlers.on_frame = [this](const transport::ConnectionPointer& connection,
-                             transport::FrameType type, ByteSpan payload) {
-    OnFrame(connection, type, payload);
-  };
+                             transport::FrameType type,
+                             ByteSpan payload) { OnFrame(connection, type, payload); };
   handlers.on_writable = [this](const transport::ConnectionPointer&) { PumpSubscribers(); };
   handlers.on_close = [this](const transport::ConnectionPointer& connection, const Error&) {
     OnClose(connection);
@@ -232,22 +230,19 @@ Status PeerNode::Open() {
   server_options.connection = connection_options;
   server_options.connection.allowed_peer_roles = {pki::Role::kPeer, pki::Role::kAdmin,
                                                   pki::Role::kPublisher, pki::Role::kGateway};
-  VIGIL_ASSIGN_OR_RETURN(server_, transport::Server::Create(io_context_, server_tls_,
-                                                            server_options, handlers));
+  VIGIL_ASSIGN_OR_RETURN(
+      server_, transport::Server::Create(io_context_, server_tls_, server_options, handlers));
 
   if (options_.artifacts_enabled) {
     publish_authorizer_ = artifacts::PublishAuthorizer::FromState(chain_->state());
-    auto directory = options_.artifacts_directory.empty()
-                         ? options_.data_directory / "artifacts"
-                         : options_.artifacts_directory;
-    VIGIL_ASSIGN_OR_RETURN(std::shared_ptr<artifacts::ArtifactStore> store,
-                           artifacts::ArtifactStore::Open({.directory = directory,
-                                                           .artifact_bytes_max =
-                                                               limits::kArtifactBytesMaxDefault,
-                                                           .uploads_max =
-                                                               limits::kArtifactUploadsMaxDefault,
-                                                           .partial_age_max =
-                                                               limits::kArtifactPartialAgeMaxDefault}));
+    auto directory = options_.artifacts_directory.empty() ? options_.data_directory / "artifacts"
+                                                          : options_.artifacts_directory;
+    VIGIL_ASSIGN_OR_RETURN(
+        std::shared_ptr<artifacts::ArtifactStore> store,
+        artifacts::ArtifactStore::Open({.directory = directory,
+                                        .artifact_bytes_max = limits::kArtifactBytesMaxDefault,
+                                        .uploads_max = limits::kArtifactUploadsMaxDefault,
+                                        .partial_age_max = limits::kArtifactPartialAgeMaxDefault}));
     // The server keeps its own copy of the node's credentials (a PrivateKey is move-only).
     VIGIL_ASSIGN_OR_RETURN(crypto::PrivateKey server_key,
                            crypto::PrivateKey::FromPem(options_.credentials->key.ToPem()));
@@ -257,10 +252,10 @@ Status PeerNode::Open() {
             std::move(store),
             {.listen_address = options_.artifacts_listen_address,
              .port = options_.artifacts_port,
-             .credentials = pki::NodeCredentials{.certificate = options_.credentials->certificate,
-                                                 .key = std::move(server_key),
-                                                 .ca_certificate =
-                                                     options_.credentials->ca_certificate},
+             .credentials =
+                 pki::NodeCredentials{.certificate = options_.credentials->certificate,
+                                      .key = std::move(server_key),
+                                      .ca_certificate = options_.credentials->ca_certificate},
              .threads = limits::kArtifactServerThreadsDefault,
              .authorize = artifacts::PublishAuthorizer::AsFunction(publish_authorizer_)}));
   }
@@ -339,11 +334,11 @@ void PeerNode::Halt(Error error) {
                    chain_->height(), LogValue(error.message()));
   fatal_error_ = std::move(error);
   Stop();
+  if (on_halt_) on_halt_();
 }
 
 bool PeerNode::HaltIfRulesMissing(uint64_t height) {
-  Status rules =
-      ledger::CheckRulesAvailable(chain_->state(), height, options_.max_rules_version);
+  Status rules = ledger::CheckRulesAvailable(chain_->state(), height, options_.max_rules_version);
   if (rules) return false;
   Halt(rules.error().WithContext("halted before executing block " + std::to_string(height) +
                                  " (the store is intact at height " +
@@ -362,9 +357,9 @@ void PeerNode::MaybeReportRulesSupport() {
   constexpr uint64_t kReportRetryBlocks = 5;
   if (rules_report_height_ != 0 && height() < rules_report_height_ + kReportRetryBlocks) return;
   rules_report_height_ = std::max<uint64_t>(height(), 1);
-  Bytes report = ledger::SignTransaction(
-      state.chain_id(), ledger::PeerReport{.supported_rules_versions = supported},
-      ledger::GetSequence(state, key().public_key()) + 1, key());
+  Bytes report = ledger::SignTransaction(state.chain_id(),
+                                         ledger::PeerReport{.supported_rules_versions = supported},
+                                         ledger::GetSequence(state, key().public_key()) + 1, key());
   api::SubmitResponse admitted = Admit(std::move(report), /*from_client=*/true);
   spdlog::info("peer rules_support_reported versions={} outcome={} result={}", supported.size(),
                api::SubmitOutcomeName(admitted.outcome), LogValue(admitted.result.reason));
@@ -642,8 +637,8 @@ void PeerNode::OnFrame(const transport::ConnectionPointer& connection, transport
   } else if (api::IsClientRequestFrame(type)) {
     status = HandleClientFrame(connection, type, payload);
   } else {
-    status = Fail(ErrorCode::kRefused, "frame type " + std::to_string(type) +
-                                           " is not a request this peer serves");
+    status = Fail(ErrorCode::kRefused,
+                  "frame type " + std::to_string(type) + " is not a request this peer serves");
   }
   if (!status) {
     ++counters_.messages_refused;
@@ -653,12 +648,11 @@ void PeerNode::OnFrame(const transport::ConnectionPointer& connection, transport
                  LogValue(status.error().message()));
     auto request_id = api::RequestIdOf(type, payload);
     if (api::IsClientRequestFrame(type) || !is_peer) {
-      (void)connection->Send(api::kFrameErrorResponse,
-                             api::Encode(api::ErrorResponse{
-                                 .request_id = request_id.value_or(0),
-                                 .message = Refuse(ledger::ResultCode::kMalformed,
-                                                   status.error().message())
-                                                .reason}));
+      (void)connection->Send(
+          api::kFrameErrorResponse,
+          api::Encode(api::ErrorResponse{
+              .request_id = request_id.value_or(0),
+              .message = Refuse(ledger::ResultCode::kMalformed, status.error().message()).reason}));
     }
   }
 }
@@ -782,11 +776,11 @@ api::SubmitResponse PeerNode::Admit(Bytes transaction, bool from_client) {
   }
   mempool::Admission admission =
       mempool_->Add(transaction, chain_->state(), NextBlockContext(NowMs()));
-  api::SubmitResponse response{.request_id = 0,
-                               .transaction_id = admission.id,
-                               .outcome = admission.admitted() ? api::SubmitOutcome::kPending
-                                                               : api::SubmitOutcome::kRefused,
-                               .result = admission.result};
+  api::SubmitResponse response{
+      .request_id = 0,
+      .transaction_id = admission.id,
+      .outcome = admission.admitted() ? api::SubmitOutcome::kPending : api::SubmitOutcome::kRefused,
+      .result = admission.result};
   if (admission.admitted() && !admission.duplicate) {
     if (from_client) {
       gossip_batch_.push_back(std::move(transaction));
@@ -894,8 +888,7 @@ Status PeerNode::HandleClientFrame(const transport::ConnectionPointer& connectio
       return connection->Send(api::kFrameGroupResponse, api::Encode(response));
     }
     case api::kFrameComplianceRequest: {
-      VIGIL_ASSIGN_OR_RETURN(api::ComplianceRequest request,
-                             api::DecodeComplianceRequest(payload));
+      VIGIL_ASSIGN_OR_RETURN(api::ComplianceRequest request, api::DecodeComplianceRequest(payload));
       return connection->Send(api::kFrameComplianceResponse,
                               api::Encode(chain_->ReadCompliance(request)));
     }
@@ -911,13 +904,14 @@ Status PeerNode::SubmitFromClient(const transport::ConnectionPointer& connection
   auto location = chain_->store().FindTransaction(id);
   if (location) {
     VIGIL_ASSIGN_OR_RETURN(auto result, ledger::DecodeResult(ByteSpan(location->result)));
-    return connection->Send(api::kFrameSubmitResponse,
-                            api::Encode(api::SubmitResponse{.request_id = request_id,
-                                                            .transaction_id = id,
-                                                            .outcome = api::SubmitOutcome::kCommitted,
-                                                            .result = std::move(result),
-                                                            .height = location->height,
-                                                            .index = location->index}));
+    return connection->Send(
+        api::kFrameSubmitResponse,
+        api::Encode(api::SubmitResponse{.request_id = request_id,
+                                        .transaction_id = id,
+                                        .outcome = api::SubmitOutcome::kCommitted,
+                                        .result = std::move(result),
+                                        .height = location->height,
+                                        .index = location->index}));
   }
   api::SubmitResponse response = Admit(std::move(transaction), true);
   response.request_id = request_id;

@@ -142,6 +142,9 @@ class PeerNode {
   // Set when the node stopped itself because it cannot go on safely (a store write failed, a
   // decided block does not execute); the peer command exits non-zero with it.
   const std::optional<Error>& fatal_error() const { return fatal_error_; }
+  // Called once, on the io_context thread, right after the node halted (fatal_error set): the
+  // owner stops whatever else keeps its io_context running so the process can exit.
+  void set_on_halt(std::function<void()> on_halt) { on_halt_ = std::move(on_halt); }
 
  private:
   class Values;
@@ -188,8 +191,8 @@ class PeerNode {
   void OnFrame(const transport::ConnectionPointer& connection, transport::FrameType type,
                ByteSpan payload);
   void OnClose(const transport::ConnectionPointer& connection);
-  Status HandlePeerFrame(const transport::ConnectionPointer& connection,
-                         transport::FrameType type, ByteSpan payload);
+  Status HandlePeerFrame(const transport::ConnectionPointer& connection, transport::FrameType type,
+                         ByteSpan payload);
   Status HandleClientFrame(const transport::ConnectionPointer& connection,
                            transport::FrameType type, ByteSpan payload);
   void AnswerBehindPeer(const transport::ConnectionPointer& connection, uint64_t height);
@@ -225,7 +228,7 @@ class PeerNode {
   std::shared_ptr<transport::TlsContext> client_tls_;
   std::unique_ptr<transport::Server> server_;
   std::vector<std::unique_ptr<transport::ReconnectingClient>> dialers_;
-  std::set<transport::ConnectionPointer> peer_sessions_;  // outgoing, open
+  std::set<transport::ConnectionPointer> peer_sessions_;      // outgoing, open
   std::map<transport::Connection*, uint64_t> known_heights_;  // what each peer announced
   std::map<transport::Connection*, std::chrono::steady_clock::time_point> sync_requested_;
   std::map<std::pair<transport::Connection*, uint64_t>, std::chrono::steady_clock::time_point>
@@ -259,6 +262,7 @@ class PeerNode {
   uint64_t rules_report_height_ = 0;  // when the last peer report was submitted (0: never)
   PeerCounters counters_;
   std::optional<Error> fatal_error_;
+  std::function<void()> on_halt_;
   bool stopped_ = false;
 };
 

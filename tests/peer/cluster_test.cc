@@ -1,5 +1,7 @@
 // Real peer processes on loopback (`vigil peer`, started as `vigil cluster up` starts them):
 // kill -9 of a validator, its restart and catch-up, and a Byzantine validator.
+#include "peer/cluster.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -9,7 +11,6 @@
 #include "crypto/crypto.h"
 #include "ledger/genesis.h"
 #include "ledger/transaction.h"
-#include "peer/cluster.h"
 #include "test_support/temporary_directory.h"
 
 namespace vigil::peer {
@@ -123,10 +124,12 @@ TEST_F(ClusterTest, KillNineOfOnePeerDoesNotStopTheOthersAndItCatchesUpOnRestart
   for (size_t i = 0; i < 4; ++i) Start(i);
   auto client = Client(0);
   ASSERT_NE(client, nullptr);
-  for (uint64_t sequence = 1; sequence <= 3; ++sequence) SubmitAndExpectCommitted(*client, sequence);
+  for (uint64_t sequence = 1; sequence <= 3; ++sequence)
+    SubmitAndExpectCommitted(*client, sequence);
 
   ASSERT_TRUE(StopPeer(cluster_, 1, 0ms, /*kill_now=*/true));
-  for (uint64_t sequence = 4; sequence <= 8; ++sequence) SubmitAndExpectCommitted(*client, sequence);
+  for (uint64_t sequence = 4; sequence <= 8; ++sequence)
+    SubmitAndExpectCommitted(*client, sequence);
   uint64_t target = Height(*client);
 
   Start(1);
@@ -148,7 +151,8 @@ TEST_F(ClusterTest, AnEquivocatingPeerCausesNoForkAndIsRecordedAsEvidence) {
   Start(3, {"--test-byzantine", "equivocate"});
   auto client = Client(0);
   ASSERT_NE(client, nullptr);
-  for (uint64_t sequence = 1; sequence <= 5; ++sequence) SubmitAndExpectCommitted(*client, sequence);
+  for (uint64_t sequence = 1; sequence <= 5; ++sequence)
+    SubmitAndExpectCommitted(*client, sequence);
   uint64_t height = Height(*client);
   std::vector<std::unique_ptr<api::ApiClient>> honest;
   for (size_t i = 1; i < 3; ++i) honest.push_back(Client(i));
@@ -210,6 +214,95 @@ TEST_F(ClusterTest, BadInputsAreRefusedWithAReasonAndNothingIsStored) {
     ASSERT_TRUE(lookup.has_value());
     EXPECT_FALSE(lookup->proof.has_value()) << bad.name << " was stored";
   }
+}
+
+}  // namespace
+}  // namespace vigil::peer
+
+namespace vigil::peer {
+namespace {
+
+std::string ReadLog(const Cluster& cluster, size_t index) {
+  std::ifstream log(cluster.peers[index].directory / "peer.log");
+  return std::string(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+}
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return condition();
+}
+
+// Seed 002's claim with real processes: activate-rules at height N while peer 4 runs a binary
+// that only has rules version 1 (--max-rules-version 1). Peer 4 halts before block N with the
+// version and height in its message, the other three commit on under version 2, a restart with
+// the old binary is refused, and a restart with the new one catches up without divergence.
+TEST_F(ClusterTest, RulesActivationHaltsTheOldBinaryAndItResumesWhenUpgraded) {
+  Create(4);
+  for (size_t i = 0; i < 3; ++i) Start(i);
+  Start(3, {"--max-rules-version", "1"});
+  auto client = Client(0);
+  ASSERT_NE(client, nullptr);
+  std::vector<crypto::PrivateKey> admins;
+  for (size_t i = 0; i < cluster_.admin_threshold; ++i) {
+    auto key = crypto::ReadPrivateKeyFile(cluster_.admins[i] / "key.pem");
+    ASSERT_TRUE(key.has_value());
+    admins.push_back(std::move(*key));
+  }
+  std::vector<const crypto::PrivateKey*> co_signers;
+  for (size_t i = 1; i < admins.size(); ++i) co_signers.push_back(&admins[i]);
+
+  // The peers report their rules versions on start; until three have, the ledger refuses.
+  uint64_t at = 0;
+  std::string last_refusal;
+  bool accepted = WaitUntil(
+      [&] {
+        at = Height(*client) + 6;
+        Bytes transaction = ledger::SignTransaction(
+            cluster_.chain_id, ledger::ActivateRules{.version = 2, .at_height = at},
+            /*sequence=*/1, admins.front(), co_signers);
+        auto response = client->Submit(transaction, true, 20s);
+        if (!response) return false;
+        last_refusal = response->result.reason;
+        return response->outcome == api::SubmitOutcome::kCommitted && response->result.ok();
+      },
+      30s);
+  ASSERT_TRUE(accepted) << last_refusal;
+
+  // Peer 4 halts before block `at` and exits non-zero; the others go on past it under v2.
+  ASSERT_TRUE(WaitUntil([&] { return !RunningPeer(cluster_, 3).has_value(); }, 30s))
+      << ReadLog(cluster_, 3);
+  std::string log = ReadLog(cluster_, 3);
+  EXPECT_NE(log.find("halted before executing block " + std::to_string(at)), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("executes under rules version 2"), std::string::npos) << log;
+  ASSERT_TRUE(WaitUntil([&] { return Height(*client) >= at + 2; }, 30s));
+  auto block = client->GetBlock(at);
+  ASSERT_TRUE(block.has_value() && block->block.has_value());
+  auto decoded = ledger::DecodeBlock(block->block->block);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->header.rules_version, 2u);
+  auto before = client->GetBlock(at - 1);
+  ASSERT_TRUE(before.has_value() && before->block.has_value());
+  EXPECT_EQ(ledger::DecodeBlock(before->block->block)->header.rules_version, 1u);
+  SubmitAndExpectCommitted(*client, 2);  // 3 of 4 still commit
+
+  // The old binary again: refuses to start.
+  Start(3, {"--max-rules-version", "1"});
+  ASSERT_TRUE(WaitUntil([&] { return !RunningPeer(cluster_, 3).has_value(); }, 20s));
+  EXPECT_NE(ReadLog(cluster_, 3).find("refusing to start"), std::string::npos)
+      << ReadLog(cluster_, 3);
+
+  // Upgraded: it resumes from block `at` and reaches the same chain.
+  Start(3);
+  auto upgraded = Client(3);
+  ASSERT_NE(upgraded, nullptr);
+  uint64_t target = Height(*client);
+  ASSERT_TRUE(WaitUntil([&] { return Height(*upgraded) >= target; }, 30s));
+  ExpectSameChain(*client, *upgraded, target);
 }
 
 }  // namespace
