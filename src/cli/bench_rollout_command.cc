@@ -13,13 +13,14 @@
 // path) and the bench measures, from the moment the publish's block reached this process's
 // ledger subscription (every block verified), when each device downloaded, installed and
 // activated it and when the ledger committed its `activated` report; the gateway's peak RSS
-// (VmHWM) and the bytes it wrote; this process's peak RSS.
+// (VmHWM) and this process's peak RSS.
 //
 // Goal (issue 4): every device activated within 20 s, the gateway within 1 GiB.
-#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/statvfs.h>
 
+#include <CLI/CLI.hpp>
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -37,8 +38,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "cli/bench_release.h"
 #include "cli/commands.h"
@@ -83,17 +82,8 @@ uint64_t ProcStatusBytes(const std::string& pid, const std::string& field) {
   std::ifstream status("/proc/" + pid + "/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10) * 1024;
-  }
-  return 0;
-}
-
-// /proc/<pid>/io "wchar": bytes the process wrote through system calls (sockets included).
-uint64_t ProcWrittenBytes(const std::string& pid) {
-  std::ifstream io("/proc/" + pid + "/io");
-  std::string line;
-  while (std::getline(io, line)) {
-    if (line.rfind("wchar:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+    if (line.rfind(field + ":", 0) == 0)
+      return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10) * 1024;
   }
   return 0;
 }
@@ -109,7 +99,6 @@ struct Measured {
   uint64_t bundle_bytes = 0;
   uint64_t bytes_to_devices = 0;
   uint64_t gateway_peak_rss = 0;
-  uint64_t gateway_written = 0;
   uint64_t bench_peak_rss = 0;
   double enroll_seconds = 0;
   double connect_seconds = 0;
@@ -154,11 +143,14 @@ class RolloutBench {
     auto enroll_started = std::chrono::steady_clock::now();
     VIGIL_RETURN_IF_ERROR(EnrollInBatches(identities));
     measured_.enroll_seconds = Seconds(std::chrono::steady_clock::now() - enroll_started);
-    Progress("enrolled in " + std::to_string(measured_.enroll_seconds) + " s; starting the gateway");
-    VIGIL_ASSIGN_OR_RETURN(gateway_pid_, peer::StartClusterDaemon(cluster_, *cluster_.gateway, binary));
+    Progress("enrolled in " + std::to_string(measured_.enroll_seconds) +
+             " s; starting the gateway");
+    VIGIL_ASSIGN_OR_RETURN(gateway_pid_,
+                           peer::StartClusterDaemon(cluster_, *cluster_.gateway, binary));
 
     watch_ = std::make_unique<LedgerWatch>(
-        cluster_, [this](const history::Row& row, Clock::time_point received) { OnRow(row, received); });
+        cluster_,
+        [this](const history::Row& row, Clock::time_point received) { OnRow(row, received); });
     VIGIL_RETURN_IF_ERROR(watch_->Start());
 
     auto connect_started = std::chrono::steady_clock::now();
@@ -172,7 +164,8 @@ class RolloutBench {
     VIGIL_ASSIGN_OR_RETURN(auto bundle, BuildPayloadRelease(root, kApp, kVersion, size, random));
     measured_.bundle_bytes = std::filesystem::file_size(bundle);
     auto publish_started = std::chrono::steady_clock::now();
-    VIGIL_ASSIGN_OR_RETURN(publish::PublishRequest request, publish::RequestForCluster(cluster_, bundle));
+    VIGIL_ASSIGN_OR_RETURN(publish::PublishRequest request,
+                           publish::RequestForCluster(cluster_, bundle));
     VIGIL_ASSIGN_OR_RETURN(publish::PublishOutcome outcome, publish::PublishBundle(request, {}));
     (void)outcome;
     measured_.publish_seconds = Seconds(std::chrono::steady_clock::now() - publish_started);
@@ -198,14 +191,14 @@ class RolloutBench {
     identities.reserve(options_.devices);
     for (size_t i = 0; i < options_.devices; ++i) {
       VIGIL_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate());
-      VIGIL_ASSIGN_OR_RETURN(pki::Certificate certificate,
-                             pki::IssueCertificate(ca.certificate, ca.key, key.public_key(),
-                                                   pki::Role::kDevice,
-                                                   "sim-" + std::to_string(i + 1), validity));
-      identities.push_back(Identity{.credentials = pki::NodeCredentials{
-                                        .certificate = std::move(certificate),
-                                        .key = std::move(key),
-                                        .ca_certificate = ca.certificate}});
+      VIGIL_ASSIGN_OR_RETURN(
+          pki::Certificate certificate,
+          pki::IssueCertificate(ca.certificate, ca.key, key.public_key(), pki::Role::kDevice,
+                                "sim-" + std::to_string(i + 1), validity));
+      identities.push_back(
+          Identity{.credentials = pki::NodeCredentials{.certificate = std::move(certificate),
+                                                       .key = std::move(key),
+                                                       .ca_certificate = ca.certificate}});
     }
     return identities;
   }
@@ -262,21 +255,24 @@ class RolloutBench {
       asio::io_context& context = *contexts_[i % contexts_.size()];
       rollout::SimulatedDeviceOptions device{
           .index = i,
-          .session = delivery::DeviceSessionOptions{
-              .credentials = std::move(identities[i].credentials),
-              .genesis = genesis,
-              .gateway_host = "127.0.0.1",
-              .gateway_port = cluster_.gateway->port,
-              .gateway_name = std::nullopt,
-              .downloads_directory = {},
-              .chunk_bytes = limits::kDeliveryChunkBytesDefault,
-              .chunks_in_flight = limits::kAgentChunksInFlightDefault,
-              .reconnect = {},
-              .seed = i + 1},
+          .session =
+              delivery::DeviceSessionOptions{
+                  .credentials = std::move(identities[i].credentials),
+                  .genesis = genesis,
+                  .gateway_host = "127.0.0.1",
+                  .gateway_port = cluster_.gateway->port,
+                  .gateway_name = std::nullopt,
+                  .downloads_directory = {},
+                  .chunk_bytes = limits::kDeliveryChunkBytesDefault,
+                  .chunks_in_flight = limits::kAgentChunksInFlightDefault,
+                  .reconnect = {},
+                  .seed = i + 1},
           .root = measured_.devices_directory / ("sim-" + std::to_string(i + 1)),
           .app = kApp,
-          .run_blocking = [this](std::function<void()> work) { asio::post(*unpack_pool_, std::move(work)); },
-          .on_milestone = [this](size_t index, Milestone milestone) { OnMilestone(index, milestone); },
+          .run_blocking =
+              [this](std::function<void()> work) { asio::post(*unpack_pool_, std::move(work)); },
+          .on_milestone = [this](size_t index,
+                                 Milestone milestone) { OnMilestone(index, milestone); },
           .on_failure = [this](size_t index, const std::string& what) { OnFailure(index, what); }};
       devices_.push_back(std::make_unique<rollout::SimulatedDevice>(context, std::move(device)));
       VIGIL_RETURN_IF_ERROR(devices_.back()->Start());
@@ -325,8 +321,9 @@ class RolloutBench {
                         (cluster_.gateway->directory / "gateway.log").string());
       }
       if (!peer::RunningClusterDaemon(*cluster_.gateway)) {
-        return Fail(ErrorCode::kUnavailable, "the gateway exited; see " +
-                                                 (cluster_.gateway->directory / "gateway.log").string());
+        return Fail(
+            ErrorCode::kUnavailable,
+            "the gateway exited; see " + (cluster_.gateway->directory / "gateway.log").string());
       }
     }
     return Ok();
@@ -374,14 +371,14 @@ class RolloutBench {
   void Collect() {
     std::string gateway = std::to_string(gateway_pid_);
     measured_.gateway_peak_rss = ProcStatusBytes(gateway, "VmHWM");
-    measured_.gateway_written = ProcWrittenBytes(gateway);
     measured_.bench_peak_rss = ProcStatusBytes("self", "VmHWM");
     std::lock_guard lock(mutex_);
     rollout::RolloutTally tally(times_.size());
     for (size_t i = 0; i < times_.size(); ++i) {
       for (size_t m = 0; m < rollout::kMilestoneCount; ++m) {
         if (!times_[i][m]) continue;
-        auto since = std::chrono::duration_cast<std::chrono::milliseconds>(*times_[i][m] - *published_);
+        auto since =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*times_[i][m] - *published_);
         tally.Record(i, static_cast<Milestone>(m), std::max(since, std::chrono::milliseconds(0)));
       }
     }
@@ -443,8 +440,10 @@ void Report(const RolloutBenchOptions& options, uint64_t size, const Measured& m
     for (size_t m = 0; m < rollout::kMilestoneCount; ++m) {
       const auto& milestone = summary.milestones[m];
       milestones[std::string(rollout::MilestoneName(static_cast<Milestone>(m)))] = {
-          {"devices", milestone.devices}, {"first_ms", Ms(milestone.first)},
-          {"p50_ms", Ms(milestone.p50)},  {"p99_ms", Ms(milestone.p99)},
+          {"devices", milestone.devices},
+          {"first_ms", Ms(milestone.first)},
+          {"p50_ms", Ms(milestone.p50)},
+          {"p99_ms", Ms(milestone.p99)},
           {"last_ms", Ms(milestone.last)}};
     }
     PrintJson({{"benchmark", "rollout"},
@@ -461,7 +460,6 @@ void Report(const RolloutBenchOptions& options, uint64_t size, const Measured& m
                {"all_activated_ms", all_activated ? Ms(activated.last) : -1.0},
                {"milestones", milestones},
                {"gateway_peak_rss_bytes", measured.gateway_peak_rss},
-               {"gateway_written_bytes", measured.gateway_written},
                {"bench_peak_rss_bytes", measured.bench_peak_rss},
                {"bytes_to_devices", measured.bytes_to_devices},
                {"enroll_seconds", measured.enroll_seconds},
@@ -472,16 +470,18 @@ void Report(const RolloutBenchOptions& options, uint64_t size, const Measured& m
                {"goal_met", time_met && memory_met}});
     return;
   }
-  std::printf("vigil bench rollout: %zu devices, %llu-byte payload (bundle %llu bytes), %zu peers, "
-              "1 gateway process\n",
-              options.devices, static_cast<unsigned long long>(size),
-              static_cast<unsigned long long>(measured.bundle_bytes), options.peers);
-  std::printf("devices simulated in this process on %zu threads (+%zu unpack workers), each with "
-              "its own key, certificate, TLS session and directory; no app process (stop, start "
-              "and health check succeed at once)\n",
-              options.threads, options.unpack_workers);
-  std::printf("%-34s %8s %10s %10s %10s %10s\n", "ms after the publish commit", "devices",
-              "first", "p50", "p99", "last");
+  std::printf(
+      "vigil bench rollout: %zu devices, %llu-byte payload (bundle %llu bytes), %zu peers, "
+      "1 gateway process\n",
+      options.devices, static_cast<unsigned long long>(size),
+      static_cast<unsigned long long>(measured.bundle_bytes), options.peers);
+  std::printf(
+      "devices simulated in this process on %zu threads (+%zu unpack workers), each with "
+      "its own key, certificate, TLS session and directory; no app process (stop, start "
+      "and health check succeed at once)\n",
+      options.threads, options.unpack_workers);
+  std::printf("%-34s %8s %10s %10s %10s %10s\n", "ms after the publish commit", "devices", "first",
+              "p50", "p99", "last");
   for (size_t m = 0; m < rollout::kMilestoneCount; ++m) {
     const auto& milestone = summary.milestones[m];
     std::printf("%-34s %8zu %10.0f %10.0f %10.0f %10.0f\n",
@@ -490,12 +490,12 @@ void Report(const RolloutBenchOptions& options, uint64_t size, const Measured& m
                 Ms(milestone.last));
   }
   std::printf("gateway peak RSS (VmHWM)           %.0f MiB\n", MiB(measured.gateway_peak_rss));
-  std::printf("gateway bytes written (TLS, all)   %.0f MiB\n", MiB(measured.gateway_written));
   std::printf("bundle bytes to devices            %.0f MiB\n", MiB(measured.bytes_to_devices));
   std::printf("bench process peak RSS             %.0f MiB\n", MiB(measured.bench_peak_rss));
-  std::printf("setup: enroll %.1f s, connect %.1f s, publish (upload + commit) %.1f s; devices in %s\n",
-              measured.enroll_seconds, measured.connect_seconds, measured.publish_seconds,
-              measured.devices_directory.string().c_str());
+  std::printf(
+      "setup: enroll %.1f s, connect %.1f s, publish (upload + commit) %.1f s; devices in %s\n",
+      measured.enroll_seconds, measured.connect_seconds, measured.publish_seconds,
+      measured.devices_directory.string().c_str());
   for (const auto& failure : measured.failures) std::printf("failed: %s\n", failure.c_str());
   std::printf("goal: all activated <= 20 s: %s; gateway <= 1 GiB: %s\n",
               time_met ? "met" : "NOT met", memory_met ? "met" : "NOT met");
@@ -532,7 +532,8 @@ Status RunRolloutBench(const RolloutBenchOptions& options) {
     }
   }
   if (!status) {
-    return std::unexpected(status.error().WithContext("logs kept in " + (root / "cluster").string()));
+    return std::unexpected(
+        status.error().WithContext("logs kept in " + (root / "cluster").string()));
   }
   Report(options, size, bench.measured());
   return Ok();
@@ -554,11 +555,13 @@ void RegisterBenchRolloutCommand(CLI::App& app, CommandContext& context) {
   rollout->add_option("--peers", options->peers, "Ledger peers")->capture_default_str();
   rollout->add_option("--threads", options->threads, "Threads running the devices' sessions")
       ->capture_default_str();
-  rollout->add_option("--unpack-workers", options->unpack_workers,
-                      "Threads unpacking and verifying bundles")
+  rollout
+      ->add_option("--unpack-workers", options->unpack_workers,
+                   "Threads unpacking and verifying bundles")
       ->capture_default_str();
-  rollout->add_option("--timeout", options->timeout_seconds,
-                      "Seconds to wait for the rollout before reporting what was reached")
+  rollout
+      ->add_option("--timeout", options->timeout_seconds,
+                   "Seconds to wait for the rollout before reporting what was reached")
       ->capture_default_str();
   rollout->add_option("--dir", options->directory,
                       "Working directory (default: a temporary one, on /dev/shm when it has room)");
