@@ -515,3 +515,10 @@ inline constexpr size_t kServiceNotifyMessageBytesMax = 4'096;
 static_assert(kAgentIntegrityBurstIntervalMin <= kAgentIntegrityBurstIntervalMax);
 static_assert(kAgentIntegrityCoalesceWindow < kAgentIntegrityBurstIntervalMin);
 }  // namespace vigil::limits
+
+// --- Coordinated activation on the device (src/agent/activation.h, docs/agent.md). ---
+namespace vigil::limits {
+// Bytes of one persisted activation record (<root>/activations/<app>.record): a format, three
+// names, three integers and a policy.
+inline constexpr size_t kAgentActivationRecordBytesMax = 1'024;
+}  // namespace vigil::limits
