@@ -118,6 +118,24 @@ TEST_F(UpdateFlowTest, TheDeviceInstallsEachReleaseAndRollsBackOneThatFailsItsHe
   ASSERT_TRUE(WaitFor([&] { return EndsWith(Runs(), "start 2.0.0\n"); })) << Runs();
   EXPECT_TRUE(CurrentSlot().starts_with("2.0.0")) << CurrentSlot();
 
+  // Tampering with the running release's configuration: the agent's integrity monitor puts the
+  // file back, restarts the app (a configuration file changed) and reports both to the ledger.
+  const auto line_conf = cluster_ / "device-1" / "state" / "apps" / kApp / "current" / "config" /
+                         "line.conf";
+  std::ofstream(line_conf, std::ios::trunc) << "speed=tampered\n";
+  ASSERT_TRUE(WaitFor([&] {
+    std::ifstream in(line_conf);
+    std::string line;
+    std::getline(in, line);
+    return line == "speed=2.0.0";
+  })) << "the tampered file was not repaired";
+  ASSERT_TRUE(WaitFor([&] {
+    CommandResult history = RunVigil("history --app " + std::string(kApp) + " --cluster " +
+                                     cluster_.string());
+    return history.output.find("tamper") != std::string::npos &&
+           history.output.find("repaired") != std::string::npos;
+  })) << RunVigil("history --app " + std::string(kApp) + " --cluster " + cluster_.string()).output;
+
   // 3.0.0 exits at once: its health check (stay up 1 s) fails and 2.0.0 runs again.
   ASSERT_NO_FATAL_FAILURE(Publish("3.0.0", "exit 3"));
   ASSERT_TRUE(WaitFor([&] {
