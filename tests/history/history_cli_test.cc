@@ -2,7 +2,8 @@
 // cluster (`vigil cluster up`). A real bundle is published with `vigil publish`, a device is
 // enrolled with `vigil tx submit`, the device's own key signs its reports (submitted through
 // the client API as its gateway would relay them), and `vigil history --app` / `--device`
-// must show exactly those rows, each block verified.
+// must show exactly those rows, each block verified; `vigil compliance` judges the device's
+// snapshot (its root is not the release's manifest root: tampered, exit status 1).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -185,6 +186,22 @@ TEST_F(HistoryCliTest, PublishEnrollReportThenTheHistoryShowsExactlyThoseRows) {
   EXPECT_EQ(rows[1]["kind"], "installed");
   EXPECT_EQ(rows[2]["kind"], "activated");
   EXPECT_EQ(rows[3]["kind"], "integrity snapshot");
+
+  // `vigil compliance`: the snapshot's root is not the release's manifest root, so the device
+  // is tampered since that block, and the exit status says not everything is compliant.
+  CommandResult compliance = Vigil("compliance --group presses --cluster " + cluster_);
+  EXPECT_EQ(compliance.exit_code, 1) << compliance.output;
+  EXPECT_TRUE(Contains(compliance.output, "tampered since " + std::to_string(snapshot_height)))
+      << compliance.output;
+  EXPECT_TRUE(Contains(compliance.output, "summary: 0 of 1 device(s) compliant; 1 tampered"))
+      << compliance.output;
+  CommandResult compliance_json = Vigil("compliance --cluster " + cluster_ + " --json");
+  EXPECT_EQ(compliance_json.exit_code, 1) << compliance_json.output;
+  std::vector<nlohmann::json> verdicts = JsonLines(compliance_json.output);
+  ASSERT_EQ(verdicts.size(), 1u) << compliance_json.output;
+  EXPECT_EQ(verdicts[0]["compliant"], false);
+  EXPECT_EQ(verdicts[0]["devices"].at(0)["device"], device_hex);
+  EXPECT_EQ(verdicts[0]["devices"].at(0)["apps"].at(0)["state"], "tampered");
 
   // The table, by a prefix of the key, with the verification said; --limit bounds it.
   CommandResult table = Vigil("history --device " + device_hex.substr(0, 10) + " --cluster " +
