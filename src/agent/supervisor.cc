@@ -44,8 +44,9 @@ class OutputPump : public std::enable_shared_from_this<OutputPump> {
 }  // namespace
 
 std::string CrashReport::ToString() const {
-  std::string text = exit.ToString() + " after " + std::to_string(uptime.count()) +
-                     " ms; restart " + std::to_string(consecutive_crashes) + " in " +
+  std::string text = exit.ToString() + " after " + std::to_string(uptime.count()) + " ms; crash " +
+                     std::to_string(consecutive_crashes) +
+                     " since the last stable run; restart in " +
                      std::to_string(restart_delay.count()) + " ms";
   if (crash_loop) text += " (crash loop: restarts slowed down)";
   return text;
@@ -91,8 +92,8 @@ Status Supervisor::Spawn() {
     return Fail(ErrorCode::kIOError, std::string("pipe: ") + std::strerror(errno));
   }
   auto child = ChildProcess::Spawn(
-      io_context_, {.argv = program_->argv, .directory = program_->directory,
-                    .output_fd = pipe_fds[1]},
+      io_context_,
+      {.argv = program_->argv, .directory = program_->directory, .output_fd = pipe_fds[1]},
       [this, alive = alive_](ExitStatus exit) {
         if (*alive) OnExit(exit);
       });
@@ -109,11 +110,10 @@ Status Supervisor::Spawn() {
   }
   // Each run drains its own pipe into its own buffer to the end, even after the next run has
   // started.
-  auto pump = std::make_shared<OutputPump>(
-      asio::posix::stream_descriptor(io_context_, pipe_fds[0]),
-      [this, alive = alive_](const char* data, size_t size) {
-        if (*alive) AppendLog(data, size);
-      });
+  auto pump = std::make_shared<OutputPump>(asio::posix::stream_descriptor(io_context_, pipe_fds[0]),
+                                           [this, alive = alive_](const char* data, size_t size) {
+                                             if (*alive) AppendLog(data, size);
+                                           });
   pump->Read();
   return Ok();
 }

@@ -64,7 +64,8 @@ struct CrashReport {
   uint32_t consecutive_crashes = 0;  // since the last stable run
   std::chrono::milliseconds restart_delay{0};
   bool crash_loop = false;
-  std::string ToString() const;  // "exited with code 3 after 120 ms; restart in 1000 ms"
+  // "exited with code 3 after 120 ms; crash 2 since the last stable run; restart in 1000 ms"
+  std::string ToString() const;
 };
 
 class Supervisor {

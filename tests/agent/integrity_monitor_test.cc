@@ -448,3 +448,23 @@ TEST(IntegrityConfigTest, DefaultsPoliciesIntervalsAndRefusals) {
 
 }  // namespace
 }  // namespace vigil::agent
+
+namespace vigil::agent {
+namespace {
+
+// The `app restarted` report's detail: the crash count and the crash loop are spelled out.
+TEST(CrashReportTest, DetailNamesTheCrashCountAndTheCrashLoop) {
+  CrashReport report{.exit = {.exit_code = 3, .signal = 0},
+                     .uptime = milliseconds(120),
+                     .consecutive_crashes = 5,
+                     .restart_delay = milliseconds(300'000),
+                     .crash_loop = true};
+  EXPECT_EQ(report.ToString(),
+            "exited with code 3 after 120 ms; crash 5 since the last stable run; restart in "
+            "300000 ms (crash loop: restarts slowed down)");
+  report.crash_loop = false;
+  EXPECT_EQ(report.ToString().find("crash loop"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil::agent
