@@ -206,7 +206,9 @@ std::vector<delivery::AppStatus> AgentDaemon::AppStatuses() const {
 
 std::string AgentDaemon::StagedVersion(const std::string& app) const {
   auto record = runner_->record(app);
-  if (!record || record->state != UpdaterState::kStaged || !runner_->settled(app)) return "";
+  // Staged, even while its `installed` report is still on its way: an activation queues
+  // behind it.
+  if (!record || record->state != UpdaterState::kStaged) return "";
   return record->to.version;
 }
 
