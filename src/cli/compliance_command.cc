@@ -10,22 +10,15 @@
 
 #include "api/client.h"
 #include "cli/commands.h"
+#include "cli/compliance_fetch.h"
 #include "cli/peer_target.h"
 #include "common/limits.h"
 #include "compliance/report.h"
 
 namespace vigil::cli {
-namespace {
 
-struct ComplianceOptions {
-  PeerTarget target;
-  std::string group;
-  bool json = false;
-};
-
-// Every page of the peer's answer, each asked after the last device of the previous one.
-Expected<std::vector<api::ComplianceResponse>> FetchPages(api::ApiClient& client,
-                                                          const std::string& group) {
+Expected<compliance::ComplianceReport> FetchComplianceReport(api::ApiClient& client,
+                                                             const std::string& group) {
   std::vector<api::ComplianceResponse> pages;
   std::optional<crypto::PublicKey> start_after;
   while (pages.size() < limits::kCliCompliancePagesMax) {
@@ -35,14 +28,21 @@ Expected<std::vector<api::ComplianceResponse>> FetchPages(api::ApiClient& client
     pages.push_back(std::move(page));
     if (!more) break;
   }
-  return pages;
+  return compliance::BuildReport(group, pages);
 }
+
+namespace {
+
+struct ComplianceOptions {
+  PeerTarget target;
+  std::string group;
+  bool json = false;
+};
 
 Expected<int> RunCompliance(const ComplianceOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(auto client, ConnectToPeer(options.target));
-  VIGIL_ASSIGN_OR_RETURN(std::vector<api::ComplianceResponse> pages,
-                         FetchPages(*client, options.group));
-  compliance::ComplianceReport report = compliance::BuildReport(options.group, pages);
+  VIGIL_ASSIGN_OR_RETURN(compliance::ComplianceReport report,
+                         FetchComplianceReport(*client, options.group));
   if (options.json) {
     PrintJson(compliance::ToJson(report));
   } else {

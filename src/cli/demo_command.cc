@@ -4,11 +4,14 @@
 // their artifact stores, a gateway, 3 devices), starts every process as `vigil cluster up`
 // would, publishes v1 then v2 of an app, and prints each ledger record as its block commits —
 // the publication, each device's install and activation with their timings — by following the
-// ledger like any client, every block verified against the genesis validators. Then it tries
-// the attacks an operator worries about and prints each refusal, and cleans up.
-#include <CLI/CLI.hpp>
+// ledger like any client, every block verified against the genesis validators. Then it tampers
+// with a file of the running release on one device and narrates the device's automatic repair
+// and its `tamper detected` and `repaired` records, shows the file restored and the fleet's
+// compliance, tries the attacks an operator worries about and prints each refusal, and cleans up.
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -21,13 +24,14 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
-
 #include "api/client.h"
 #include "cli/commands.h"
+#include "cli/compliance_fetch.h"
 #include "cli/ledger_watch.h"
 #include "cli/local_cluster.h"
+#include "cli/peer_target.h"
 #include "common/file.h"
+#include "compliance/report.h"
 #include "history/history.h"
 #include "ledger/genesis.h"
 #include "peer/cluster.h"
@@ -75,6 +79,15 @@ class LedgerNarrator {
     std::lock_guard lock(mutex_);
     return counts_[kind + " " + version];
   }
+  // Rows of `kind` a device reported (reports may name no version), and the block of the last.
+  size_t CountOf(const std::string& kind, const std::string& device) {
+    std::lock_guard lock(mutex_);
+    return counts_[kind + "@" + device];
+  }
+  uint64_t LastHeightOf(const std::string& kind, const std::string& device) {
+    std::lock_guard lock(mutex_);
+    return heights_[kind + "@" + device];
+  }
 
  private:
   void Print(const history::Row& row) {
@@ -91,11 +104,17 @@ class LedgerNarrator {
     Say("  block %-5llu %-10s %-16s %-22s %s", static_cast<unsigned long long>(row.height),
         who.c_str(), kind.c_str(), what.c_str(), extra.c_str());
     std::lock_guard lock(mutex_);
-    if (row.result.ok()) ++counts_[kind + " " + row.version];
+    if (!row.result.ok()) return;
+    ++counts_[kind + " " + row.version];
+    if (!who.empty()) {
+      ++counts_[kind + "@" + who];
+      heights_[kind + "@" + who] = row.height;
+    }
   }
 
   std::mutex mutex_;
   std::map<std::string, size_t> counts_;
+  std::map<std::string, uint64_t> heights_;
   LedgerWatch watch_;  // last: its thread calls Print, which uses the members above
 };
 
@@ -110,7 +129,8 @@ Expected<std::filesystem::path> BuildRelease(const std::filesystem::path& root,
                        " started\" >> ../../app-starts.log\n" + body + "\n";
   VIGIL_RETURN_IF_ERROR(WriteFileAtomically(source / "run.sh", AsBytes(script), 0755));
   std::string config = "line_speed=" + version + "\n";
-  VIGIL_RETURN_IF_ERROR(WriteFileAtomically(source / "config" / "line.conf", AsBytes(config), 0644));
+  VIGIL_RETURN_IF_ERROR(
+      WriteFileAtomically(source / "config" / "line.conf", AsBytes(config), 0644));
   std::filesystem::path bundle = root / "releases" / (version + ".vigil");
   release::BuildOptions options;
   options.app = kApp;
@@ -145,22 +165,90 @@ bool WaitFor(const std::function<bool()>& done) {
 Status Rollout(const peer::Cluster& cluster, LedgerNarrator& narrator,
                const std::filesystem::path& root, const std::string& version) {
   Heading(("Publish " + std::string(kApp) + " " + version +
-           ": every device installs, restarts and health-checks it").c_str());
+           ": every device installs, restarts and health-checks it")
+              .c_str());
   VIGIL_ASSIGN_OR_RETURN(auto bundle, BuildRelease(root, version, "exec sleep 100000"));
   auto started = std::chrono::steady_clock::now();
   VIGIL_ASSIGN_OR_RETURN(auto outcome, Publish(cluster, bundle));
-  Say("  published: uploaded to %zu artifact stores, committed at block %llu", outcome.uploads.size(),
-      static_cast<unsigned long long>(outcome.height));
+  Say("  published: uploaded to %zu artifact stores, committed at block %llu",
+      outcome.uploads.size(), static_cast<unsigned long long>(outcome.height));
   size_t devices = cluster.devices.size();
   if (!WaitFor([&] { return narrator.Count("activated", version) >= devices; })) {
     return Fail(ErrorCode::kTimeout, "not every device activated " + version + " within " +
                                          std::to_string(kStepTimeout.count()) + " s; logs in " +
                                          cluster.directory.string());
   }
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                    started);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
   Say("  all %zu devices run %s, %lld ms after the publish command started", devices,
       version.c_str(), static_cast<long long>(took.count()));
+  return Ok();
+}
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// Tampering with the running release on one device: its agent's integrity monitor sees the
+// change at once (inotify), restores the file from its pristine store, restarts the app (a
+// configuration file changed) and reports `tamper detected` then `repaired` to the ledger, where
+// the fleet's compliance shows it (the same answer as `vigil compliance`).
+Status Tampering(const peer::Cluster& cluster, LedgerNarrator& narrator) {
+  Heading(
+      "Tamper with the running release on a device: it repairs itself, the ledger records both");
+  const peer::ClusterDaemon& device = cluster.devices.front();
+  std::filesystem::path relative =
+      std::filesystem::path("state") / "apps" / kApp / "current" / "config" / "line.conf";
+  std::filesystem::path line_conf = device.directory / relative;
+  VIGIL_ASSIGN_OR_RETURN(Bytes genuine, ReadFile(line_conf, 64 * 1024));
+  std::string genuine_text(genuine.begin(), genuine.end());
+  size_t repaired_before = narrator.CountOf("repaired", device.name);
+  const std::string tampered_text = "line_speed=9999\n";
+  auto started = std::chrono::steady_clock::now();
+  {
+    std::ofstream out(line_conf, std::ios::trunc);
+    out << tampered_text;
+    if (!out.flush()) return Fail(ErrorCode::kIOError, "cannot write " + line_conf.string());
+  }
+  Say("  %s: overwrote %s: \"%s\" -> \"%s\"", device.name.c_str(), relative.c_str(),
+      FirstLine(genuine_text).c_str(), FirstLine(tampered_text).c_str());
+  if (!WaitFor([&] { return narrator.CountOf("repaired", device.name) > repaired_before; })) {
+    return Fail(ErrorCode::kTimeout, device.name + " did not report a repair within " +
+                                         std::to_string(kStepTimeout.count()) + " s; logs in " +
+                                         device.directory.string());
+  }
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  VIGIL_ASSIGN_OR_RETURN(Bytes now, ReadFile(line_conf, 64 * 1024));
+  if (now != genuine) {
+    return Fail(ErrorCode::kInternal, line_conf.string() + " still differs from the release");
+  }
+  Say("  %s on disk again: \"%s\" as published; %lld ms from the write to the repair's block",
+      relative.filename().c_str(), FirstLine(genuine_text).c_str(),
+      static_cast<long long>(took.count()));
+
+  // The compliance answer of a peer that has the repair's block.
+  uint64_t repaired_at = narrator.LastHeightOf("repaired", device.name);
+  PeerTarget target{.cluster = cluster.directory.string(), .peer = "", .as = ""};
+  VIGIL_ASSIGN_OR_RETURN(auto client, ConnectToPeer(target));
+  Expected<compliance::ComplianceReport> report = FetchComplianceReport(*client, "");
+  WaitFor([&] {
+    if (report && report->height >= repaired_at) return true;
+    report = FetchComplianceReport(*client, "");
+    return report && report->height >= repaired_at;
+  });
+  if (!report) return std::unexpected(report.error());
+  std::string legend;
+  for (const auto& each : cluster.devices) {
+    auto key = crypto::ReadPrivateKeyFile(each.directory / "node" / "key.pem");
+    if (key) legend += " " + each.name + " = " + ToHex(key->public_key()).substr(0, 16) + ";";
+  }
+  Say("  fleet compliance on the ledger (vigil compliance):%s", legend.c_str());
+  std::string text = compliance::FormatText(*report);
+  for (size_t begin = 0; begin < text.size();) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    Say("    %s", text.substr(begin, end - begin).c_str());
+    begin = end + 1;
+  }
   return Ok();
 }
 
@@ -230,6 +318,7 @@ Status RunStory(const peer::Cluster& cluster, const std::filesystem::path& root)
 
   VIGIL_RETURN_IF_ERROR(Rollout(cluster, narrator, root, "1.0.0"));
   VIGIL_RETURN_IF_ERROR(Rollout(cluster, narrator, root, "2.0.0"));
+  VIGIL_RETURN_IF_ERROR(Tampering(cluster, narrator));
   VIGIL_RETURN_IF_ERROR(Attacks(cluster, root));
   std::this_thread::sleep_for(500ms);  // let the last blocks print
   narrator.Stop();
@@ -280,7 +369,8 @@ void RegisterDemoCommand(CLI::App& app, CommandContext& context) {
   CLI::App* command = app.add_subcommand(
       "demo",
       "Run the whole system on this machine and narrate it: ledger peers, a gateway and devices; "
-      "publish v1 then v2, watch every device install and restart, then see attacks refused");
+      "publish v1 then v2, watch every device install and restart, a tampered device repair "
+      "itself, then see attacks refused");
   auto options = std::make_shared<DemoOptions>();
   command->add_option("--dir", options->directory,
                       "Where to put the cluster (default: a new temporary directory)");

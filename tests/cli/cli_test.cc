@@ -83,7 +83,7 @@ TEST_F(CliTest, RefusalsAreOneClearLineAndANonZeroExit) {
   EXPECT_NE(loose_key.output.find("chmod 600"), std::string::npos) << loose_key.output;
 }
 
-TEST_F(CliTest, DemoRollsOutTwoReleasesToEveryDeviceAndRefusesEveryAttack) {
+TEST_F(CliTest, DemoRollsOutTwoReleasesRepairsATamperedDeviceAndRefusesEveryAttack) {
   CommandResult result = RunVigil("demo --peers 1 --devices 2 --dir " + Path("demo"), 240);
   ASSERT_EQ(result.exit_code, 0) << result.output;
   for (const char* expected :
@@ -92,6 +92,17 @@ TEST_F(CliTest, DemoRollsOutTwoReleasesToEveryDeviceAndRefusesEveryAttack) {
         "refused  publishing with a key that is not a publisher",
         "refused  a bit flip in the archive", "refused  a bit flip in the manifest",
         "every attack refused"}) {
+    EXPECT_NE(result.output.find(expected), std::string::npos) << expected << "\n" << result.output;
+  }
+  // The tampering section: both ledger records of device-1, the file restored on disk, and
+  // the fleet's compliance where device-1 is compliant again with its repair recorded.
+  for (const char* expected :
+       {"overwrote state/apps/press-control/current/config/line.conf",
+        "device-1   tamper           press-control 2.0.0    1 change: modified content: "
+        "config/line.conf",
+        "device-1   repaired", "app restarted; clean",
+        "line.conf on disk again: \"line_speed=2.0.0\" as published", "fleet compliance",
+        "compliant 2.0.0        2.0.0        compliant since", "tampered 1 time(s)", "summary: "}) {
     EXPECT_NE(result.output.find(expected), std::string::npos) << expected << "\n" << result.output;
   }
   EXPECT_EQ(result.output.find("ACCEPTED"), std::string::npos) << result.output;
