@@ -282,6 +282,11 @@ inline constexpr std::chrono::milliseconds kGatewayPeerRetryDelay{500};
 inline constexpr size_t kGatewayRecentCommitsMax = 20'000;
 // Fetch timings kept for status() (benchmarks read them).
 inline constexpr size_t kGatewayFetchHistoryMax = 64;
+// Bytes queued for sending across all device sessions beyond which chunk requests wait (in
+// arrival order) until writes drain: the gateway's memory does not grow with the fleet.
+inline constexpr size_t kGatewayQueuedBytesMax = 128 * 1024 * 1024;
+// Chunk requests one session may have waiting for that budget; more is a misbehaving device.
+inline constexpr size_t kGatewayDeferredChunksPerSessionMax = 64;
 
 // --- A device's session with its gateway (src/delivery/device_session.h). ---
 // Chunk requests a device keeps in flight (× the chunk size bounds the gateway's send queue
@@ -475,26 +480,6 @@ inline constexpr size_t kIntegrityEventBufferBytes = 64 * 1024;
 static_assert(kIntegrityDrainPathsMax <= kIntegrityPendingPathsMax);
 }  // namespace vigil::limits
 
-// --- Compliance (src/ledger/compliance.*, the compliance query, `vigil compliance`). ---
-namespace vigil::limits {
-// A compliance record's reason (built by the rules from names, versions and heights).
-inline constexpr size_t kLedgerComplianceReasonBytesMax = 1'024;
-// A compliance query answers at most this many devices per page (the client asks for the next
-// page after the last key), and apps per device. A row is at most ~2.6 KB (detail and reason
-// at their limits), so a full page (~2.7 MB) fits in one frame of the default size.
-inline constexpr size_t kApiComplianceDevicesMax = 128;
-inline constexpr size_t kApiComplianceAppsMax = 8;
-// Pages `vigil compliance` fetches at most (128 × 1024 devices).
-inline constexpr size_t kCliCompliancePagesMax = 1'024;
-// The group named in a compliance query.
-inline constexpr size_t kApiComplianceGroupBytesMax = kLedgerNameBytesMax;
-static_assert(kApiComplianceDevicesMax * kApiComplianceAppsMax *
-                      (kLedgerComplianceReasonBytesMax + kLedgerDetailBytesMax +
-                       4 * kLedgerNameBytesMax + 256) <=
-                  kFramePayloadBytesDefault,
-              "a full compliance page must fit in one frame");
-}  // namespace vigil::limits
-
 // --- The agent's integrity monitor and service manager (src/agent/integrity_monitor.h,
 // src/agent/service_notify.h, docs/agent.md#integrity).
 namespace vigil::limits {
@@ -514,6 +499,26 @@ inline constexpr size_t kAgentIntegrityDetailBytesMax = kLedgerDetailBytesMax;
 inline constexpr size_t kServiceNotifyMessageBytesMax = 4'096;
 static_assert(kAgentIntegrityBurstIntervalMin <= kAgentIntegrityBurstIntervalMax);
 static_assert(kAgentIntegrityCoalesceWindow < kAgentIntegrityBurstIntervalMin);
+}  // namespace vigil::limits
+
+// --- Compliance (src/ledger/compliance.*, the compliance query, `vigil compliance`). ---
+namespace vigil::limits {
+// A compliance record's reason (built by the rules from names, versions and heights).
+inline constexpr size_t kLedgerComplianceReasonBytesMax = 1'024;
+// A compliance query answers at most this many devices per page (the client asks for the next
+// page after the last key), and apps per device. A row is at most ~2.6 KB (detail and reason
+// at their limits), so a full page (~2.7 MB) fits in one frame of the default size.
+inline constexpr size_t kApiComplianceDevicesMax = 128;
+inline constexpr size_t kApiComplianceAppsMax = 8;
+// Pages `vigil compliance` fetches at most (128 × 1024 devices).
+inline constexpr size_t kCliCompliancePagesMax = 1'024;
+// The group named in a compliance query.
+inline constexpr size_t kApiComplianceGroupBytesMax = kLedgerNameBytesMax;
+static_assert(kApiComplianceDevicesMax * kApiComplianceAppsMax *
+                      (kLedgerComplianceReasonBytesMax + kLedgerDetailBytesMax +
+                       4 * kLedgerNameBytesMax + 256) <=
+                  kFramePayloadBytesDefault,
+              "a full compliance page must fit in one frame");
 }  // namespace vigil::limits
 
 // --- Coordinated activation on the device (src/agent/activation.h, docs/agent.md). ---

@@ -8,10 +8,10 @@ namespace vigil::gateway {
 namespace {
 
 Expected<GatewayConfig> FromTable(const toml::table& root, const std::filesystem::path& directory) {
-  VIGIL_RETURN_IF_ERROR(config::RefuseUnknownKeys(
-      root, "config",
-      {"name", "node_dir", "genesis", "peers", "listen", "cache_dir", "cache_bytes_max", "mirrors",
-       "fetch_retry_delay_ms"}));
+  VIGIL_RETURN_IF_ERROR(
+      config::RefuseUnknownKeys(root, "config",
+                                {"name", "node_dir", "genesis", "peers", "listen", "cache_dir",
+                                 "cache_bytes_max", "mirrors", "fetch_retry_delay_ms"}));
   VIGIL_ASSIGN_OR_RETURN(std::string name, config::RequiredString(root, "name"));
   VIGIL_ASSIGN_OR_RETURN(std::string node_dir, config::RequiredString(root, "node_dir"));
   VIGIL_ASSIGN_OR_RETURN(std::string genesis, config::RequiredString(root, "genesis"));
@@ -20,7 +20,8 @@ Expected<GatewayConfig> FromTable(const toml::table& root, const std::filesystem
 
   auto credentials = pki::LoadNodeDirectory(directory / node_dir);
   if (!credentials) {
-    return std::unexpected(credentials.error().WithContext("node_dir " + (directory / node_dir).string()));
+    return std::unexpected(
+        credentials.error().WithContext("node_dir " + (directory / node_dir).string()));
   }
   VIGIL_ASSIGN_OR_RETURN(pki::Identity identity, credentials->certificate.GetIdentity());
   if (identity.role != pki::Role::kGateway) {
@@ -31,10 +32,12 @@ Expected<GatewayConfig> FromTable(const toml::table& root, const std::filesystem
   }
   auto parsed_genesis = ledger::ReadGenesisFile(directory / genesis);
   if (!parsed_genesis) {
-    return std::unexpected(parsed_genesis.error().WithContext("genesis " + (directory / genesis).string()));
+    return std::unexpected(
+        parsed_genesis.error().WithContext("genesis " + (directory / genesis).string()));
   }
 
-  VIGIL_ASSIGN_OR_RETURN(auto peer_list, config::StringList(root, "peers", limits::kConfigListEntriesMax));
+  VIGIL_ASSIGN_OR_RETURN(auto peer_list,
+                         config::StringList(root, "peers", limits::kConfigListEntriesMax));
   if (peer_list.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "'peers' must name at least one peer (host:port)");
   }
@@ -54,8 +57,9 @@ Expected<GatewayConfig> FromTable(const toml::table& root, const std::filesystem
   VIGIL_ASSIGN_OR_RETURN(auto mirrors,
                          config::StringList(root, "mirrors", limits::kConfigListEntriesMax));
   if (mirrors.empty()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "'mirrors' must name at least one artifact mirror (https://host:port or file:///dir)");
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        "'mirrors' must name at least one artifact mirror (https://host:port or file:///dir)");
   }
   // file:// mirrors are relative to the configuration's directory when not absolute.
   for (std::string& mirror : mirrors) {
@@ -65,18 +69,18 @@ Expected<GatewayConfig> FromTable(const toml::table& root, const std::filesystem
     }
   }
   VIGIL_RETURN_IF_ERROR(ValidateMirrors(mirrors));
-  return GatewayConfig{
-      .name = std::move(name),
-      .options = GatewayOptions{.credentials = std::move(*credentials),
-                                .genesis = std::move(*parsed_genesis),
-                                .peers = std::move(peers),
-                                .listen_address = listen_at.first,
-                                .port = listen_at.second,
-                                .cache_directory = directory / cache_dir,
-                                .cache_bytes_max = cache_bytes_max,
-                                .fetch_retry_delay = fetch_retry_delay},
-      .mirrors = std::move(mirrors),
-      .ca_file = directory / node_dir / "ca.pem"};
+  return GatewayConfig{.name = std::move(name),
+                       .options = GatewayOptions{.credentials = std::move(*credentials),
+                                                 .genesis = std::move(*parsed_genesis),
+                                                 .peers = std::move(peers),
+                                                 .listen_address = listen_at.first,
+                                                 .port = listen_at.second,
+                                                 .cache_directory = directory / cache_dir,
+                                                 .cache_bytes_max = cache_bytes_max,
+                                                 .fetch_retry_delay = fetch_retry_delay,
+                                                 .queued_bytes_max = 0},
+                       .mirrors = std::move(mirrors),
+                       .ca_file = directory / node_dir / "ca.pem"};
 }
 
 }  // namespace

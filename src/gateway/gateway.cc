@@ -64,7 +64,14 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
     std::vector<delivery::AppStatus> apps;  // from the device's latest Hello
     bool welcomed = false;
     std::set<std::pair<std::string, std::string>> offered;  // (app, version)
-    std::string group;  // the device's group on the ledger (as of its connection)
+    std::string group;                // the device's group on the ledger (as of its connection)
+    size_t queued_bytes_counted = 0;  // its connection's queued_bytes() in queued_bytes_total_
+    size_t chunks_deferred = 0;       // its requests in deferred_chunks_
+  };
+  // A chunk request waiting for the gateway-wide send budget (limits::kGatewayQueuedBytesMax).
+  struct DeferredChunk {
+    std::weak_ptr<transport::Connection> connection;
+    delivery::ChunkRequest request;
   };
   // A release the ledger committed (any version: an activation may name an older one).
   struct KnownRelease {
@@ -98,6 +105,12 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   void OnClose(const transport::ConnectionPointer& connection, const Error& reason);
   void OnHello(Session& session, const delivery::Hello& hello);
   void OnChunkRequest(Session& session, const delivery::ChunkRequest& request);
+  void ServeChunk(Session& session, const delivery::ChunkRequest& request);
+  // Brings queued_bytes_total_ up to date with the session's send queue.
+  void CountQueued(Session& session);
+  // Serves deferred chunk requests, oldest first, while the budget allows.
+  void ServeDeferredChunks();
+  void ForgetSession(std::map<transport::Connection*, Session>::iterator session);
   void OnReport(Session& session, const delivery::Report& report);
   void SendReportResult(const transport::ConnectionPointer& connection,
                         delivery::ReportResult result, const crypto::PublicKey& device);
@@ -143,6 +156,12 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   std::unique_ptr<transport::Server> server_;
 
   std::map<transport::Connection*, Session> sessions_;
+  // Σ queued_bytes() of every session's connection, and the chunk requests waiting for it to
+  // fall below limits::kGatewayQueuedBytesMax.
+  size_t queued_bytes_total_ = 0;
+  size_t queued_bytes_max_ =
+      options_.queued_bytes_max != 0 ? options_.queued_bytes_max : limits::kGatewayQueuedBytesMax;
+  std::deque<DeferredChunk> deferred_chunks_;
   std::map<crypto::PublicKey, transport::Connection*> session_by_device_;
   std::map<std::string, LatestRelease> latest_by_app_;
   std::map<std::pair<std::string, std::string>, KnownRelease> releases_;  // (app, version)
@@ -198,6 +217,14 @@ Status GatewayCore::Start() {
   };
   handlers.on_close = [weak](const transport::ConnectionPointer& connection, const Error& reason) {
     if (auto self = weak.lock()) self->OnClose(connection, reason);
+  };
+  handlers.on_sent = [weak](const transport::ConnectionPointer& connection) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (auto found = self->sessions_.find(connection.get()); found != self->sessions_.end()) {
+      self->CountQueued(found->second);
+    }
+    self->ServeDeferredChunks();
   };
   transport::ServerOptions server_options;
   server_options.listen_address = options_.listen_address;
@@ -268,7 +295,7 @@ void GatewayCore::OnOpen(const transport::ConnectionPointer& connection) {
   if (auto existing = session_by_device_.find(device); existing != session_by_device_.end()) {
     // A device reconnecting before its old session timed out: the new one wins.
     existing->second->Close("replaced by a new session of the same device");
-    sessions_.erase(existing->second);
+    ForgetSession(sessions_.find(existing->second));
   }
   Session session;
   session.connection = connection;
@@ -286,7 +313,20 @@ void GatewayCore::OnClose(const transport::ConnectionPointer& connection, const 
   spdlog::info("gateway: device {} disconnected: {}", ShortKey(session->second.device),
                reason.message());
   session_by_device_.erase(session->second.device);
-  sessions_.erase(session);
+  ForgetSession(session);
+}
+
+void GatewayCore::ForgetSession(std::map<transport::Connection*, Session>::iterator session) {
+  if (session == sessions_.end()) return;
+  queued_bytes_total_ -= session->second.queued_bytes_counted;
+  sessions_.erase(session);  // its deferred requests are skipped: their connection is gone
+  ServeDeferredChunks();
+}
+
+void GatewayCore::CountQueued(Session& session) {
+  size_t now = session.connection->queued_bytes();
+  queued_bytes_total_ = queued_bytes_total_ - session.queued_bytes_counted + now;
+  session.queued_bytes_counted = now;
 }
 
 void GatewayCore::OnFrame(const transport::ConnectionPointer& connection, transport::FrameType type,
@@ -383,6 +423,35 @@ void GatewayCore::OfferWhatIsNew(Session& session) {
 }
 
 void GatewayCore::OnChunkRequest(Session& session, const delivery::ChunkRequest& request) {
+  if (deferred_chunks_.empty() && queued_bytes_total_ < queued_bytes_max_) {
+    ServeChunk(session, request);
+    return;
+  }
+  if (session.chunks_deferred >= limits::kGatewayDeferredChunksPerSessionMax) {
+    session.connection->Close("more than " +
+                              std::to_string(limits::kGatewayDeferredChunksPerSessionMax) +
+                              " chunk requests waiting for the gateway's send budget");
+    return;
+  }
+  ++session.chunks_deferred;
+  ++counters_.chunks_deferred;
+  deferred_chunks_.push_back(DeferredChunk{.connection = session.connection, .request = request});
+}
+
+void GatewayCore::ServeDeferredChunks() {
+  while (!deferred_chunks_.empty() && queued_bytes_total_ < queued_bytes_max_) {
+    DeferredChunk deferred = std::move(deferred_chunks_.front());
+    deferred_chunks_.pop_front();
+    auto connection = deferred.connection.lock();
+    if (!connection) continue;
+    auto found = sessions_.find(connection.get());
+    if (found == sessions_.end()) continue;
+    --found->second.chunks_deferred;
+    ServeChunk(found->second, deferred.request);
+  }
+}
+
+void GatewayCore::ServeChunk(Session& session, const delivery::ChunkRequest& request) {
   delivery::Chunk chunk{
       .request_id = request.request_id, .offset = request.offset, .bytes = {}, .error = ""};
   auto bytes = cache_.Read(request.bundle_digest, request.offset, request.length);
@@ -397,7 +466,9 @@ void GatewayCore::OnChunkRequest(Session& session, const delivery::ChunkRequest&
     // rather than allowed to grow the gateway's memory.
     session.connection->Close("chunk requests beyond the session's send queue: " +
                               sent.error().message());
+    return;
   }
+  CountQueued(session);
 }
 
 void GatewayCore::OnReport(Session& session, const delivery::Report& report) {

@@ -65,6 +65,9 @@ struct GatewayOptions {
   // How long a failed fetch waits before the next attempt (it is retried while devices want
   // the release).
   std::chrono::milliseconds fetch_retry_delay{2'000};
+  // Bytes queued to all devices together beyond which chunk requests wait their turn (0:
+  // limits::kGatewayQueuedBytesMax): the gateway's memory does not grow with the fleet.
+  size_t queued_bytes_max = 0;
 };
 
 // What the gateway is doing, for `vigil gateway` logs, tests and benchmarks.
@@ -75,6 +78,7 @@ struct GatewayStatus {
   uint64_t cache_bytes = 0;
   uint64_t offers_sent = 0;
   uint64_t chunks_served = 0;
+  uint64_t chunks_deferred = 0;  // waited for the gateway-wide send budget
   uint64_t reports_relayed = 0;
   uint64_t reports_committed = 0;
   uint64_t sessions_refused = 0;

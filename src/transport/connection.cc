@@ -466,6 +466,10 @@ void Connection::OnWrite(const asio::error_code& error) {
   }
   endpoint_->stats->frames_sent.fetch_add(frames_in_flight_, std::memory_order_relaxed);
   frames_in_flight_ = 0;
+  if (endpoint_->handlers.on_sent) {
+    endpoint_->handlers.on_sent(shared_from_this());
+    if (state_ == State::kClosed) return;
+  }
 
   if (wants_writable_ && state_ == State::kOpen &&
       queued_bytes_ <= options_.send_queue_bytes_max / 2 &&

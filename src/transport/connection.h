@@ -76,6 +76,9 @@ struct Handlers {
   std::function<void(const ConnectionPointer&, FrameType, ByteSpan)> on_frame;
   std::function<void(const ConnectionPointer&)> on_writable;
   std::function<void(const ConnectionPointer&, const Error&)> on_close;
+  // Optional: after every completed write (queued_bytes() just shrank). For an owner that
+  // budgets memory across many connections.
+  std::function<void(const ConnectionPointer&)> on_sent;
 };
 
 namespace internal {

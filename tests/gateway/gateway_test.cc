@@ -74,8 +74,8 @@ class GatewayTest : public ::testing::Test {
     });
     auto credentials = pki::LoadNodeDirectory(cluster_.admins.front());
     ASSERT_TRUE(credentials.has_value());
-    auto client = api::ApiClient::Connect(*credentials, cluster_.peers[0].host,
-                                          cluster_.peers[0].port, 5s);
+    auto client =
+        api::ApiClient::Connect(*credentials, cluster_.peers[0].host, cluster_.peers[0].port, 5s);
     ASSERT_TRUE(client.has_value()) << client.error().message();
     client_ = std::move(*client);
   }
@@ -114,8 +114,9 @@ class GatewayTest : public ::testing::Test {
   std::filesystem::path IssueDevice(const std::string& name,
                                     const std::filesystem::path& ca_directory = {}) {
     std::filesystem::path out = directory_.path() / name;
-    auto issued = pki::IssueToDirectory(ca_directory.empty() ? cluster_.directory / "ca" : ca_directory,
-                                        pki::Role::kDevice, name, 20, out, std::nullopt);
+    auto issued =
+        pki::IssueToDirectory(ca_directory.empty() ? cluster_.directory / "ca" : ca_directory,
+                              pki::Role::kDevice, name, 20, out, std::nullopt);
     EXPECT_TRUE(issued.has_value()) << issued.error().message();
     return out;
   }
@@ -127,7 +128,8 @@ class GatewayTest : public ::testing::Test {
   }
 
   void Enroll(const std::filesystem::path& node_directory) {
-    ledger::EnrollDevice body{.device_key = DeviceKey(node_directory), .group = "line-1", .labels = {}};
+    ledger::EnrollDevice body{
+        .device_key = DeviceKey(node_directory), .group = "line-1", .labels = {}};
     Commit(ledger::SignTransaction(cluster_.chain_id, body, ++admin_sequence_, *admin_key_));
   }
 
@@ -144,19 +146,24 @@ class GatewayTest : public ::testing::Test {
     auto digest = crypto::Sha256(bundle);
     std::filesystem::create_directories(mirror);
     EXPECT_TRUE(WriteFileAtomically(mirror / ToHex(digest), bundle, 0644).has_value());
-    ledger::PublishRelease body{.app = kApp, .version = version, .bundle_digest = digest,
-                                .bundle_size_bytes = size, .manifest_root = crypto::Sha256(digest),
+    ledger::PublishRelease body{.app = kApp,
+                                .version = version,
+                                .bundle_digest = digest,
+                                .bundle_size_bytes = size,
+                                .manifest_root = crypto::Sha256(digest),
                                 .notes = ""};
-    Commit(ledger::SignTransaction(cluster_.chain_id, body, ++publisher_sequence_, *publisher_key_));
+    Commit(
+        ledger::SignTransaction(cluster_.chain_id, body, ++publisher_sequence_, *publisher_key_));
     return bundle;
   }
 
   // `ca_directory`: another CA than the fleet's, for the impostor-gateway case.
-  void StartGateway(std::vector<std::string> mirrors, const std::filesystem::path& ca_directory = {}) {
+  void StartGateway(std::vector<std::string> mirrors,
+                    const std::filesystem::path& ca_directory = {}, size_t queued_bytes_max = 0) {
     std::filesystem::path node = directory_.path() / "gateway";
-    auto issued = pki::IssueToDirectory(
-        ca_directory.empty() ? cluster_.directory / "ca" : ca_directory, pki::Role::kGateway,
-        "gateway-1", 20, node, std::nullopt);
+    auto issued =
+        pki::IssueToDirectory(ca_directory.empty() ? cluster_.directory / "ca" : ca_directory,
+                              pki::Role::kGateway, "gateway-1", 20, node, std::nullopt);
     ASSERT_TRUE(issued.has_value()) << issued.error().message();
     auto credentials = pki::LoadNodeDirectory(node);
     ASSERT_TRUE(credentials.has_value());
@@ -176,7 +183,8 @@ class GatewayTest : public ::testing::Test {
         .port = 0,
         .cache_directory = directory_.path() / "gateway-cache",
         .cache_bytes_max = 0,
-        .fetch_retry_delay = 200ms};
+        .fetch_retry_delay = 200ms,
+        .queued_bytes_max = queued_bytes_max};
     auto started = OnLoop([&]() -> Status {
       auto gateway = Gateway::Start(loop_, std::move(options), MakeMirrorFetch(std::move(mirrors)));
       if (!gateway) return std::unexpected(gateway.error());
@@ -193,17 +201,16 @@ class GatewayTest : public ::testing::Test {
     auto log = std::make_unique<DeviceLog>();
     DeviceLog* raw = log.get();
     logs_.push_back(std::move(log));
-    delivery::DeviceSessionOptions options{
-        .credentials = std::move(*credentials),
-        .genesis = genesis_,
-        .gateway_host = "127.0.0.1",
-        .gateway_port = OnLoop([&] { return gateway_->port(); }),
-        .gateway_name = std::nullopt,
-        .downloads_directory = node_directory / "downloads",
-        .chunk_bytes = 64 * 1024,
-        .chunks_in_flight = 4,
-        .reconnect = {},
-        .seed = 7};
+    delivery::DeviceSessionOptions options{.credentials = std::move(*credentials),
+                                           .genesis = genesis_,
+                                           .gateway_host = "127.0.0.1",
+                                           .gateway_port = OnLoop([&] { return gateway_->port(); }),
+                                           .gateway_name = std::nullopt,
+                                           .downloads_directory = node_directory / "downloads",
+                                           .chunk_bytes = 64 * 1024,
+                                           .chunks_in_flight = 4,
+                                           .reconnect = {},
+                                           .seed = 7};
     options.reconnect.delay_initial = 50ms;
     options.reconnect.delay_max = 200ms;
     delivery::DeviceSessionCallbacks callbacks{
@@ -298,9 +305,14 @@ TEST_F(GatewayTest, AnEnrolledDeviceReceivesTheReleaseAndItsReportIsCommitted) {
   std::promise<delivery::ReportResult> answer;
   OnLoop([&] {
     devices_[0]->SendReport(
-        ledger::DeviceReport{.report_kind = ledger::DeviceReportKind::kInstalled, .app = kApp,
-                             .version = "1.0.0", .observed_time_ms = 1, .snapshot_root = std::nullopt,
-                             .files_changed = 0, .duration_ms = 5, .detail = ""},
+        ledger::DeviceReport{.report_kind = ledger::DeviceReportKind::kInstalled,
+                             .app = kApp,
+                             .version = "1.0.0",
+                             .observed_time_ms = 1,
+                             .snapshot_root = std::nullopt,
+                             .files_changed = 0,
+                             .duration_ms = 5,
+                             .detail = ""},
         [&answer](const delivery::ReportResult& result) { answer.set_value(result); });
     return 0;
   });
@@ -318,6 +330,30 @@ TEST_F(GatewayTest, AnEnrolledDeviceReceivesTheReleaseAndItsReportIsCommitted) {
   EXPECT_GE(status.offers_sent, 1u);
   ASSERT_EQ(status.fetches.size(), 1u);
   EXPECT_EQ(status.fetches[0].version, "1.0.0");
+}
+
+// With a send budget smaller than one chunk, every chunk request but the first waits for the
+// queue to drain: three devices downloading at once still each get the exact bundle.
+TEST_F(GatewayTest, ChunkRequestsBeyondTheSendBudgetWaitTheirTurnAndEveryDownloadCompletes) {
+  std::vector<std::filesystem::path> devices;
+  for (int i = 1; i <= 3; ++i) {
+    devices.push_back(IssueDevice("device-" + std::to_string(i)));
+    Enroll(devices.back());
+  }
+  StartGateway({"file://" + mirror_.string()}, {}, /*queued_bytes_max=*/1);
+  std::vector<DeviceLog*> logs;
+  for (const auto& device : devices) logs.push_back(&StartDevice(device, "0.9.0"));
+  Bytes bundle = Publish("1.0.0", 700 * 1024 + 3, mirror_);
+  for (DeviceLog* log : logs) {
+    ASSERT_TRUE(WaitFor([&] { return BundlesOf(*log) == 1; })) << "a device got no bundle";
+    std::lock_guard lock(log->mutex);
+    auto received = ReadFile(log->bundle_paths[0], 1 << 20);
+    ASSERT_TRUE(received.has_value());
+    EXPECT_EQ(*received, bundle);
+  }
+  GatewayStatus status = GatewayNow();
+  EXPECT_GT(status.chunks_deferred, 0u);
+  EXPECT_GE(status.chunks_served, 3u * 11u);  // 64 KiB chunks of a 700 KiB bundle, per device
 }
 
 TEST_F(GatewayTest, ADeviceAlreadyRunningTheLatestVersionIsNotOffered) {
@@ -398,7 +434,8 @@ TEST_F(GatewayTest, AMirrorServingWrongBytesIsSkippedForTheNextOne) {
   // The first mirror holds a file under the right name with one bit flipped.
   Bytes tampered = bundle;
   tampered[100] ^= 0x01;
-  ASSERT_TRUE(WriteFileAtomically(mirror_ / ToHex(crypto::Sha256(bundle)), tampered, 0644).has_value());
+  ASSERT_TRUE(
+      WriteFileAtomically(mirror_ / ToHex(crypto::Sha256(bundle)), tampered, 0644).has_value());
   StartGateway({"file://" + mirror_.string(), "file://" + good.string()});
   DeviceLog& log = StartDevice(device, "");
   ASSERT_TRUE(WaitFor([&] { return BundlesOf(log) == 1; }));
@@ -414,7 +451,8 @@ TEST_F(GatewayTest, AMirrorServingEndlessDataIsCutOffAndTheReleaseIsNotCached) {
   // The only mirror serves the right bytes followed by a megabyte more.
   Bytes endless = bundle;
   endless.resize(bundle.size() + 1024 * 1024, 0x5a);
-  ASSERT_TRUE(WriteFileAtomically(mirror_ / ToHex(crypto::Sha256(bundle)), endless, 0644).has_value());
+  ASSERT_TRUE(
+      WriteFileAtomically(mirror_ / ToHex(crypto::Sha256(bundle)), endless, 0644).has_value());
   StartGateway({"file://" + mirror_.string()});
   DeviceLog& log = StartDevice(device, "");
   ASSERT_TRUE(WaitFor([&] { return GatewayNow().devices_connected == 1; }));
@@ -423,7 +461,8 @@ TEST_F(GatewayTest, AMirrorServingEndlessDataIsCutOffAndTheReleaseIsNotCached) {
   EXPECT_EQ(BundlesOf(log), 0u);
 
   // Once the mirror is fixed, the retry succeeds and the device gets it.
-  ASSERT_TRUE(WriteFileAtomically(mirror_ / ToHex(crypto::Sha256(bundle)), bundle, 0644).has_value());
+  ASSERT_TRUE(
+      WriteFileAtomically(mirror_ / ToHex(crypto::Sha256(bundle)), bundle, 0644).has_value());
   ASSERT_TRUE(WaitFor([&] { return BundlesOf(log) == 1; }));
 }
 
