@@ -149,7 +149,14 @@ Status AgentDaemon::Start() {
     spdlog::info("agent {}: {} {} -> {}", config_.name, record.app, UpdaterStateName(record.state),
                  record.to.version.empty() ? record.from.version : record.to.version);
     if (session_) session_->SendHello();
-    if (integrity_) integrity_->Refresh();  // a release was staged or activated
+    if (integrity_) {
+      integrity_->Refresh();  // a release was staged or activated
+      // Settled after an activation (its report answered): a snapshot after it, so the
+      // ledger can judge the device compliant with what it now runs.
+      if (record.state == UpdaterState::kIdle && !record.from.version.empty()) {
+        integrity_->ReportSnapshot(record.app, "running " + record.from.version);
+      }
+    }
     // Staged (or back to idle): an effective activation may be waiting for exactly this.
     if (record.state == UpdaterState::kStaged || record.state == UpdaterState::kIdle) {
       std::string app = record.app;
@@ -217,17 +224,15 @@ bool AgentDaemon::AcceptOffer(const delivery::VerifiedRelease& release) const {
       runner_->running_version(release.app).empty()) {
     return false;  // not an app this device runs
   }
-  if (runner_->WantsRelease(release)) return true;
-  // An older release only because a verified activation of this device's group names it (a
-  // downgrade), and only when it is not already running or staged.
-  auto activation = activations_->activation(release.app);
-  if (!activation || activation->version != release.version) return false;
+  // Only between installs (Idle or Staged); while an activation is pending, only its version
+  // (older ones too: a downgrade), so nothing replaces it in the staged slot before it switches.
   auto record = runner_->record(release.app);
   if (record && (record->state != UpdaterState::kIdle && record->state != UpdaterState::kStaged)) {
     return false;
   }
-  return runner_->running_version(release.app) != release.version &&
-         StagedVersion(release.app) != release.version;
+  return AcceptsOffer(activations_->activation(release.app), release.version,
+                      runner_->running_version(release.app), StagedVersion(release.app),
+                      runner_->WantsRelease(release));
 }
 
 void AgentDaemon::OnMissingVersion(const delivery::VerifiedActivation& activation, bool halt,

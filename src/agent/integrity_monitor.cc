@@ -617,6 +617,14 @@ void IntegrityMonitor::Release(Watched& w) {
   SendSnapshot(w, "clean again: quarantine lifted, app started");
 }
 
+void IntegrityMonitor::ReportSnapshot(const std::string& app, std::string reason) {
+  auto found = apps_.find(app);
+  if (found == apps_.end()) return;
+  Watched& w = *found->second;
+  Check(w);
+  if (!w.quarantined) SendSnapshot(w, std::move(reason));
+}
+
 void IntegrityMonitor::SendSnapshot(Watched& w, std::string detail) {
   integrity::Snapshot snapshot = integrity::MakeSnapshot(w.manifest, w.records, options_.diff);
   detail += snapshot.Clean() ? "; clean"

@@ -137,6 +137,9 @@ class IntegrityMonitor {
   // The apps' releases may have changed (a transition of the updater): stores the files of
   // new staged/active slots, watches a newly active slot (start-up scan), prunes the store.
   void Refresh();
+  // Scans `app`'s active release now and reports the snapshot (after an activation the ledger
+  // judges compliance from the first snapshot that follows it).
+  void ReportSnapshot(const std::string& app, std::string reason);
 
   // For tests and the CLI: counters since start.
   struct Counters {
