@@ -50,6 +50,14 @@ ActivationStep DecideActivation(const delivery::VerifiedActivation& activation, 
              : ActivationStep::kKeepMissing;
 }
 
+bool AcceptsOffer(const std::optional<delivery::VerifiedActivation>& activation,
+                  std::string_view version, std::string_view running, std::string_view staged,
+                  bool updater_wants) {
+  if (version == running || version == staged) return false;
+  if (activation && activation->version != running) return version == activation->version;
+  return updater_wants;
+}
+
 Bytes EncodeActivation(const delivery::VerifiedActivation& activation) {
   codec::Encoder encoder;
   encoder.WriteU16(kActivationRecordFormat);

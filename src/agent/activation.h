@@ -52,6 +52,15 @@ std::string_view ActivationStepName(ActivationStep step);
 ActivationStep DecideActivation(const delivery::VerifiedActivation& activation, uint64_t height,
                                 int64_t time_ms, std::string_view running, std::string_view staged);
 
+// Whether the device takes an offered `version` of an app, given the app's latest verified
+// activation (if any), what runs and what is staged, and whether the updater wants it on its
+// own (a newer release). While an activation is pending (its version does not run yet) only
+// its version is taken, older ones too (a downgrade): any other release would replace it in
+// the staged slot, and the queued switch would start that one instead.
+bool AcceptsOffer(const std::optional<delivery::VerifiedActivation>& activation,
+                  std::string_view version, std::string_view running, std::string_view staged,
+                  bool updater_wants);
+
 // The persisted form (<root>/activations/<app>.record): strict, canonical, with limits.
 Bytes EncodeActivation(const delivery::VerifiedActivation& activation);
 Expected<delivery::VerifiedActivation> DecodeActivation(ByteSpan bytes);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "common/file.h"
@@ -14,9 +15,9 @@
 namespace vigil::agent {
 namespace {
 
-delivery::VerifiedActivation Activation(std::string version, uint64_t recorded, uint64_t at,
-                                        ledger::MissingVersionPolicy policy =
-                                            ledger::MissingVersionPolicy::kHalt) {
+delivery::VerifiedActivation Activation(
+    std::string version, uint64_t recorded, uint64_t at,
+    ledger::MissingVersionPolicy policy = ledger::MissingVersionPolicy::kHalt) {
   return delivery::VerifiedActivation{.group = "line-1",
                                       .app = "press",
                                       .version = std::move(version),
@@ -45,6 +46,31 @@ TEST(ActivationDecisionTest, EveryCase) {
             ActivationStep::kActivate);
 }
 
+// The halt case of tests/cli/activation_flow_test.cc: 1.0.0 runs, 3.0.0 is staged, an
+// activation of 2.0.0 arrives; the device stages 2.0.0 and queues the switch, then the gateway
+// offers 3.0.0 (the newest) again. Taking it replaced 2.0.0 in the staged slot and the queued
+// switch started 3.0.0. While an activation is pending, only its version is taken.
+TEST(ActivationOfferTest, OnlyThePendingActivationsVersionWhileItDoesNotRun) {
+  auto pending = std::make_optional(Activation("2.0.0", 87, 88));
+  EXPECT_FALSE(AcceptsOffer(pending, "3.0.0", "1.0.0", "2.0.0", /*updater_wants=*/true));
+  EXPECT_FALSE(AcceptsOffer(pending, "3.0.0", "1.0.0", "", true));
+  EXPECT_TRUE(AcceptsOffer(pending, "2.0.0", "1.0.0", "3.0.0", true));   // replaces 3.0.0
+  EXPECT_FALSE(AcceptsOffer(pending, "2.0.0", "1.0.0", "2.0.0", true));  // staged already
+  // A downgrade: taken only because the activation names it.
+  auto downgrade = std::make_optional(Activation("1.0.0", 53, 54));
+  EXPECT_TRUE(AcceptsOffer(downgrade, "1.0.0", "2.0.0", "", /*updater_wants=*/false));
+  EXPECT_FALSE(AcceptsOffer(downgrade, "1.5.0", "2.0.0", "", false));
+  EXPECT_FALSE(AcceptsOffer(downgrade, "1.0.0", "1.0.0", "", false));  // runs already
+  // Halted (nothing runs): still only the activation's version.
+  EXPECT_FALSE(AcceptsOffer(pending, "3.0.0", "", "", true));
+  EXPECT_TRUE(AcceptsOffer(pending, "2.0.0", "", "", true));
+  // Once it runs (or with no activation), whatever the updater wants: newer releases stage.
+  EXPECT_TRUE(AcceptsOffer(pending, "3.0.0", "2.0.0", "", true));
+  EXPECT_FALSE(AcceptsOffer(pending, "1.5.0", "2.0.0", "", false));
+  EXPECT_TRUE(AcceptsOffer(std::nullopt, "3.0.0", "2.0.0", "", true));
+  EXPECT_FALSE(AcceptsOffer(std::nullopt, "1.0.0", "2.0.0", "", false));
+}
+
 TEST(ActivationRecordTest, RoundTripsCanonicallyAndStrictly) {
   auto activation = Activation("2.0.0", 10, 15, ledger::MissingVersionPolicy::kKeep);
   activation.index = 3;
@@ -67,21 +93,20 @@ class ActivationTrackerTest : public ::testing::Test {
   std::unique_ptr<ActivationTracker> MakeTracker() {
     auto tracker = std::make_unique<ActivationTracker>(
         directory_.path() / "activations",
-        ActivationHooks{
-            .running_version = [this](const std::string&) { return running_; },
-            .staged_version = [this](const std::string&) { return staged_; },
-            .activate =
-                [this](const std::string& app, const std::string& note) {
-                  activated_.push_back(app + " " + staged_ + " | " + note);
-                  return true;
-                },
-            .missing =
-                [this](const delivery::VerifiedActivation& activation, bool halt,
-                       const std::string& detail) {
-                  missing_.push_back(std::string(halt ? "halt " : "keep ") + activation.version +
-                                     " | " + detail);
-                },
-            .log = nullptr});
+        ActivationHooks{.running_version = [this](const std::string&) { return running_; },
+                        .staged_version = [this](const std::string&) { return staged_; },
+                        .activate =
+                            [this](const std::string& app, const std::string& note) {
+                              activated_.push_back(app + " " + staged_ + " | " + note);
+                              return true;
+                            },
+                        .missing =
+                            [this](const delivery::VerifiedActivation& activation, bool halt,
+                                   const std::string& detail) {
+                              missing_.push_back(std::string(halt ? "halt " : "keep ") +
+                                                 activation.version + " | " + detail);
+                            },
+                        .log = nullptr});
     EXPECT_TRUE(tracker->Load().has_value());
     tracker->set_group("line-1");
     return tracker;
@@ -141,14 +166,15 @@ TEST_F(ActivationTrackerTest, MissingVersionHaltsOrKeepsOnceThenActivatesWhenSta
   EXPECT_EQ(missing_[0].rfind("halt 2.0.0 | halted: 2.0.0 is effective", 0), 0u) << missing_[0];
   tracker->OnHeader(12, 0);
   EXPECT_EQ(missing_.size(), 1u);  // reported once
-  staged_ = "2.0.0";                // the download finished and it is staged
+  staged_ = "2.0.0";               // the download finished and it is staged
   tracker->Reevaluate("press");
   EXPECT_EQ(activated_.size(), 1u);
 
   running_ = "2.0.0";
   staged_ = "";
-  ASSERT_TRUE(tracker->OnActivation(Activation("1.0.0", 13, 14, ledger::MissingVersionPolicy::kKeep))
-                  .has_value());
+  ASSERT_TRUE(
+      tracker->OnActivation(Activation("1.0.0", 13, 14, ledger::MissingVersionPolicy::kKeep))
+          .has_value());
   tracker->OnHeader(14, 0);
   ASSERT_EQ(missing_.size(), 2u);
   EXPECT_NE(missing_[1].find("behind: 1.0.0 is effective (block 14) but not staged here; 2.0.0 "
