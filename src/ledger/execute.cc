@@ -360,7 +360,7 @@ struct KindExecutor {
         return Refuse(ResultCode::kAlreadyExists, prefix + target + " is already in force");
       }
       // Activating the version in force cancels the pending switch.
-      PutRules(state, RulesRecord{.version = in_force, .next_version = 0, .next_height = 0});
+      PutRules(state, RulesAfterActivation(rules, context.height, body.version, body.at_height));
       return Accept();
     }
     uint64_t total_power = 0;
@@ -389,9 +389,7 @@ struct KindExecutor {
                         " of the voting power");
     }
     // A pending switch is replaced (rescheduled); a reached one becomes the version in force.
-    PutRules(state, RulesRecord{.version = in_force,
-                                .next_version = body.version,
-                                .next_height = body.at_height});
+    PutRules(state, RulesAfterActivation(rules, context.height, body.version, body.at_height));
     return Accept();
   }
 };
@@ -541,26 +539,41 @@ TransactionResult CheckTransactionStateful(const StateReader& state,
 }
 
 uint32_t RulesVersionAt(const StateReader& state, uint64_t height) {
-  RulesRecord rules = GetRules(state);
-  if (rules.next_version != 0 && height >= rules.next_height) return rules.next_version;
-  return rules.version;
+  return RulesVersionAt(GetRules(state), height);
 }
 
 Status CheckRulesAvailable(const StateReader& state, uint64_t height,
                            uint32_t rules_version_max) {
-  uint32_t version = RulesVersionAt(state, height);
-  if (FindRules(version, rules_version_max) != nullptr) return Ok();
-  RulesRecord rules = GetRules(state);
+  return CheckRulesAvailable(GetRules(state), height, SupportedRulesVersions(rules_version_max));
+}
+
+uint32_t RulesVersionAt(const RulesRecord& rules, uint64_t height) {
+  if (rules.next_version != 0 && height >= rules.next_height) return rules.next_version;
+  return rules.version;
+}
+
+Status CheckRulesAvailable(const RulesRecord& rules, uint64_t height,
+                           std::span<const uint32_t> versions_have) {
+  uint32_t version = RulesVersionAt(rules, height);
+  if (std::ranges::binary_search(versions_have, version)) return Ok();
   uint64_t from = rules.next_version == version && rules.next_version != 0 ? rules.next_height
                                                                             : height;
-  std::vector<uint32_t> have = SupportedRulesVersions(rules_version_max);
   return Fail(ErrorCode::kUnavailable,
               "block " + std::to_string(height) + " executes under rules version " +
                   std::to_string(version) + " (in force from height " + std::to_string(from) +
                   "), which this peer does not have (it has rules versions up to " +
-                  std::to_string(have.empty() ? 0 : have.back()) +
+                  std::to_string(versions_have.empty() ? 0 : versions_have.back()) +
                   "); halt and install a Vigil release that supports rules version " +
                   std::to_string(version));
+}
+
+RulesRecord RulesAfterActivation(const RulesRecord& rules, uint64_t height, uint32_t version,
+                                 uint64_t at_height) {
+  uint32_t in_force = RulesVersionAt(rules, height);
+  if (version == in_force) {
+    return RulesRecord{.version = in_force, .next_version = 0, .next_height = 0};
+  }
+  return RulesRecord{.version = in_force, .next_version = version, .next_height = at_height};
 }
 
 Expected<BlockExecution> ExecuteBlock(const State& state, const Block& block,

@@ -63,6 +63,22 @@ uint32_t RulesVersionAt(const StateReader& state, uint64_t height);
 // kUnavailable, naming the version needed and the height from which it is needed.
 Status CheckRulesAvailable(const StateReader& state, uint64_t height, uint32_t rules_version_max);
 
+// The same decisions on the RulesRecord alone, for callers without a ledger state (the
+// consensus simulator's rules-activation scenarios, docs/testing.md#rules-activations); the
+// two above read the record and call these.
+uint32_t RulesVersionAt(const RulesRecord& rules, uint64_t height);
+// `versions_have`: the rules versions this peer can execute, ascending (what
+// SupportedRulesVersions returns). Same Ok or kUnavailable message as above.
+Status CheckRulesAvailable(const RulesRecord& rules, uint64_t height,
+                           std::span<const uint32_t> versions_have);
+// The record after block `height` accepted an activate-rules transaction for `version` from
+// `at_height` (docs/ledger.md#activate-rules): the version in force at `height` stays, and
+// the switch is scheduled, replacing a pending one — or, for the version in force, the
+// pending switch is cancelled. The refusals (not in the future, no support) are the
+// transaction's, before this.
+RulesRecord RulesAfterActivation(const RulesRecord& rules, uint64_t height, uint32_t version,
+                                 uint64_t at_height);
+
 struct BlockExecution {
   std::vector<TransactionId> transaction_ids;
   std::vector<TransactionResult> results;
