@@ -35,6 +35,8 @@ void Add(RunnerTotals& totals, const SimResult& result) {
   totals.crashes += result.crashes;
   totals.evidence += result.evidence_found;
   totals.guard_refusals += result.guard_refusals;
+  totals.rules_activations += result.rules_versions_activated;
+  totals.rules_halts += result.rules_halts;
   totals.simulated_ms += result.simulated_ms;
 }
 
@@ -58,6 +60,18 @@ Status ValidateRunnerOptions(const RunnerOptions& options) {
   if (options.base.byzantine_nodes > f) {
     return invalid("--byzantine may be at most f = (nodes - 1) / 3 = " + std::to_string(f) +
                    " with " + std::to_string(options.base.nodes) + " nodes");
+  }
+  if ((options.base.rules_halting_node || options.base.sabotage_late_activation) &&
+      !options.base.rules_activations) {
+    return invalid(std::string(options.base.rules_halting_node ? "--rules-halting-node"
+                                                               : "--sabotage-late-activation") +
+                   " needs --rules-activations");
+  }
+  if (options.base.rules_halting_node && options.base.byzantine_nodes > 0 &&
+      options.base.byzantine_nodes > f - 1) {
+    return invalid("--byzantine may be at most f - 1 = " + std::to_string(std::max(f - 1, 0)) +
+                   " with --rules-halting-node and " + std::to_string(options.base.nodes) +
+                   " nodes: the halted node counts against f");
   }
   return Ok();
 }
@@ -95,10 +109,14 @@ RunnerTotals RunSeeds(const RunnerOptions& options, const RunnerCallbacks& callb
 }
 
 std::string FormatRunHeader(std::string_view program, const RunnerOptions& options) {
-  return Format("%.*s: seeds %llu..%llu, %u nodes, faults %s, %u job(s)",
+  const SimConfig& base = options.base;
+  return Format("%.*s: seeds %llu..%llu, %u nodes, faults %s, %u job(s)%s",
                 static_cast<int>(program.size()), program.data(), U(options.first_seed),
-                U(options.first_seed + options.seeds - 1), options.base.nodes,
-                options.base.faults.ToString().c_str(), options.jobs);
+                U(options.first_seed + options.seeds - 1), base.nodes,
+                base.faults.ToString().c_str(), options.jobs,
+                base.rules_halting_node  ? ", rules activations with a halting node"
+                : base.rules_activations ? ", rules activations"
+                                         : "");
 }
 
 std::string FormatResult(std::string_view program, const SimConfig& config,
@@ -110,6 +128,10 @@ std::string FormatResult(std::string_view program, const SimConfig& config,
       U(result.max_round), U(result.crashes), U(result.evidence_found),
       result.byzantine.empty() ? "-" : result.byzantine.c_str(),
       static_cast<long long>(result.simulated_ms));
+  if (config.rules_activations) {
+    line += Format(" rules_activations=%llu rules_halts=%llu", U(result.rules_versions_activated),
+                   U(result.rules_halts));
+  }
   if (!result.ok) {
     // The checker's message may span lines (one per node); it is not size-limited here.
     line += "\n     " + result.failure + "\n     replay: " + ReplayCommand(config, program) +
@@ -125,7 +147,7 @@ std::string FormatProgress(const RunnerTotals& totals, uint64_t seeds) {
 
 std::string FormatTotals(std::string_view program, const RunnerTotals& totals) {
   const double seconds = std::max(totals.seconds, 1e-9);
-  return Format(
+  std::string line = Format(
       "%.*s: %llu seeds, %llu failed, %.1f s, %.1f seeds/s, %llu events (%.0f events/min), "
       "%llu heights decided by the slowest honest node in total, %llu crashes, %llu evidence, "
       "%llu guard refusals, %.0f simulated s",
@@ -134,6 +156,11 @@ std::string FormatTotals(std::string_view program, const RunnerTotals& totals) {
       static_cast<double>(totals.events) / seconds * 60.0, U(totals.heights), U(totals.crashes),
       U(totals.evidence), U(totals.guard_refusals),
       static_cast<double>(totals.simulated_ms) / 1000.0);
+  if (totals.rules_activations + totals.rules_halts > 0) {
+    line += Format(", %llu rules activations, %llu rules halts", U(totals.rules_activations),
+                   U(totals.rules_halts));
+  }
+  return line;
 }
 
 }  // namespace vigil::sim

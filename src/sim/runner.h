@@ -38,8 +38,10 @@ struct RunnerOptions {
 };
 
 // Refuses 0 seeds, a seed range that overflows, nodes outside 1..kSimNodesMax, jobs outside
-// 1..kSimJobsMax, a negative fault phase, and a negative count or more Byzantine validators
-// than f = (nodes - 1) / 3 (-1 means "drawn from the seed"). Messages name the flag.
+// 1..kSimJobsMax, a negative fault phase, a negative count or more Byzantine validators
+// than f = (nodes - 1) / 3 (-1 means "drawn from the seed"; with a rules-halting node, which
+// counts against f, at most f - 1), and a rules-halting node or late-activation sabotage
+// without rules activations. Messages name the flag.
 Status ValidateRunnerOptions(const RunnerOptions& options);
 
 struct RunnerTotals {
@@ -50,6 +52,8 @@ struct RunnerTotals {
   uint64_t crashes = 0;
   uint64_t evidence = 0;
   uint64_t guard_refusals = 0;
+  uint64_t rules_activations = 0;  // rules versions that took effect, summed over seeds
+  uint64_t rules_halts = 0;
   int64_t simulated_ms = 0;
   double seconds = 0;  // wall time so far
 };
@@ -63,7 +67,8 @@ struct RunnerCallbacks {
 RunnerTotals RunSeeds(const RunnerOptions& options, const RunnerCallbacks& callbacks = {});
 
 // The text both runners print (docs/testing.md shows them).
-// "<program>: seeds 1..2000, 4 nodes, faults mixed, 2 job(s)"
+// "<program>: seeds 1..2000, 4 nodes, faults mixed, 2 job(s)" (and ", rules activations" or
+// ", rules activations with a halting node").
 std::string FormatRunHeader(std::string_view program, const RunnerOptions& options);
 // "ok   seed=42 events=... simulated_ms=..." and, for a failure, the checker's message and
 // "     replay: <the one command that replays it> --trace".

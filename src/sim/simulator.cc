@@ -1,5 +1,7 @@
 #include "sim/simulator.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -9,6 +11,7 @@
 #include <unordered_map>
 
 #include "consensus/consensus.h"
+#include "ledger/execute.h"
 
 namespace vigil::sim {
 namespace {
@@ -68,14 +71,87 @@ class CachingVerifier final : public consensus::SignatureVerifier {
   std::unordered_map<std::string, bool> cache_;
 };
 
+// "Activate rules version V from height H", as a decided value carries it: the simulator's
+// stand-in for the ledger's activate-rules transaction (docs/ledger.md#activate-rules). Its
+// effect on the RulesRecord is the ledger's own (ledger::RulesAfterActivation); the support
+// check of the real transaction is out of scope (every simulated binary reports support).
+struct RulesActivation {
+  uint32_t version = 0;
+  uint64_t from_height = 0;
+};
+
+constexpr std::string_view kActivateRulesTag = " activate-rules ";
+constexpr std::string_view kFromTag = " from ";
+
+std::string EncodeRulesActivation(const RulesActivation& activation) {
+  return std::string(kActivateRulesTag) + std::to_string(activation.version) +
+         std::string(kFromTag) + std::to_string(activation.from_height);
+}
+
+// The activation a value carries, if any: " activate-rules <V> from <H>" at its end.
+std::optional<RulesActivation> ParseRulesActivation(ByteSpan value) {
+  std::string_view text(reinterpret_cast<const char*>(value.data()), value.size());
+  const size_t tag = text.find(kActivateRulesTag);
+  if (tag == std::string_view::npos) return std::nullopt;
+  text.remove_prefix(tag + kActivateRulesTag.size());
+  RulesActivation activation;
+  const char* const end = text.data() + text.size();
+  auto version = std::from_chars(text.data(), end, activation.version);
+  if (version.ec != std::errc{}) return std::nullopt;
+  std::string_view rest(version.ptr, static_cast<size_t>(end - version.ptr));
+  if (!rest.starts_with(kFromTag)) return std::nullopt;
+  rest.remove_prefix(kFromTag.size());
+  auto height = std::from_chars(rest.data(), end, activation.from_height);
+  if (height.ec != std::errc{} || height.ptr != end) return std::nullopt;
+  return activation;
+}
+
+// Heights whose proposals carry a rules activation -> how many heights later it takes effect.
+using RulesActivationPlan = std::map<uint64_t, uint64_t>;
+
+// Every rules version a simulated binary can have: 1 and the ones the run activates.
+std::vector<uint32_t> AllRulesVersions() {
+  std::vector<uint32_t> versions;
+  for (uint32_t version = 1; version <= kSimRulesActivations + 1; ++version) {
+    versions.push_back(version);
+  }
+  return versions;
+}
+
+struct Block {
+  Bytes value;
+  CommitCertificate certificate;
+  crypto::Sha256Digest state_hash{};
+  uint32_t rules_version = 1;  // the version the block executed under
+  ledger::RulesRecord rules;   // after the block
+};
+
+// What survives a crash: written and synced before anything of the same Ready is sent.
+struct Storage {
+  std::optional<DurableState> consensus_state;
+  std::vector<Block> chain;  // chain[i] is height i + 1
+};
+
+// The rules record after the node's last executed block (genesis: version 1, none scheduled).
+ledger::RulesRecord RulesAfterChain(const Storage& storage) {
+  return storage.chain.empty() ? ledger::RulesRecord{} : storage.chain.back().rules;
+}
+
 // The application: values name their proposer, height, round and time; a value starting with
-// "invalid" is refused by valid(v) (Byzantine proposers send some).
+// "invalid" is refused by valid(v) (Byzantine proposers send some). With a rules plan, a value
+// proposed at a planned height also carries a rules activation. It reads the node's storage,
+// which is what survives a crash, so it needs no restart of its own.
 class Application final : public consensus::ValueSource {
  public:
-  explicit Application(uint32_t node) : node_(node) {}
+  Application(uint32_t node, const Storage* storage, const RulesActivationPlan* rules_plan)
+      : node_(node), storage_(storage), rules_plan_(rules_plan) {}
   Bytes GetValue(uint64_t height, uint32_t round, int64_t now_ms) override {
-    return ToBytes("block by " + std::to_string(node_) + " at " + std::to_string(height) + "/" +
-                   std::to_string(round) + " t=" + std::to_string(now_ms));
+    std::string value = "block by " + std::to_string(node_) + " at " + std::to_string(height) +
+                        "/" + std::to_string(round) + " t=" + std::to_string(now_ms);
+    if (auto activation = PlannedRulesActivation(height)) {
+      value += EncodeRulesActivation(*activation);
+    }
+    return ToBytes(value);
   }
   bool IsValid(uint64_t /*height*/, ByteSpan value) override {
     static constexpr std::string_view kInvalid = "invalid";
@@ -84,19 +160,23 @@ class Application final : public consensus::ValueSource {
   }
 
  private:
+  // At a planned height, the next version from a few heights on, unless a switch is still
+  // pending (a second activation would replace it, and that version would never take effect).
+  std::optional<RulesActivation> PlannedRulesActivation(uint64_t height) const {
+    if (rules_plan_ == nullptr) return std::nullopt;
+    auto planned = rules_plan_->find(height);
+    if (planned == rules_plan_->end() || storage_->chain.size() + 1 != height) {
+      return std::nullopt;
+    }
+    const ledger::RulesRecord rules = RulesAfterChain(*storage_);
+    if (rules.next_version != 0 && height < rules.next_height) return std::nullopt;
+    return RulesActivation{.version = ledger::RulesVersionAt(rules, height) + 1,
+                           .from_height = height + planned->second};
+  }
+
   uint32_t node_;
-};
-
-struct Block {
-  Bytes value;
-  CommitCertificate certificate;
-  crypto::Sha256Digest state_hash{};
-};
-
-// What survives a crash: written and synced before anything of the same Ready is sent.
-struct Storage {
-  std::optional<DurableState> consensus_state;
-  std::vector<Block> chain;  // chain[i] is height i + 1
+  const Storage* storage_;
+  const RulesActivationPlan* rules_plan_;  // null: no activations
 };
 
 struct Node {
@@ -109,6 +189,9 @@ struct Node {
   std::unique_ptr<Consensus> consensus;
   Storage storage;
   bool up = true;
+  // Down because its binary lacks the rules version in force; only an upgrade restarts it.
+  bool halted = false;
+  std::vector<uint32_t> rules_versions_have = AllRulesVersions();  // ascending
   uint64_t incarnation = 0;  // timers and ticks of an earlier life are ignored
   bool crash_in_next_ready = false;
   bool waiting_next_height = false;
@@ -131,6 +214,7 @@ enum class EventKind : uint8_t {
   kChaos,
   kHeal,
   kFaultPhaseEnd,
+  kUpgrade,  // a halted node gets a binary with every rules version
 };
 
 struct Event {
@@ -186,14 +270,19 @@ std::string_view ModeName(ByzantineMode mode) {
 
 class Simulation {
  public:
-  explicit Simulation(const SimConfig& config) : config_(config), random_(config.seed) {
+  // The rules scenario draws from its own PRNG, so it leaves the fault schedule as it was.
+  explicit Simulation(const SimConfig& config)
+      : config_(config), random_(config.seed), rules_random_(config.seed ^ kRulesSeedSalt) {
     result_.seed = config.seed;
   }
 
   SimResult Run();
 
  private:
+  static constexpr uint64_t kRulesSeedSalt = 0x9e37'79b9'7f4a'7c15;
+
   void Setup();
+  void SetupRules();
   void Schedule(Event event);
   void ScheduleAt(int64_t time_ms, EventKind kind, uint32_t node = 0, uint64_t incarnation = 0) {
     Event event;
@@ -234,12 +323,17 @@ class Simulation {
   void StartNextHeight(Node& node);
   void Crash(Node& node, std::string_view where);
   void Restart(Node& node);
+  bool HaltIfRulesMissing(Node& node, uint64_t height);
+  void Upgrade(Node& node);
+  Block Execute(const Node& node, const consensus::Decision& decision) const;
   void OnChaos();
   void OnFaultPhaseEnd();
 
   // Checkers.
   void CheckSigned(Node& node, const Message& message);
   void OnDecision(Node& node, const consensus::Decision& decision);
+  void CheckRulesActivation(const Node& node, uint64_t height, const Block& block,
+                            bool first_decision);
   bool AllHonestReached(uint64_t height) const;
   std::string DescribeNodes() const;
 
@@ -250,6 +344,10 @@ class Simulation {
 
   SimConfig config_;
   Random random_;
+  Random rules_random_;
+  RulesActivationPlan rules_plan_;
+  uint64_t rules_plan_last_height_ = 0;  // where the last planned activation takes effect
+  std::optional<uint32_t> sabotaged_node_;
   SimResult result_;
   consensus::Config consensus_config_;
   CachingVerifier verifier_;
@@ -270,6 +368,10 @@ class Simulation {
   std::map<uint64_t, crypto::Sha256Digest> state_hashes_;
   uint64_t liveness_target_height_ = 0;
   int64_t liveness_deadline_ms_ = 0;
+  // Rules versions scheduled by decided activations: version -> height, and height -> version.
+  std::map<uint32_t, uint64_t> rules_scheduled_;
+  std::map<uint64_t, uint32_t> rules_scheduled_by_height_;
+  std::map<uint32_t, uint64_t> rules_first_height_;  // version -> first height executed under it
 };
 
 void Simulation::Fail(std::string failure) {
@@ -314,11 +416,14 @@ void Simulation::Setup() {
   }
 
   const uint32_t f = (n - 1) / 3;
+  // A halting node is down by design for a while: it uses one of the f faults.
+  const uint32_t byzantine_max = config_.rules_halting_node && f > 0 ? f - 1 : f;
   uint32_t byzantine = 0;
   if (faults.byzantine) {
-    byzantine = config_.byzantine_nodes < 0 ? static_cast<uint32_t>(random_.Between(0, f))
-                                            : static_cast<uint32_t>(config_.byzantine_nodes);
-    VIGIL_ASSERT(byzantine <= f);
+    byzantine = config_.byzantine_nodes < 0
+                    ? static_cast<uint32_t>(random_.Between(0, byzantine_max))
+                    : static_cast<uint32_t>(config_.byzantine_nodes);
+    VIGIL_ASSERT(byzantine <= byzantine_max);
   }
   uint64_t byzantine_power = 0;
   const uint64_t total_power = validators_->total_voting_power();
@@ -341,13 +446,15 @@ void Simulation::Setup() {
   partition_group_.assign(n, 0);
   clogged_until_ms_.assign(n, std::vector<int64_t>(n, 0));
 
+  SetupRules();
   for (Node& node : nodes_) {
     if (faults.clock_skew) {
       node.clock_rate = 0.6 + random_.Unit();
       node.clock_offset_ms = random_.Between(-2000, 2000);
     }
     node.signer = std::make_unique<consensus::Ed25519Signer>(*node.key);
-    node.application = std::make_unique<Application>(node.index);
+    node.application = std::make_unique<Application>(
+        node.index, &node.storage, config_.rules_activations ? &rules_plan_ : nullptr);
     node.consensus = std::make_unique<Consensus>(consensus_config_, node.signer.get(),
                                                  *node.application, verifier_);
   }
@@ -358,6 +465,32 @@ void Simulation::Setup() {
   }
   ScheduleAt(random_.Between(50, 300), EventKind::kChaos);
   ScheduleAt(config_.fault_phase_ms, EventKind::kFaultPhaseEnd);
+}
+
+// The activation plan: each one proposed 1-3 heights after the previous took effect, taking
+// effect 2-3 heights after it is proposed; the halting node and the sabotaged node.
+void Simulation::SetupRules() {
+  if (!config_.rules_activations) return;
+  uint64_t height = static_cast<uint64_t>(rules_random_.Between(2, 4));
+  for (uint32_t activation = 0; activation < kSimRulesActivations; ++activation) {
+    const auto lead = static_cast<uint64_t>(rules_random_.Between(2, 3));
+    rules_plan_.emplace(height, lead);
+    rules_plan_last_height_ = height + lead;
+    height = rules_plan_last_height_ + static_cast<uint64_t>(rules_random_.Between(1, 3));
+  }
+  std::vector<uint32_t> honest;
+  for (const Node& node : nodes_) {
+    if (node.honest) honest.push_back(node.index);
+  }
+  if (honest.empty()) return;
+  if (config_.rules_halting_node) {
+    Node& node = nodes_[honest[static_cast<size_t>(
+        rules_random_.Between(0, static_cast<int64_t>(honest.size()) - 1))]];
+    node.rules_versions_have.pop_back();  // the newest
+    Trace("node " + std::to_string(node.index) + " lacks rules version " +
+          std::to_string(kSimRulesActivations + 1));
+  }
+  if (config_.sabotage_late_activation) sabotaged_node_ = honest.front();
 }
 
 SimResult Simulation::Run() {
@@ -394,6 +527,7 @@ SimResult Simulation::Run() {
     if (node.consensus) result_.guard_refusals += node.consensus->refused_signatures();
   }
   result_.min_honest_height = lowest;
+  result_.rules_versions_activated = rules_first_height_.size();
   return result_;
 }
 
@@ -401,7 +535,8 @@ std::string Simulation::DescribeNodes() const {
   std::string text;
   for (const Node& node : nodes_) {
     text += "\n       node " + std::to_string(node.index) + (node.honest ? "" : " (byzantine)") +
-            (node.up ? "" : " down") + " decided " + std::to_string(node.storage.chain.size());
+            (node.up ? "" : " down") + (node.halted ? " halted" : "") + " decided " +
+            std::to_string(node.storage.chain.size());
     if (!node.consensus) continue;
     const DurableState& state = node.consensus->durable_state();
     text += " at h" + std::to_string(state.height) + " r" + std::to_string(state.round) + " " +
@@ -456,7 +591,10 @@ void Simulation::Dispatch(const Event& event) {
       }
       break;
     case EventKind::kRestart:
-      if (!node->up) Restart(*node);
+      if (!node->up && !node->halted) Restart(*node);
+      break;
+    case EventKind::kUpgrade:
+      Upgrade(*node);
       break;
     case EventKind::kChaos:
       if (fault_phase_) OnChaos();
@@ -612,6 +750,7 @@ void Simulation::Drive(Node& node) {
 void Simulation::StartNextHeight(Node& node) {
   node.waiting_next_height = false;
   const uint64_t height = node.storage.chain.size() + 1;
+  if (HaltIfRulesMissing(node, height)) return;
   node.consensus->Start(height, *validators_, NodeNow(node));
   Drive(node);
   if (!node.up) return;  // crashed while executing that Ready
@@ -665,13 +804,14 @@ void Simulation::Crash(Node& node, std::string_view where) {
 }
 
 void Simulation::Restart(Node& node) {
+  const uint64_t next_height = node.storage.chain.size() + 1;
+  if (HaltIfRulesMissing(node, next_height)) return;
   Trace("node " + std::to_string(node.index) + " restarts");
   node.up = true;
   ++node.incarnation;
   if (config_.sabotage_forget_state) node.storage.consensus_state.reset();
   node.consensus = std::make_unique<Consensus>(consensus_config_, node.signer.get(),
                                                *node.application, verifier_);
-  const uint64_t next_height = node.storage.chain.size() + 1;
   const auto& state = node.storage.consensus_state;
   if (state && state->height == next_height) {
     node.consensus->Restore(*state, *validators_, NodeNow(node));
@@ -682,6 +822,35 @@ void Simulation::Restart(Node& node) {
   Drive(node);
   ScheduleAt(now_ms_ + NodeDuration(node, config_.gossip_interval_ms), EventKind::kGossip,
              node.index, node.incarnation);
+}
+
+// What a peer daemon does before starting a height (peer::PeerNode::HaltIfRulesMissing): a
+// binary without the rules version in force there stops before executing anything of it, and
+// stays stopped (no crash restart) until it is upgraded.
+bool Simulation::HaltIfRulesMissing(Node& node, uint64_t height) {
+  Status available =
+      ledger::CheckRulesAvailable(RulesAfterChain(node.storage), height, node.rules_versions_have);
+  if (available) return false;
+  Trace("node " + std::to_string(node.index) + " halts before height " + std::to_string(height) +
+        ": " + available.error().message());
+  node.up = false;
+  node.halted = true;
+  node.crash_in_next_ready = false;
+  node.waiting_next_height = false;
+  node.future_commits.clear();
+  node.consensus.reset();  // its persisted state stays: the store is intact
+  ++result_.rules_halts;
+  if (result_.rules_halt_message.empty()) result_.rules_halt_message = available.error().message();
+  ScheduleAt(now_ms_ + rules_random_.Between(500, 3000), EventKind::kUpgrade, node.index);
+  return true;
+}
+
+// The operator installs a binary with every rules version and restarts the node.
+void Simulation::Upgrade(Node& node) {
+  Trace("node " + std::to_string(node.index) + " upgraded to every rules version");
+  node.rules_versions_have = AllRulesVersions();
+  node.halted = false;
+  if (!node.up) Restart(node);
 }
 
 void Simulation::OnChaos() {
@@ -713,17 +882,105 @@ void Simulation::OnFaultPhaseEnd() {
   partitioned_ = false;
   for (Node& node : nodes_) {
     node.crash_in_next_ready = false;
-    if (!node.up) Restart(node);
+    if (!node.up && !node.halted) Restart(node);
   }
   uint64_t highest = 0;
   for (const Node& node : nodes_) {
     if (node.honest) highest = std::max<uint64_t>(highest, node.storage.chain.size());
   }
   liveness_target_height_ = highest + config_.progress_heights;
+  // Every run goes past its last planned rules activation, so each one is reached.
+  if (config_.rules_activations) {
+    liveness_target_height_ =
+        std::max(liveness_target_height_, rules_plan_last_height_ + config_.progress_heights);
+  }
   liveness_deadline_ms_ = now_ms_ + config_.liveness_bound_ms;
 }
 
+// The node's execution of a decided value: the rules version in force at the height (the
+// ledger's RulesVersionAt on the node's record), the record after the activation the value
+// carries (the ledger's RulesAfterActivation; one for a past height is refused by the ledger
+// and changes nothing here either), and the state hash over the value, the version and the
+// record.
+Block Simulation::Execute(const Node& node, const consensus::Decision& decision) const {
+  const uint64_t height = decision.height;
+  const ledger::RulesRecord before = RulesAfterChain(node.storage);
+  const bool late = sabotaged_node_ == node.index;  // checker self-test only
+  const uint32_t version = ledger::RulesVersionAt(before, late ? height - 1 : height);
+  ledger::RulesRecord after = before;
+  if (auto activation = ParseRulesActivation(decision.value);
+      activation && activation->from_height > height) {
+    after =
+        ledger::RulesAfterActivation(before, height, activation->version, activation->from_height);
+  }
+  Bytes rules_bytes;
+  auto append = [&rules_bytes](uint64_t value, int bytes) {
+    for (int i = 0; i < bytes; ++i) rules_bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
+  };
+  append(version, 4);
+  append(after.version, 4);
+  append(after.next_version, 4);
+  append(after.next_height, 8);
+  crypto::Sha256Hasher hasher;
+  if (!node.storage.chain.empty()) hasher.Update(node.storage.chain.back().state_hash);
+  hasher.Update(decision.value);
+  hasher.Update(rules_bytes);
+  return Block{.value = decision.value,
+               .certificate = decision.certificate,
+               .state_hash = hasher.Finish(),
+               .rules_version = version,
+               .rules = after};
+}
+
 // --- Checkers ---
+
+// For an honest node's block at `height`, before it joins the chain: it executed under a
+// version its binary has, the first block under each version is the height a decided
+// activation scheduled it from, and a scheduled height runs under its version. So every
+// honest node switches at exactly the same block. The first honest decision of a height
+// (`first_decision`) records the schedule its activation makes.
+void Simulation::CheckRulesActivation(const Node& node, uint64_t height, const Block& block,
+                                      bool first_decision) {
+  const std::string who = "rules activation: honest node " + std::to_string(node.index);
+  const std::string at = " at height " + std::to_string(height);
+  const uint32_t version = block.rules_version;
+  if (!std::ranges::binary_search(node.rules_versions_have, version)) {
+    return Fail(who + " executed the block" + at + " under rules version " +
+                std::to_string(version) +
+                ", which its binary does not have; it should have halted before it");
+  }
+  const bool first_block = node.storage.chain.empty();
+  const uint32_t previous = first_block ? 1 : node.storage.chain.back().rules_version;
+  if (version != previous) {
+    auto scheduled = rules_scheduled_.find(version);
+    if (scheduled == rules_scheduled_.end() || scheduled->second != height) {
+      return Fail(who + " first executed under rules version " + std::to_string(version) + at +
+                  (scheduled == rules_scheduled_.end()
+                       ? ", which no decided activation scheduled"
+                       : " but the decided activation scheduled it from height " +
+                             std::to_string(scheduled->second)));
+    }
+    rules_first_height_.try_emplace(version, height);
+  }
+  if (auto due = rules_scheduled_by_height_.find(height);
+      due != rules_scheduled_by_height_.end() && due->second != version) {
+    return Fail(who + " executed the block" + at + " under rules version " +
+                std::to_string(version) + " but rules version " + std::to_string(due->second) +
+                " was scheduled from that height");
+  }
+  if (!first_decision) return;
+  const ledger::RulesRecord before = RulesAfterChain(node.storage);
+  if (block.rules == before) return;
+  // A pending switch the activation replaced or cancelled is no longer scheduled.
+  if (before.next_version != 0 && height < before.next_height) {
+    rules_scheduled_.erase(before.next_version);
+    rules_scheduled_by_height_.erase(before.next_height);
+  }
+  if (block.rules.next_version != 0 && height < block.rules.next_height) {
+    rules_scheduled_[block.rules.next_version] = block.rules.next_height;
+    rules_scheduled_by_height_[block.rules.next_height] = block.rules.next_version;
+  }
+}
 
 void Simulation::CheckSigned(Node& node, const Message& message) {
   std::optional<std::tuple<uint64_t, uint32_t, uint8_t>> step;
@@ -750,10 +1007,7 @@ void Simulation::CheckSigned(Node& node, const Message& message) {
 void Simulation::OnDecision(Node& node, const consensus::Decision& decision) {
   VIGIL_ASSERT(decision.height == node.storage.chain.size() + 1);
   const ValueId id = consensus::ComputeValueId(decision.value);
-  crypto::Sha256Hasher hasher;
-  if (!node.storage.chain.empty()) hasher.Update(node.storage.chain.back().state_hash);
-  hasher.Update(decision.value);
-  Block block{decision.value, decision.certificate, hasher.Finish()};
+  Block block = Execute(node, decision);
   Trace("node " + std::to_string(node.index) + " decides height " +
         std::to_string(decision.height) + " round " + std::to_string(decision.round));
   if (node.honest) {
@@ -774,6 +1028,10 @@ void Simulation::OnDecision(Node& node, const consensus::Decision& decision) {
                   ToHex(id).substr(0, 16) + " at height " + std::to_string(decision.height) +
                   " where another honest node decided " + ToHex(decided->second).substr(0, 16));
     }
+    // Before the state checker, which would also see a late switch (as a different hash), so
+    // that a rules failure is reported as one.
+    CheckRulesActivation(node, decision.height, block, first);
+    if (failed_) return;
     auto [hash, first_hash] = state_hashes_.try_emplace(decision.height, block.state_hash);
     if (!first_hash && hash->second != block.state_hash) {
       return Fail("state: honest node " + std::to_string(node.index) +
@@ -856,7 +1114,10 @@ std::string ReplayCommand(const SimConfig& config, std::string_view program) {
     command << " --fault-ms " << config.fault_phase_ms;
   }
   if (config.weighted) command << " --weighted";
+  if (config.rules_activations) command << " --rules-activations";
+  if (config.rules_halting_node) command << " --rules-halting-node";
   if (config.sabotage_forget_state) command << " --sabotage-forget-state";
+  if (config.sabotage_late_activation) command << " --sabotage-late-activation";
   return command.str();
 }
 

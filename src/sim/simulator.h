@@ -20,7 +20,18 @@
 //                agrees at every height;
 //   certificate  every decision carries a commit certificate that verifies;
 //   liveness     after faults stop, every honest node decides `progress_heights` more
-//                heights within `liveness_bound_ms`.
+//                heights within `liveness_bound_ms`;
+//   rules        with `rules_activations`: every honest node first executes under each rules
+//   activation   version at exactly the height its decided activation scheduled, and never
+//                executes a block under a version its binary lacks.
+//
+// Rules activations (`rules_activations`, docs/testing.md#rules-activations): at heights drawn
+// from the seed, proposers put "activate rules version V from height H" in their values
+// (V = 2, 3, ...; H two or three heights ahead). Each node executes decided values against its
+// own ledger::RulesRecord with the ledger's own functions (ledger::RulesVersionAt,
+// ledger::RulesAfterActivation), and folds the version in force and the record into its state
+// hash. Before starting a height it asks ledger::CheckRulesAvailable, as a peer daemon does:
+// a node whose binary lacks the version halts there (`rules_halting_node`) until upgraded.
 //
 // Thread-safety: a Simulation is single-threaded; separate Simulations share nothing and may
 // run on separate threads.
@@ -74,9 +85,23 @@ struct SimConfig {
   int64_t gossip_interval_ms = 200;
   // Safety valve on the event loop; reaching it is a failure (a livelock or a storm).
   uint64_t events_max = 2'000'000;
+  // Rules activations (see above): kSimRulesActivations of them, versions 2, 3, ..., proposed
+  // at heights drawn from the seed. Drawn from a PRNG of their own, so a run with them has the
+  // same faults as the same seed without.
+  bool rules_activations = false;
+  // With rules_activations: one honest node, drawn from the seed, runs a binary without the
+  // newest version (like `vigil peer --max-rules-version`). It halts before the first block
+  // under that version with the ledger's message, stays down (no fault restarts it), and
+  // 0.5-3 s of simulated time later is upgraded: restarted from its persisted state with every
+  // version. It must catch up with the same state hashes. The halted node counts against f,
+  // so such a run has at most f - 1 Byzantine validators.
+  bool rules_halting_node = false;
   // Checker self-test: honest nodes forget their persisted consensus state on restart, which
   // must eventually be caught as double signing. Never set outside tests.
   bool sabotage_forget_state = false;
+  // Checker self-test: one honest node executes each rules activation one height late, which
+  // the rules-activation checker must report. Needs rules_activations. Never set outside tests.
+  bool sabotage_late_activation = false;
   bool trace = false;  // print every event to stderr
 };
 
@@ -93,7 +118,14 @@ struct SimResult {
   uint64_t guard_refusals = 0;  // signatures refused by the restart guard (honest nodes)
   int64_t simulated_ms = 0;
   std::string byzantine;  // e.g. "1:equivocate"
+  // Rules versions some honest node executed a block under, beyond version 1.
+  uint64_t rules_versions_activated = 0;
+  uint64_t rules_halts = 0;        // nodes that halted for a missing rules version
+  std::string rules_halt_message;  // the first halt's: ledger::CheckRulesAvailable's message
 };
+
+// Rules activations per run with SimConfig::rules_activations: versions 2 .. this + 1.
+inline constexpr uint32_t kSimRulesActivations = 3;
 
 SimResult RunSimulation(const SimConfig& config);
 

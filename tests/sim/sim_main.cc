@@ -5,6 +5,10 @@
 //                                                one command that replays it
 //   consensus_sim --seed 42 --trace              every event of one run, to stderr
 //   consensus_sim --seeds 100000 --jobs 2 --progress 10000   a long run with progress lines
+//   consensus_sim --seeds 200 --rules-activations             rules versions 2, 3, 4 activated
+//                                                at heights from the seed, under the faults
+//   consensus_sim --seeds 200 --rules-halting-node            ... and one honest node lacks the
+//                                                newest: it halts, is upgraded, catches up
 //
 // The loop over seeds and the lines it prints are sim/runner.h, shared with `vigil sim`.
 // Exit status: 0 when every run passed every checker, 1 otherwise, 2 on bad arguments.
@@ -28,7 +32,8 @@ int Usage(const std::string& problem) {
                "                     [--faults none|mixed|drop,delay,duplicate,partition,clog,"
                "crash,skew,byzantine]\n"
                "                     [--byzantine K] [--fault-ms MS] [--jobs J] [--verbose] "
-               "[--trace] [--progress N] [--weighted]\n",
+               "[--trace] [--progress N] [--weighted]\n"
+               "                     [--rules-activations] [--rules-halting-node]\n",
                problem.c_str());
   return 2;
 }
@@ -83,8 +88,16 @@ int main(int argc, char** argv) {
       verbose = true;
     } else if (flag == "--trace") {
       options.base.trace = true;
+    } else if (flag == "--rules-activations") {
+      options.base.rules_activations = true;
+    } else if (flag == "--rules-halting-node") {
+      options.base.rules_activations = true;
+      options.base.rules_halting_node = true;
     } else if (flag == "--sabotage-forget-state") {
       options.base.sabotage_forget_state = true;
+    } else if (flag == "--sabotage-late-activation") {
+      options.base.rules_activations = true;
+      options.base.sabotage_late_activation = true;
     } else {
       return Usage("bad or incomplete argument '" + flag + "'");
     }
