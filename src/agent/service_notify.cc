@@ -53,7 +53,9 @@ Status NotifyServiceManager(std::string_view message) {
                                              (name[0] == '@' ? 0 : 1));
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Fail(ErrorCode::kIOError, std::string("socket: ") + std::strerror(errno));
-  ssize_t sent = ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL,
+  // Never blocks the event loop: a service manager that does not read its socket (its queue
+  // full) costs one lost message, reported as an error, not a daemon stuck in sendto.
+  ssize_t sent = ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
                           reinterpret_cast<const sockaddr*>(&address), length);
   int saved = errno;
   ::close(fd);

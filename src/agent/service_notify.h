@@ -35,8 +35,9 @@ std::optional<std::chrono::microseconds> WatchdogKeepAlivePeriod(const char* wat
                                                                  const char* watchdog_pid,
                                                                  pid_t own_pid);
 
-// Sends `message` to $NOTIFY_SOCKET. Ok (and nothing sent) when the variable is unset; an
-// error naming the socket when it is set but the datagram cannot be sent.
+// Sends `message` to $NOTIFY_SOCKET without blocking. Ok (and nothing sent) when the variable
+// is unset; an error naming the socket when it is set but the datagram cannot be sent (no
+// socket, or its queue is full: the manager is not reading).
 Status NotifyServiceManager(std::string_view message);
 
 class ServiceNotifier {

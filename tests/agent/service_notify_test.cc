@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "test_support/notify_socket.h"
 #include "test_support/temporary_directory.h"
 
 namespace vigil {
@@ -20,38 +21,7 @@ namespace {
 
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
-
-class NotifySocket {
- public:
-  explicit NotifySocket(const std::string& name) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, name.data(), name.size());
-    socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
-    if (name[0] == '@') {
-      address.sun_path[0] = '\0';
-    } else {
-      length += 1;
-    }
-    bound_ = ::bind(fd_, reinterpret_cast<const sockaddr*>(&address), length) == 0;
-  }
-  ~NotifySocket() { ::close(fd_); }
-  bool bound() const { return bound_; }
-  std::vector<std::string> Read() {
-    std::vector<std::string> messages;
-    char buffer[4096];
-    for (;;) {
-      ssize_t got = ::recv(fd_, buffer, sizeof(buffer), 0);
-      if (got < 0) return messages;
-      messages.emplace_back(buffer, static_cast<size_t>(got));
-    }
-  }
-
- private:
-  int fd_ = -1;
-  bool bound_ = false;
-};
+using test_support::NotifySocket;
 
 class ServiceNotifyTest : public ::testing::Test {
  protected:
@@ -119,6 +89,22 @@ TEST_F(ServiceNotifyTest, WithoutNotifySocketNothingIsSentAndNothingFails) {
   auto sent = NotifyServiceManager("READY=1");
   ASSERT_FALSE(sent);
   EXPECT_NE(sent.error().message().find("nobody-listens.sock"), std::string::npos);
+}
+
+// A manager that does not read its socket fills its queue: further messages fail at once
+// (reported), the daemon's loop is never stuck in sendto — it was, and `vigil peer` could not
+// stop on SIGTERM.
+TEST_F(ServiceNotifyTest, AFullQueueFailsTheMessageInsteadOfBlocking) {
+  const std::string path = (directory_.path() / "unread.sock").string();
+  NotifySocket socket(path);
+  ASSERT_TRUE(socket.bound());
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  size_t refused = 0;
+  for (int i = 0; i < 1000; ++i) refused += NotifyServiceManager("WATCHDOG=1") ? 0 : 1;
+  EXPECT_GT(refused, 0u);
+  std::vector<std::string> queued = socket.Read();
+  EXPECT_EQ(queued.size() + refused, 1000u);
+  EXPECT_TRUE(NotifyServiceManager("STOPPING=1"));  // room again once read
 }
 
 TEST(WatchdogPeriodTest, HalfOfWatchdogUsecForThisProcessOnly) {

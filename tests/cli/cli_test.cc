@@ -2,12 +2,16 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "crypto/crypto.h"
 #include "pki/pki.h"
+#include "test_support/notify_socket.h"
 #include "test_support/run_vigil.h"
 #include "test_support/temporary_directory.h"
 
@@ -87,7 +91,10 @@ TEST_F(CliTest, DemoRollsOutTwoReleasesRepairsATamperedDeviceAndRefusesEveryAtta
   CommandResult result = RunVigil("demo --peers 1 --devices 2 --dir " + Path("demo"), 240);
   ASSERT_EQ(result.exit_code, 0) << result.output;
   for (const char* expected :
-       {"all 2 devices run 1.0.0", "all 2 devices run 2.0.0", "refused  replaying an older version",
+       {"all 2 devices staged 1.0.0", "all 2 devices run 1.0.0", "device-2 goes offline",
+        "refused  activation while 1 of 2 staged", "1 of 2 enrolled devices",
+        "device-2 is back and stages 2.0.0", "all 2 devices run 2.0.0",
+        "refused  replaying an older version",
         "refused  publishing a version that exists",
         "refused  publishing with a key that is not a publisher",
         "refused  a bit flip in the archive", "refused  a bit flip in the manifest",
@@ -107,6 +114,41 @@ TEST_F(CliTest, DemoRollsOutTwoReleasesRepairsATamperedDeviceAndRefusesEveryAtta
   }
   EXPECT_EQ(result.output.find("ACCEPTED"), std::string::npos) << result.output;
   EXPECT_FALSE(std::filesystem::exists(Path("demo"))) << "demo must clean up without --keep";
+}
+
+// `vigil peer` under systemd (Type=notify, deploy/vigil-peer.service): READY=1 once it serves,
+// WATCHDOG=1 from its event loop at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM.
+TEST_F(CliTest, PeerTellsSystemdItIsReadyKeepsTheWatchdogFedAndSaysWhenItStops) {
+  CommandResult up = RunVigil("cluster up --dir " + Path("cluster") + " --peers 1");
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  ASSERT_EQ(RunVigil("cluster down --dir " + Path("cluster")).exit_code, 0);
+  const std::string socket_path = Path("notify.sock");
+  test_support::NotifySocket socket(socket_path);
+  ASSERT_TRUE(socket.bound());
+  ::setenv("NOTIFY_SOCKET", socket_path.c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "400000", 1);  // keep-alives every 200 ms
+  // `timeout` sends SIGTERM after 4 s and then exits with 124. The socket is read meanwhile,
+  // as systemd does (its queue holds only a few datagrams).
+  auto running = std::async(std::launch::async, [&] {
+    return RunVigil("peer --config " + Path("cluster/peer-1/peer.toml"), 4);
+  });
+  std::vector<std::string> messages;
+  while (running.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    for (auto& message : socket.Read()) messages.push_back(std::move(message));
+  }
+  CommandResult ran = running.get();
+  for (auto& message : socket.Read()) messages.push_back(std::move(message));
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  EXPECT_EQ(ran.exit_code, 124) << ran.output;
+  EXPECT_NE(ran.output.find("peer stopping signal=15"), std::string::npos) << ran.output;
+  ASSERT_GE(messages.size(), 2u);
+  EXPECT_EQ(messages.front().rfind("READY=1\nSTATUS=peer peer-1 at height ", 0), 0u)
+      << messages.front();
+  size_t keep_alives = 0;
+  for (const auto& message : messages) keep_alives += message == "WATCHDOG=1" ? 1 : 0;
+  EXPECT_GE(keep_alives, 5u);
+  EXPECT_EQ(messages.back(), "STOPPING=1");
 }
 
 }  // namespace
