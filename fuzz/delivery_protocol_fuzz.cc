@@ -77,7 +77,7 @@ void VerifyDecodedHeader(ByteSpan input) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   ByteSpan input(data + 1, size - 1);
-  switch (data[0] % 10) {
+  switch (data[0] % 11) {
     case 0:
       RoundTrip(input, delivery::DecodeHello);
       break;
@@ -107,6 +107,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 9:
       VerifyDecodedHeader(input);
+      break;
+    case 10:
+      RoundTrip(input, delivery::DecodeReleaseRequest);
       break;
   }
   return 0;

@@ -140,7 +140,12 @@ Status AgentDaemon::Start() {
             .staged_slot = [this](const std::string& app) -> std::string {
               auto record = runner_->record(app);
               return record && record->state == UpdaterState::kStaged ? record->to.slot : "";
-            }});
+            },
+            .request_release =
+                [this](const std::string& app, const std::string& version) {
+                  repair_fetches_.emplace(app, version);
+                  if (session_) session_->RequestRelease(app, version);
+                }});
     VIGIL_RETURN_IF_ERROR(integrity_->Start());
   }
   VIGIL_RETURN_IF_ERROR(activations_->Load());
@@ -220,6 +225,7 @@ std::string AgentDaemon::StagedVersion(const std::string& app) const {
 }
 
 bool AgentDaemon::AcceptOffer(const delivery::VerifiedRelease& release) const {
+  if (repair_fetches_.contains({release.app, release.version})) return true;  // for a repair
   if (!std::ranges::binary_search(config_.apps, release.app) &&
       runner_->running_version(release.app).empty()) {
     return false;  // not an app this device runs
@@ -263,6 +269,19 @@ void AgentDaemon::OnMissingVersion(const delivery::VerifiedActivation& activatio
 void AgentDaemon::OnBundle(const delivery::VerifiedRelease& release,
                            const std::filesystem::path& bundle,
                            std::chrono::microseconds transmission) {
+  if (repair_fetches_.erase({release.app, release.version}) > 0) {
+    if (integrity_) {
+      Status restored = integrity_->RestoreFromBundle(release.app, release.version,
+                                                      release.manifest_root, bundle);
+      if (!restored) {
+        spdlog::warn("agent {}: cannot renew the pristine copies of {} {}: {}", config_.name,
+                     release.app, release.version, restored.error().message());
+      }
+    }
+    std::error_code ignored;
+    std::filesystem::remove(bundle, ignored);  // the slot and the store hold its files
+    return;
+  }
   Status installing = runner_->Install(release, bundle, transmission);
   if (!installing) {
     spdlog::warn("agent {}: cannot install {} {} now: {}", config_.name, release.app,

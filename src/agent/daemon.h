@@ -23,8 +23,10 @@
 #include <asio/io_context.hpp>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent/activation.h"
@@ -87,6 +89,9 @@ class AgentDaemon {
   std::unique_ptr<ActivationTracker> activations_;
   std::unique_ptr<delivery::DeviceSession> session_;
   std::unique_ptr<IntegrityMonitor> integrity_;  // after runner_: destroyed first
+  // Releases the integrity monitor asked for again (damaged pristine copies): their offers
+  // are taken and their bundles go to the monitor, not to the updater.
+  std::set<std::pair<std::string, std::string>> repair_fetches_;  // (app, version)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

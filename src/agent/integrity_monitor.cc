@@ -219,6 +219,8 @@ struct IntegrityMonitor::Watched {
   bool quarantined = false;
   std::optional<Program> quarantined_program;
   std::optional<crypto::Sha256Digest> last_alert_root;  // alert-only: reported once per state
+  bool release_requested = false;  // request_release called; waiting for RestoreFromBundle
+  size_t copies_renewed = 0;       // by the last RestoreFromBundle, told in the next repair
 };
 
 IntegrityMonitor::IntegrityMonitor(asio::io_context& io_context, IntegrityMonitorOptions options,
@@ -559,19 +561,32 @@ void IntegrityMonitor::RepairNow(Watched& w, const integrity::Snapshot& snapshot
   const size_t needs_fetch = repair.Count(integrity::RepairOutcome::kNeedsFetch);
   counters_.files_repaired += restored + deleted;
   counters_.needs_fetch += needs_fetch;
+  if (needs_fetch > 0 && hooks_.request_release && !w.release_requested) {
+    w.release_requested = true;
+    hooks_.request_release(w.app, w.manifest.version);
+  }
+  const std::string fetch_state = !hooks_.request_release ? "no gateway to fetch it from"
+                                  : w.release_requested   ? "requested from the gateway"
+                                                          : "fetching";
   std::vector<std::string> problems;
   for (const auto& action : repair.actions) {
     if (action.outcome == integrity::RepairOutcome::kNeedsFetch) {
-      problems.push_back("needs fetch from the gateway (not available yet): " + action.path + " (" +
+      problems.push_back("needs fetch (" + fetch_state + "): " + action.path + " (" +
                          action.detail + ")");
     } else if (action.outcome == integrity::RepairOutcome::kFailed) {
       problems.push_back("failed: " + action.path + " (" + action.detail + ")");
     }
   }
   const bool restarting = restart && after.Clean();
+  std::string renewed;
+  if (w.copies_renewed > 0 && repair.Complete()) {
+    renewed = " (" + std::to_string(w.copies_renewed) +
+              " copies renewed from the release's bundle, fetched again from the gateway)";
+    w.copies_renewed = 0;
+  }
   std::string head = std::string(repair.Complete() ? "" : "incomplete: ") + "restored " +
                      std::to_string(restored) + " from the pristine store " +
-                     store_directory_.string() + ", deleted " + std::to_string(deleted) +
+                     store_directory_.string() + renewed + ", deleted " + std::to_string(deleted) +
                      (restarting ? "; app restarted" : "") + (after.Clean() ? "; clean" : "");
   if (!problems.empty()) head += "; ";
   std::string detail = JoinBounded(problems, head, limits::kAgentIntegrityDetailBytesMax);
@@ -587,6 +602,49 @@ void IntegrityMonitor::RepairNow(Watched& w, const integrity::Snapshot& snapshot
         .duration_ms = static_cast<uint64_t>(duration.count()),
         .detail = std::move(detail)});
   if (restarting) RestartApp(w);
+}
+
+Status IntegrityMonitor::RestoreFromBundle(const std::string& app, const std::string& version,
+                                           const crypto::Sha256Digest& manifest_root,
+                                           const std::filesystem::path& bundle) {
+  auto found = apps_.find(app);
+  if (found == apps_.end()) {
+    return Fail(ErrorCode::kNotFound, "no active release of " + app + " is watched");
+  }
+  Watched& w = *found->second;
+  if (version != w.manifest.version || manifest_root != release::ManifestRoot(w.manifest)) {
+    return Fail(ErrorCode::kRefused, "the bundle is " + app + " " + version + ", the active release is " +
+                                         w.manifest.version);
+  }
+  // A scratch slot next to the real ones: unpacked and verified with the agent's own code,
+  // its files copied into the store (each checked against its digest again), then deleted.
+  AppLayout layout(options_.root, app);
+  const std::string scratch = "refetch-" + w.slot;
+  (void)DeleteSlot(layout, scratch);  // left over from a crash
+  auto installed = InstallSlot(layout, scratch, bundle, manifest_root);
+  if (!installed) {
+    return std::unexpected(installed.error().WithContext("unpacking the re-fetched bundle"));
+  }
+  Status added = store_->AddRelease(installed->manifest, layout.slot(scratch));
+  (void)DeleteSlot(layout, scratch);
+  VIGIL_RETURN_IF_ERROR(added);
+  ++counters_.bundles_refetched;
+  w.release_requested = false;
+  w.copies_renewed = installed->manifest.files.size();
+  spdlog::info("agent integrity_pristine_renewed app={} version={} files={}", app, version,
+               w.copies_renewed);
+  // The tampering was reported already: repair what is still different, without a second
+  // `tamper detected` for the same change.
+  if ((hooks_.settled && !hooks_.settled(w.app)) || w.quarantined ||
+      PolicyOf(w.app) != IntegrityPolicy::kRepair) {
+    w.full_scan_pending = true;
+    ScheduleCheck(w, milliseconds(0));
+    return Ok();
+  }
+  VIGIL_RETURN_IF_ERROR(FullScan(w));
+  integrity::Snapshot snapshot = integrity::MakeSnapshot(w.manifest, w.records, options_.diff);
+  if (!snapshot.Clean()) RepairNow(w, snapshot, NeedsRestart(w.manifest, snapshot.differences));
+  return Ok();
 }
 
 void IntegrityMonitor::RestartApp(Watched& w) {

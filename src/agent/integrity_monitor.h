@@ -9,6 +9,9 @@
 //     `full_scan_interval`, and checks the running app's image (/proc/PID/exe);
 //   - keeps a pristine copy of every file of the active and staged releases in
 //     <root>/pristine (integrity::PristineStore), pruned of releases no slot needs any more;
+//     when a copy needed for a repair is damaged or missing too, asks for the release's bundle
+//     again (`request_release`: the gateway offers it with its ledger proof) and, once it is
+//     here (RestoreFromBundle), unpacks and verifies it, renews the copies and repairs;
 //   - on a difference applies the app's policy:
 //       repair      (default) report `tamper detected`, restore (integrity::Repair), report
 //                   `repaired`, restart the app if its executable or a file it runs from
@@ -110,6 +113,10 @@ struct IntegrityMonitorHooks {
   std::function<bool(const std::string& app)> settled;
   // The slot of the app's staged release ("" when none): its files get pristine copies too.
   std::function<std::string(const std::string& app)> staged_slot;
+  // A repair needs a file whose pristine copy is damaged: fetch the release's bundle again
+  // and hand it to RestoreFromBundle. Called once per release until it is restored; nullptr
+  // when there is no gateway (the repair then stays incomplete).
+  std::function<void(const std::string& app, const std::string& version)> request_release;
 };
 
 // The agent configuration's [integrity] table (docs/agent.md#integrity); nullopt when it says
@@ -141,6 +148,15 @@ class IntegrityMonitor {
   // judges compliance from the first snapshot that follows it).
   void ReportSnapshot(const std::string& app, std::string reason);
 
+  // The bundle of `app`'s active release, fetched again after request_release (verified by
+  // the session against the ledger's digest): unpacked into a scratch slot with the agent's
+  // own checks (every file against the manifest the ledger recorded), every file's pristine
+  // copy renewed from it, then the tree checked and repaired again. Refused when the release
+  // is not the active one.
+  Status RestoreFromBundle(const std::string& app, const std::string& version,
+                           const crypto::Sha256Digest& manifest_root,
+                           const std::filesystem::path& bundle);
+
   // For tests and the CLI: counters since start.
   struct Counters {
     uint64_t full_scans = 0;
@@ -148,6 +164,7 @@ class IntegrityMonitor {
     uint64_t tamper_bursts = 0;  // checks that found differences
     uint64_t files_repaired = 0;
     uint64_t needs_fetch = 0;
+    uint64_t bundles_refetched = 0;  // pristine copies renewed from a re-fetched bundle
     uint64_t restarts = 0;
     uint64_t reports = 0;
   };

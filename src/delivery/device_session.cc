@@ -7,6 +7,8 @@
 #include <asio/steady_timer.hpp>
 #include <cstring>
 #include <map>
+#include <set>
+#include <utility>
 
 #include "common/file.h"
 #include "crypto/crypto.h"
@@ -36,6 +38,7 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
   Status Start();
   void Stop();
   void SendHello();
+  void RequestRelease(const std::string& app, const std::string& version);
   void SendReport(ledger::DeviceReport report, DeviceSession::ReportDone done);
   bool connected() const { return connection_ && connection_->is_open(); }
   size_t reports_waiting() const { return reports_.size(); }
@@ -90,8 +93,11 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
   uint64_t next_sequence_ = 0;  // 0: unknown until the Welcome
   uint64_t next_request_id_ = 1;
 
+  void SendReleaseRequests();
+
   std::optional<Download> download_;
   std::deque<VerifiedRelease> waiting_downloads_;
+  std::set<std::pair<std::string, std::string>> requested_releases_;  // (app, version)
   int download_fd_ = -1;
 
   std::deque<QueuedReport> reports_;
@@ -185,6 +191,7 @@ void DeviceSessionCore::OnFrame(transport::FrameType type, ByteSpan payload) {
       next_sequence_ = welcome->next_sequence;
       group_ = welcome->group;
       if (activation_.on_welcome) activation_.on_welcome(group_);
+      SendReleaseRequests();
       if (download_) RequestChunks();
       SendNextReport();
       return;
@@ -235,12 +242,29 @@ void DeviceSessionCore::OnFrame(transport::FrameType type, ByteSpan payload) {
 
 // --- Offers and downloads ---
 
+void DeviceSessionCore::RequestRelease(const std::string& app, const std::string& version) {
+  if (!requested_releases_.emplace(app, version).second) return;  // asked already
+  Event("asking the gateway for " + app + " " + version + " again");
+  if (connected() && welcomed_) {
+    (void)connection_->Send(kFrameReleaseRequest,
+                            Encode(ReleaseRequest{.app = app, .version = version}));
+  }
+}
+
+void DeviceSessionCore::SendReleaseRequests() {
+  for (const auto& [app, version] : requested_releases_) {
+    (void)connection_->Send(kFrameReleaseRequest,
+                            Encode(ReleaseRequest{.app = app, .version = version}));
+  }
+}
+
 void DeviceSessionCore::OnOffer(const Offer& offer) {
   auto release = VerifyOffer(validators_, options_.genesis.chain_id, offer);
   if (!release) {
     Event("refused an offer: " + release.error().message());
     return;
   }
+  requested_releases_.erase({release->app, release->version});
   if (callbacks_.accept_offer && !callbacks_.accept_offer(*release)) return;
   if (download_ && download_->release.bundle_digest == release->bundle_digest) return;
   for (const auto& waiting : waiting_downloads_) {
@@ -479,6 +503,9 @@ void DeviceSession::SetActivationCallbacks(ActivationCallbacks callbacks) {
 Status DeviceSession::Start() { return core_->Start(); }
 void DeviceSession::Stop() { core_->Stop(); }
 void DeviceSession::SendHello() { core_->SendHello(); }
+void DeviceSession::RequestRelease(const std::string& app, const std::string& version) {
+  core_->RequestRelease(app, version);
+}
 void DeviceSession::SendReport(ledger::DeviceReport report, ReportDone done) {
   core_->SendReport(std::move(report), std::move(done));
 }

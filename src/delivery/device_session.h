@@ -94,6 +94,12 @@ class DeviceSession {
   // Sends a Hello again (what runs or is staged changed), if a session is up.
   void SendHello();
 
+  // Asks the gateway for a release again (ReleaseRequest): the integrity monitor needs its
+  // bundle to repair files whose pristine copies are damaged. Sent now when a session is up,
+  // again on every new session until an offer of it arrives; the offer is then checked and
+  // handed to `accept_offer` like any other.
+  void RequestRelease(const std::string& app, const std::string& version);
+
   // Signs `report` with the device key and sends it when its turn comes; `done` gets the
   // ledger's answer (committed with its result, or refused with the reason).
   using ReportDone = std::function<void(const ReportResult& result)>;

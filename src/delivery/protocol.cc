@@ -38,7 +38,7 @@ Expected<AppStatus> ReadAppStatus(Decoder& decoder) {
 }  // namespace
 
 bool IsDeliveryFrame(transport::FrameType type) {
-  return type >= kFrameHello && type <= kFrameLedgerHeader;
+  return type >= kFrameHello && type <= kFrameReleaseRequest;
 }
 
 Bytes Encode(const Hello& message) {
@@ -81,6 +81,24 @@ Expected<Welcome> DecodeWelcome(ByteSpan bytes) {
     VIGIL_ASSIGN_OR_RETURN(welcome.next_sequence, decoder.ReadU64("next sequence"));
     VIGIL_ASSIGN_OR_RETURN(welcome.group, decoder.ReadString("group", limits::kLedgerNameBytesMax));
     return welcome;
+  });
+}
+
+Bytes Encode(const ReleaseRequest& message) {
+  return EncodeWith(message, [](Encoder& encoder, const ReleaseRequest& request) {
+    encoder.WriteString(request.app);
+    encoder.WriteString(request.version);
+  });
+}
+
+Expected<ReleaseRequest> DecodeReleaseRequest(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<ReleaseRequest> {
+    ReleaseRequest request;
+    VIGIL_ASSIGN_OR_RETURN(request.app, decoder.ReadString("app", limits::kLedgerNameBytesMax));
+    VIGIL_RETURN_IF_ERROR(ledger::ValidateAppName("app", request.app));
+    VIGIL_ASSIGN_OR_RETURN(request.version,
+                           decoder.ReadString("version", limits::kLedgerVersionBytesMax));
+    return request;
   });
 }
 

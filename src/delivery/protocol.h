@@ -11,6 +11,8 @@
 //     | <-- ReportResult (committed/refused)|   once the ledger has decided
 //     | <-- Activation (activate + proof) - |   an accepted ActivateRelease of the device's group
 //     | <-- LedgerHeader (header + commit)  |   while an activation of its group is pending
+//     | -- ReleaseRequest (app, version) -> |   a release it needs again (its pristine copy
+//     | <-- Offer (release + ledger proof)  |   of a file is damaged): offered like any other
 //
 // Nothing the gateway sends is trusted by the device for what it claims: an offer carries the
 // publish transaction with its inclusion proof and commit certificate, which the device checks
@@ -52,6 +54,7 @@ enum DeliveryFrame : transport::FrameType {
   kFrameReportResult = 70,  // gateway → device: ReportResult
   kFrameActivation = 71,    // gateway → device: Activation (seed 002)
   kFrameLedgerHeader = 72,  // gateway → device: LedgerHeader (seed 002)
+  kFrameReleaseRequest = 73,  // device → gateway: ReleaseRequest
 };
 bool IsDeliveryFrame(transport::FrameType type);
 
@@ -132,6 +135,16 @@ struct LedgerHeader {
   friend bool operator==(const LedgerHeader&, const LedgerHeader&) = default;
 };
 
+// The device asks for a release it runs or has staged, again: the integrity monitor found a
+// file of it changed and its pristine copy damaged too, so the bundle is the only clean
+// source left. The gateway answers with an Offer (with its ledger proof, checked like any
+// other) when the ledger has that release, and with nothing otherwise.
+struct ReleaseRequest {
+  std::string app;
+  std::string version;
+  friend bool operator==(const ReleaseRequest&, const ReleaseRequest&) = default;
+};
+
 // --- Encoding: decoders refuse trailing bytes and over-limit fields. ---
 Bytes Encode(const Hello& message);
 Bytes Encode(const Welcome& message);
@@ -142,6 +155,7 @@ Bytes Encode(const Report& message);
 Bytes Encode(const ReportResult& message);
 Bytes Encode(const Activation& message);
 Bytes Encode(const LedgerHeader& message);
+Bytes Encode(const ReleaseRequest& message);
 
 Expected<Hello> DecodeHello(ByteSpan bytes);
 Expected<Welcome> DecodeWelcome(ByteSpan bytes);
@@ -152,6 +166,7 @@ Expected<Report> DecodeReport(ByteSpan bytes);
 Expected<ReportResult> DecodeReportResult(ByteSpan bytes);
 Expected<Activation> DecodeActivation(ByteSpan bytes);
 Expected<LedgerHeader> DecodeLedgerHeader(ByteSpan bytes);
+Expected<ReleaseRequest> DecodeReleaseRequest(ByteSpan bytes);
 
 // What an offer says, once checked.
 struct VerifiedRelease {

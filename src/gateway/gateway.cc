@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
@@ -64,6 +65,8 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
     std::vector<delivery::AppStatus> apps;  // from the device's latest Hello
     bool welcomed = false;
     std::set<std::pair<std::string, std::string>> offered;  // (app, version)
+    // Releases the device asked for again (ReleaseRequest), offered once cached.
+    std::set<std::pair<std::string, std::string>> requested;  // (app, version)
     std::string group;                // the device's group on the ledger (as of its connection)
     size_t queued_bytes_counted = 0;  // its connection's queued_bytes() in queued_bytes_total_
     size_t chunks_deferred = 0;       // its requests in deferred_chunks_
@@ -105,6 +108,9 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   void OnClose(const transport::ConnectionPointer& connection, const Error& reason);
   void OnHello(Session& session, const delivery::Hello& hello);
   void OnChunkRequest(Session& session, const delivery::ChunkRequest& request);
+  void OnReleaseRequest(Session& session, const delivery::ReleaseRequest& request);
+  // Offers what the device asked for again and is cached now (fetches the rest).
+  void OfferRequested(Session& session);
   void ServeChunk(Session& session, const delivery::ChunkRequest& request);
   // Brings queued_bytes_total_ up to date with the session's send queue.
   void CountQueued(Session& session);
@@ -353,6 +359,11 @@ void GatewayCore::OnFrame(const transport::ConnectionPointer& connection, transp
       if (!report) return protocol_error(report.error());
       return OnReport(session, *report);
     }
+    case delivery::kFrameReleaseRequest: {
+      auto request = delivery::DecodeReleaseRequest(payload);
+      if (!request) return protocol_error(request.error());
+      return OnReleaseRequest(session, *request);
+    }
     default:
       connection->Close("protocol error: frame type " + std::to_string(type) +
                         " is not one a device sends");
@@ -403,7 +414,42 @@ void GatewayCore::OfferRelease(Session& session, const delivery::AppStatus& app,
   }
 }
 
+void GatewayCore::OnReleaseRequest(Session& session, const delivery::ReleaseRequest& request) {
+  // Only a release of an app the device runs, and only one the ledger committed: the offer
+  // carries its proof, so the device believes nothing the gateway says.
+  bool runs_app = std::ranges::any_of(
+      session.apps, [&](const delivery::AppStatus& app) { return app.app == request.app; });
+  if (!runs_app || !releases_.contains({request.app, request.version})) {
+    spdlog::warn("gateway: device {} asked for {} {}, which {}", ShortKey(session.device),
+                 request.app, request.version,
+                 runs_app ? "the ledger does not have" : "is of an app it does not run");
+    return;
+  }
+  spdlog::info("gateway: device {} asks for {} {} again (repair)", ShortKey(session.device),
+               request.app, request.version);
+  session.requested.emplace(request.app, request.version);
+  OfferRequested(session);
+}
+
+void GatewayCore::OfferRequested(Session& session) {
+  for (auto it = session.requested.begin(); it != session.requested.end();) {
+    const KnownRelease& known = releases_.at(*it);
+    if (!cache_.Contains(known.release.bundle_digest)) {
+      StartFetch(known.release);  // offered once cached
+      ++it;
+      continue;
+    }
+    if (session.connection->Send(delivery::kFrameOffer, known.offer)) {
+      ++counters_.offers_sent;
+      spdlog::info("gateway: offered {} {} to device {} (asked for)", known.release.app,
+                   known.release.version, ShortKey(session.device));
+    }
+    it = session.requested.erase(it);
+  }
+}
+
 void GatewayCore::OfferWhatIsNew(Session& session) {
+  OfferRequested(session);
   auto group = activations_.find(session.group);
   for (const auto& app : session.apps) {
     // The version an activation of its group names (an older one too: a downgrade), so the

@@ -14,6 +14,8 @@
 
 #include "agent/slots.h"
 #include "common/file.h"
+#include "crypto/crypto.h"
+#include "release/bundle.h"
 #include "integrity/test_tree.h"
 #include "test_support/temporary_directory.h"
 
@@ -76,8 +78,11 @@ class IntegrityMonitorTest : public ::testing::Test {
         {.directory = std::filesystem::absolute(Slot()), .argv = manifest_.entry}));
   }
 
-  void StartMonitor(IntegrityMonitorOptions options) {
+  void StartMonitor(
+      IntegrityMonitorOptions options,
+      std::function<void(const std::string&, const std::string&)> request_release = nullptr) {
     IntegrityMonitorHooks hooks;
+    hooks.request_release = std::move(request_release);
     hooks.sink = [this](const ledger::DeviceReport& report, std::function<void()> accepted) {
       reports_.push_back(report);
       accepted();
@@ -251,13 +256,15 @@ TEST_F(IntegrityMonitorTest, TamperingWhileTheAgentIsDownIsFoundByTheStartUpScan
 TEST_F(IntegrityMonitorTest, EventStormBeyondTheKernelQueueEndsInAFullScanThatRepairs) {
   StartMonitor(Options());
   const uint64_t scans_before = monitor_->counters().full_scans;
-  auto a = Slot() / "lib/data.bin";
-  auto b = Slot() / "etc/config.toml";
-  for (int i = 0; i < 20000; ++i) {  // alternating: the kernel does not merge them
-    ASSERT_EQ(::chmod(a.c_str(), 0600), 0);
-    ASSERT_EQ(::chmod(b.c_str(), 0644), 0);
+  // Distinct names: both fanotify and inotify merge an event into an identical one still
+  // queued (fanotify even when others came between), so repeated chmods may never overflow.
+  for (int i = 0; i < 20000; ++i) {
+    auto path = Slot() / ("lib/storm-" + std::to_string(i));
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    ASSERT_EQ(::unlink(path.c_str()), 0);
   }
-  ASSERT_EQ(::chmod(a.c_str(), 0644), 0);
   WriteFile(Slot() / "bin/run", "#!/bin/sh\necho tampered during the storm\n", 0755);
   ASSERT_TRUE(RunUntil([&] {
     return Count(DeviceReportKind::kRepaired) >= 1 &&
@@ -305,6 +312,64 @@ TEST_F(IntegrityMonitorTest, ATamperedPristineCopyIsNeverInstalledAndTheReportSa
   EXPECT_NE(repaired.snapshot_root, release::ManifestRoot(manifest_));
   EXPECT_EQ(Bytes(Slot() / "etc/config.toml"), "speed = 77\n");  // the damaged copy stayed out
   EXPECT_EQ(monitor_->counters().needs_fetch, 1u);
+}
+
+// The pristine copy is damaged too: the monitor asks for the release again, and its bundle (as
+// the gateway offers it, checked by the session against the ledger) renews the copies, after
+// which the repair completes — without a second `tamper detected` for the same change.
+TEST_F(IntegrityMonitorTest, ADamagedPristineCopyIsFetchedAgainAsTheBundleAndTheRepairCompletes) {
+  // The release as a real bundle, installed with the agent's own code.
+  std::filesystem::path source = directory_.path() / "source";
+  for (const auto& [path, file] : SampleTree()) WriteFile(source / path, file.contents, file.mode);
+  std::filesystem::path bundle = directory_.path() / "press-control-1.0.0.vigil";
+  auto built = release::BuildBundle(
+      source, {.app = kApp, .version = "1.0.0", .entry = {"bin/run"}, .health = {}, .hooks = {}},
+      bundle);
+  ASSERT_TRUE(built) << built.error().ToString();
+  AppLayout layout(directory_.path(), kApp);
+  ASSERT_TRUE(DeleteSlot(layout, kSlot));
+  auto installed = InstallSlot(layout, kSlot, bundle, built->manifest_root);
+  ASSERT_TRUE(installed) << installed.error().ToString();
+  manifest_ = installed->manifest;
+
+  std::vector<std::pair<std::string, std::string>> requested;
+  StartMonitor(Options(), [&](const std::string& app, const std::string& version) {
+    requested.emplace_back(app, version);
+  });
+  const release::FileEntry* config = nullptr;
+  for (const auto& file : manifest_.files) {
+    if (file.path == "etc/config.toml") config = &file;
+  }
+  ASSERT_NE(config, nullptr);
+  auto copy = monitor_->pristine_directory() / ToHex(config->sha256);
+  ASSERT_EQ(::chmod(copy.c_str(), 0600), 0);
+  WriteFile(copy, "speed = 66\n", 0600);
+  WriteFile(Slot() / "etc/config.toml", "speed = 77\n", 0644);
+  ASSERT_TRUE(RunUntil([&] { return Count(DeviceReportKind::kRepaired) >= 1; }));
+  EXPECT_NE(Last(DeviceReportKind::kRepaired).detail.find("needs fetch (requested from the gateway)"),
+            std::string::npos)
+      << Last(DeviceReportKind::kRepaired).detail;
+  ASSERT_EQ(requested, (std::vector<std::pair<std::string, std::string>>{{kApp, "1.0.0"}}));
+
+  // Only the active release's bundle is taken.
+  Status other = monitor_->RestoreFromBundle(kApp, "1.0.1", built->manifest_root, bundle);
+  EXPECT_FALSE(other);
+  ASSERT_TRUE(monitor_->RestoreFromBundle(kApp, "1.0.0", built->manifest_root, bundle));
+  ASSERT_TRUE(RunUntil([&] { return Count(DeviceReportKind::kRepaired) >= 2; }));
+  const auto& repaired = Last(DeviceReportKind::kRepaired);
+  EXPECT_NE(repaired.detail.find("fetched again from the gateway"), std::string::npos)
+      << repaired.detail;
+  EXPECT_NE(repaired.detail.find("clean"), std::string::npos) << repaired.detail;
+  EXPECT_EQ(repaired.detail.find("incomplete"), std::string::npos) << repaired.detail;
+  ASSERT_TRUE(repaired.snapshot_root.has_value());
+  EXPECT_EQ(*repaired.snapshot_root, release::ManifestRoot(manifest_));
+  EXPECT_EQ(Bytes(Slot() / "etc/config.toml"), "speed = 3\n");
+  auto renewed = crypto::Sha256OfFile(copy);
+  ASSERT_TRUE(renewed);
+  EXPECT_EQ(*renewed, config->sha256);
+  EXPECT_EQ(Count(DeviceReportKind::kTamperDetected), 1u);
+  EXPECT_EQ(monitor_->counters().bundles_refetched, 1u);
+  EXPECT_FALSE(std::filesystem::exists(layout.slot(std::string("refetch-") + kSlot)));
 }
 
 TEST_F(IntegrityMonitorTest, AlertOnlyReportsOnceAndLeavesTheFiles) {

@@ -92,6 +92,8 @@ TEST_F(DeliveryProtocolTest, EveryMessageRoundTripsCanonicallyAndStrictly) {
                                .result = ledger::Refuse(ledger::ResultCode::kBadSequence, "gap"),
                                .next_sequence = 3},
                   DecodeReportResult, 6, "report-result");
+  ExpectRoundTrip(ReleaseRequest{.app = "press-control", .version = "1.2.0"},
+                  DecodeReleaseRequest, 10, "release-request");
 }
 
 TEST_F(DeliveryProtocolTest, DecodersRefuseOutOfRangeFields) {
@@ -104,6 +106,12 @@ TEST_F(DeliveryProtocolTest, DecodersRefuseOutOfRangeFields) {
     many.apps.push_back({"app-" + std::to_string(1000 + i), "", ""});
   }
   EXPECT_FALSE(DecodeHello(Encode(many)).has_value());
+  EXPECT_FALSE(DecodeReleaseRequest(Encode(ReleaseRequest{.app = "Bad Name", .version = "1.0.0"}))
+                   .has_value());
+  EXPECT_FALSE(DecodeReleaseRequest(Encode(ReleaseRequest{
+                                        .app = "press-control",
+                                        .version = std::string(limits::kLedgerVersionBytesMax + 1, '1')}))
+                   .has_value());
 
   ChunkRequest request;
   request.request_id = 1;

@@ -368,6 +368,36 @@ TEST_F(GatewayTest, ADeviceAlreadyRunningTheLatestVersionIsNotOffered) {
   EXPECT_EQ(GatewayNow().offers_sent, 0u);
 }
 
+// A device whose pristine copy of a file is damaged asks for the release it runs again
+// (ReleaseRequest): it is offered (with its proof) and downloaded like a new one. A version the
+// ledger does not have, or an app the device does not run, gets nothing.
+TEST_F(GatewayTest, AReleaseTheDeviceRunsIsOfferedAgainWhenItAsksForIt) {
+  std::filesystem::path device = IssueDevice("device-1");
+  Enroll(device);
+  Bytes bundle = Publish("1.0.0", 200 * 1024 + 5, mirror_);
+  StartGateway({"file://" + mirror_.string()});
+  DeviceLog& log = StartDevice(device, "1.0.0");
+  ASSERT_TRUE(WaitFor([&] { return Connected(0); }));
+  OnLoop([&] {
+    devices_[0]->RequestRelease(kApp, "1.0.5");
+    devices_[0]->RequestRelease("vision", "1.0.0");
+    return 0;
+  });
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(BundlesOf(log), 0u);
+
+  OnLoop([&] {
+    devices_[0]->RequestRelease(kApp, "1.0.0");
+    return 0;
+  });
+  ASSERT_TRUE(WaitFor([&] { return BundlesOf(log) == 1; })) << "the asked-for release never came";
+  std::lock_guard lock(log.mutex);
+  EXPECT_EQ(log.bundles[0].version, "1.0.0");
+  auto received = ReadFile(log.bundle_paths[0], 1 << 20);
+  ASSERT_TRUE(received.has_value());
+  EXPECT_EQ(*received, bundle);
+}
+
 TEST_F(GatewayTest, AnUnenrolledDeviceIsRefused) {
   std::filesystem::path device = IssueDevice("device-1");  // certificate, but not on the ledger
   StartGateway({"file://" + mirror_.string()});
