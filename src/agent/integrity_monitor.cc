@@ -219,6 +219,9 @@ struct IntegrityMonitor::Watched {
   bool quarantined = false;
   std::optional<Program> quarantined_program;
   std::optional<crypto::Sha256Digest> last_alert_root;  // alert-only: reported once per state
+  // A snapshot asked for before the first scan (nothing known of the disk yet): sent with
+  // this detail once the scan is done, never as "every file missing".
+  std::optional<std::string> pending_snapshot;
   bool release_requested = false;  // request_release called; waiting for RestoreFromBundle
   size_t copies_renewed = 0;       // by the last RestoreFromBundle, told in the next repair
 };
@@ -474,6 +477,11 @@ void IntegrityMonitor::Check(Watched& w) {
   }
   std::optional<std::string> executable_problem;
   if (full || entry_touched) executable_problem = ExecutableProblem(w);
+  if (w.pending_snapshot && !w.quarantined) {
+    std::string detail = std::move(*w.pending_snapshot);
+    w.pending_snapshot.reset();
+    SendSnapshot(w, std::move(detail));
+  }
   integrity::Snapshot snapshot = integrity::MakeSnapshot(w.manifest, w.records, options_.diff);
   if (snapshot.Clean() && !executable_problem) {
     w.last_alert_root.reset();
@@ -684,6 +692,10 @@ void IntegrityMonitor::ReportSnapshot(const std::string& app, std::string reason
 }
 
 void IntegrityMonitor::SendSnapshot(Watched& w, std::string detail) {
+  if (!w.have_records) {  // the first scan waits (the updater is switching): report after it
+    w.pending_snapshot = std::move(detail);
+    return;
+  }
   integrity::Snapshot snapshot = integrity::MakeSnapshot(w.manifest, w.records, options_.diff);
   detail += snapshot.Clean() ? "; clean"
                              : "; " + std::to_string(snapshot.differences.size()) + " differences";

@@ -88,6 +88,7 @@ class IntegrityMonitorTest : public ::testing::Test {
       accepted();
     };
     hooks.supervisor = [this](const std::string&) { return supervisor_.get(); };
+    hooks.settled = [this](const std::string&) { return settled_; };
     monitor_ = std::make_unique<IntegrityMonitor>(io_context_, std::move(options), hooks);
     ASSERT_TRUE(monitor_->Start());
   }
@@ -143,6 +144,7 @@ class IntegrityMonitorTest : public ::testing::Test {
   test_support::TemporaryDirectory directory_{"vigil-integrity-monitor"};
   asio::io_context io_context_;
   release::Manifest manifest_;
+  bool settled_ = true;  // what the updater says: false while it switches releases
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<IntegrityMonitor> monitor_;
   std::vector<ledger::DeviceReport> reports_;
@@ -160,6 +162,23 @@ TEST_F(IntegrityMonitorTest, StartReportsACleanSnapshotAndStoresPristineCopies) 
         << file.path;
   }
   EXPECT_TRUE(monitor_->watching(kApp));
+}
+
+// Started while the updater is still switching (the slot became `current` before the app
+// started): the first scan waits, and so does the snapshot — it used to be sent at once from
+// no records, telling the ledger every file was missing.
+TEST_F(IntegrityMonitorTest, TheFirstSnapshotWaitsForTheFirstScan) {
+  settled_ = false;
+  StartMonitor(Options());
+  RunFor(milliseconds(300));
+  EXPECT_EQ(Count(DeviceReportKind::kIntegritySnapshot), 0u);
+  settled_ = true;
+  ASSERT_TRUE(RunUntil([&] { return Count(DeviceReportKind::kIntegritySnapshot) == 1; }));
+  const auto& snapshot = Last(DeviceReportKind::kIntegritySnapshot);
+  EXPECT_EQ(snapshot.files_changed, 0u) << snapshot.detail;
+  ASSERT_TRUE(snapshot.snapshot_root.has_value());
+  EXPECT_EQ(*snapshot.snapshot_root, release::ManifestRoot(manifest_));
+  EXPECT_NE(snapshot.detail.find("watching 1.0.0; clean"), std::string::npos) << snapshot.detail;
 }
 
 TEST_F(IntegrityMonitorTest, EveryKindOfTamperingIsDetectedRepairedAndReported) {
