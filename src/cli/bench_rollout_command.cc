@@ -16,6 +16,13 @@
 // (VmHWM) and this process's peak RSS.
 //
 // Goal (issue 4): every device activated within 20 s, the gateway within 1 GiB.
+//
+// `vigil bench activation --devices 100`: the same plant, with devices that stage the release
+// and wait (seed 002; the agent's ActivationTracker decides, fed by verified Activation and
+// LedgerHeader frames). Once every device has staged it and the ledger holds every `installed`
+// report, the bench records the activation for the next block (threshold 100 %, the `vigil
+// activate` transaction) and measures when each device switched after that block committed.
+// Goal (issue 5): activation skew — last switch minus first — at most 250 ms on loopback.
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/statvfs.h>
@@ -44,6 +51,7 @@
 #include "cli/ledger_watch.h"
 #include "cli/local_cluster.h"
 #include "cli/peer_target.h"
+#include "cli/tx_submit.h"
 #include "common/file.h"
 #include "ledger/execute.h"
 #include "ledger/genesis.h"
@@ -66,6 +74,7 @@ constexpr size_t kEnrollBatch = 250;
 constexpr size_t kDevicesMax = 20'000;
 
 struct RolloutBenchOptions {
+  bool activation = false;  // `bench activation`: staged devices, then one activation
   size_t devices = 1000;
   std::string size = "10MB";
   size_t peers = 4;
@@ -105,6 +114,12 @@ struct Measured {
   double publish_seconds = 0;
   std::vector<std::string> failures;  // the first few
   size_t failed_devices = 0;
+  // `bench activation`: switches from the moment the activation's block committed (the
+  // submit's answer), and the height it was recorded at (effective at the next one).
+  rollout::RolloutSummary after_activation;
+  uint64_t activation_height = 0;
+  std::chrono::microseconds switch_skew{0};  // last switch minus first
+  double stage_seconds = 0;
   std::filesystem::path devices_directory;
 };
 
@@ -169,7 +184,17 @@ class RolloutBench {
     VIGIL_ASSIGN_OR_RETURN(publish::PublishOutcome outcome, publish::PublishBundle(request, {}));
     (void)outcome;
     measured_.publish_seconds = Seconds(std::chrono::steady_clock::now() - publish_started);
-    Progress("published; waiting for " + std::to_string(options_.devices) + " devices");
+    if (options_.activation) {
+      Progress("published; waiting until every device has staged it and reported `installed`");
+      auto stage_started = std::chrono::steady_clock::now();
+      VIGIL_RETURN_IF_ERROR(WaitForStaged());
+      measured_.stage_seconds = Seconds(std::chrono::steady_clock::now() - stage_started);
+      VIGIL_RETURN_IF_ERROR(SubmitActivation());
+      Progress("activation recorded at height " + std::to_string(measured_.activation_height) +
+               "; waiting for every device to switch at the next block");
+    } else {
+      Progress("published; waiting for " + std::to_string(options_.devices) + " devices");
+    }
     VIGIL_RETURN_IF_ERROR(WaitForRollout());
     Collect();
     return Ok();
@@ -180,7 +205,10 @@ class RolloutBench {
   }
 
   void Progress(const std::string& text) const {
-    if (!options_.json) std::fprintf(stderr, "rollout: %s\n", text.c_str());
+    if (!options_.json) {
+      std::fprintf(stderr, "%s: %s\n", options_.activation ? "activation" : "rollout",
+                   text.c_str());
+    }
   }
 
   // A fresh Ed25519 key and a device certificate from the fleet CA for every device.
@@ -269,6 +297,7 @@ class RolloutBench {
                   .seed = i + 1},
           .root = measured_.devices_directory / ("sim-" + std::to_string(i + 1)),
           .app = kApp,
+          .staged = options_.activation,
           .run_blocking =
               [this](std::function<void()> work) { asio::post(*unpack_pool_, std::move(work)); },
           .on_milestone = [this](size_t index,
@@ -347,10 +376,57 @@ class RolloutBench {
   }
 
   void OnRow(const history::Row& row, Clock::time_point received) {
-    if (row.app != kApp || row.kind != history::RowKind::kPublish || !row.result.ok()) return;
+    if (row.app != kApp || !row.result.ok()) return;
     std::lock_guard lock(mutex_);
-    if (!published_) published_ = received;
+    if (row.kind == history::RowKind::kPublish && !published_) published_ = received;
+    if (row.kind == history::RowKind::kInstalled) ++installed_recorded_;
     changed_.notify_all();
+  }
+
+  // Every device staged the release, and the ledger holds every `installed` report (what the
+  // activation's threshold counts).
+  Status WaitForStaged() {
+    std::unique_lock lock(mutex_);
+    bool staged = changed_.wait_for(lock, std::chrono::seconds(options_.timeout_seconds), [&] {
+      return installed_recorded_ >= devices_.size() || !failed_.empty();
+    });
+    if (!failed_.empty()) {
+      return Fail(ErrorCode::kInternal, "a device failed before the activation: " +
+                                            measured_.failures.front());
+    }
+    if (!staged) {
+      return Fail(ErrorCode::kTimeout, std::to_string(installed_recorded_) + " of " +
+                                           std::to_string(devices_.size()) +
+                                           " installed reports on the ledger within " +
+                                           std::to_string(options_.timeout_seconds) + " s");
+    }
+    return Ok();
+  }
+
+  // `vigil activate --group G --app A --version V --next --min-installed 100%`, signed by the
+  // cluster's admins.
+  Status SubmitActivation() {
+    ledger::ActivateRelease body{.group = cluster_.device_group,
+                                 .app = kApp,
+                                 .version = kVersion,
+                                 .timing = ledger::ActivationTiming::kNext,
+                                 .at_height = 0,
+                                 .at_time_ms = 0,
+                                 .threshold_kind = ledger::InstalledThresholdKind::kPercent,
+                                 .installed_threshold = 100,
+                                 .on_missing = ledger::MissingVersionPolicy::kHalt};
+    SubmitFlags flags;
+    flags.target.cluster = cluster_.directory.string();
+    VIGIL_ASSIGN_OR_RETURN(Submitted submitted, SubmitBody(body, flags));
+    auto committed = Clock::now();
+    const api::SubmitResponse& response = submitted.response;
+    if (response.outcome != api::SubmitOutcome::kCommitted || !response.result.ok()) {
+      return Fail(ErrorCode::kRefused, "the activation was not recorded: " + response.result.reason);
+    }
+    std::lock_guard lock(mutex_);
+    activation_committed_ = committed;
+    measured_.activation_height = response.height;
+    return Ok();
   }
 
   Status WaitForRollout() {
@@ -383,6 +459,32 @@ class RolloutBench {
       }
     }
     measured_.summary = tally.Summarize();
+    if (activation_committed_) {
+      rollout::RolloutTally after(times_.size());
+      for (size_t i = 0; i < times_.size(); ++i) {
+        for (Milestone m : {Milestone::kActivated, Milestone::kActivationCommitted}) {
+          const auto& time = times_[i][static_cast<size_t>(m)];
+          if (!time) continue;
+          after.Record(i, m,
+                       std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    *time - *activation_committed_),
+                                std::chrono::milliseconds(0)));
+        }
+      }
+      measured_.after_activation = after.Summarize();
+      // The skew at full clock resolution, not the tally's milliseconds.
+      std::optional<Clock::time_point> first, last;
+      for (const auto& device : times_) {
+        const auto& time = device[static_cast<size_t>(Milestone::kActivated)];
+        if (!time) continue;
+        if (!first || *time < *first) first = *time;
+        if (!last || *time > *last) last = *time;
+      }
+      if (first) {
+        measured_.switch_skew =
+            std::chrono::duration_cast<std::chrono::microseconds>(*last - *first);
+      }
+    }
     measured_.failed_devices = failed_.size();
     measured_.bytes_to_devices =
         measured_.summary[Milestone::kDownloaded].devices * measured_.bundle_bytes;
@@ -421,6 +523,8 @@ class RolloutBench {
   std::condition_variable changed_;
   std::vector<std::array<std::optional<Clock::time_point>, rollout::kMilestoneCount>> times_;
   std::optional<Clock::time_point> published_;
+  std::optional<Clock::time_point> activation_committed_;
+  size_t installed_recorded_ = 0;
   size_t committed_ = 0;
   std::set<size_t> failed_;
   Measured measured_;
@@ -429,7 +533,73 @@ class RolloutBench {
 double MiB(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 double Ms(std::chrono::milliseconds value) { return static_cast<double>(value.count()); }
 
+constexpr std::chrono::milliseconds kActivationSkewGoal{250};
+
+void ReportActivation(const RolloutBenchOptions& options, uint64_t size, const Measured& measured) {
+  const auto& after = measured.after_activation;
+  const auto& switched = after[Milestone::kActivated];
+  const auto& reported = after[Milestone::kActivationCommitted];
+  bool all_switched = after.all(Milestone::kActivated);
+  double skew_ms = static_cast<double>(measured.switch_skew.count()) / 1000.0;
+  bool met = all_switched && measured.switch_skew <= kActivationSkewGoal;
+  if (options.json) {
+    auto milestone = [](const rollout::MilestoneSummary& summary) {
+      return nlohmann::json{{"devices", summary.devices},
+                            {"first_ms", Ms(summary.first)},
+                            {"p50_ms", Ms(summary.p50)},
+                            {"p99_ms", Ms(summary.p99)},
+                            {"last_ms", Ms(summary.last)}};
+    };
+    PrintJson({{"benchmark", "activation"},
+               {"devices", options.devices},
+               {"payload_bytes", size},
+               {"peers", options.peers},
+               {"device_threads", options.threads},
+               {"app_process", false},
+               {"activation_height", measured.activation_height},
+               {"effective_height", measured.activation_height + 1},
+               {"switched", switched.devices},
+               {"failed", measured.failed_devices},
+               {"failures", measured.failures},
+               {"skew_ms", all_switched ? skew_ms : -1.0},
+               {"switched_after_commit", milestone(switched)},
+               {"activated_report_committed_after_commit", milestone(reported)},
+               {"gateway_peak_rss_bytes", measured.gateway_peak_rss},
+               {"stage_seconds", measured.stage_seconds},
+               {"goal", "every device switches; last switch - first switch <= 250 ms"},
+               {"goal_met", met}});
+    return;
+  }
+  std::printf(
+      "vigil bench activation: %zu devices of one group, %zu peers, 1 gateway process; the "
+      "release (%llu-byte payload) staged everywhere, then activated from the next block\n",
+      options.devices, options.peers, static_cast<unsigned long long>(size));
+  std::printf(
+      "devices simulated in this process on %zu threads, each with its own key, certificate, "
+      "TLS session, directory and activation tracker; no app process (stop, start and health "
+      "check succeed at once)\n",
+      options.threads);
+  std::printf("activation recorded at height %llu, effective at %llu\n",
+              static_cast<unsigned long long>(measured.activation_height),
+              static_cast<unsigned long long>(measured.activation_height + 1));
+  std::printf("%-44s %8s %8s %8s %8s %8s\n", "ms after the activation's block committed",
+              "devices", "first", "p50", "p99", "last");
+  for (auto [name, summary] : {std::pair{"switched (slot current, app started)", &switched},
+                               std::pair{"its activated report committed", &reported}}) {
+    std::printf("%-44s %8zu %8.0f %8.0f %8.0f %8.0f\n", name, summary->devices,
+                Ms(summary->first), Ms(summary->p50), Ms(summary->p99), Ms(summary->last));
+  }
+  std::printf("activation skew (last switch - first switch)  %.1f ms\n", skew_ms);
+  std::printf("setup: enroll %.1f s, connect %.1f s, publish %.1f s, stage everywhere %.1f s\n",
+              measured.enroll_seconds, measured.connect_seconds, measured.publish_seconds,
+              measured.stage_seconds);
+  for (const auto& failure : measured.failures) std::printf("failed: %s\n", failure.c_str());
+  std::printf("goal: every device switched, skew <= %lld ms: %s\n",
+              static_cast<long long>(kActivationSkewGoal.count()), met ? "met" : "NOT met");
+}
+
 void Report(const RolloutBenchOptions& options, uint64_t size, const Measured& measured) {
+  if (options.activation) return ReportActivation(options, size, measured);
   const auto& summary = measured.summary;
   const auto& activated = summary[Milestone::kActivated];
   bool all_activated = summary.all(Milestone::kActivated);
@@ -541,38 +711,55 @@ Status RunRolloutBench(const RolloutBenchOptions& options) {
 
 }  // namespace
 
-void RegisterBenchRolloutCommand(CLI::App& app, CommandContext& context) {
-  CLI::App* bench = app.get_subcommand("bench");
-  CLI::App* rollout = bench->add_subcommand(
-      "rollout",
-      "One release to a fleet: peers and a gateway on this machine, many simulated devices in "
-      "this process (own key, certificate, TLS session and directory each); time until all "
-      "activated, gateway memory");
-  auto options = std::make_shared<RolloutBenchOptions>();
-  rollout->add_option("--devices", options->devices, "Simulated devices")->capture_default_str();
-  rollout->add_option("--size", options->size, "Payload of the release (e.g. 10MB)")
+// The options both benchmarks share; `name` is "rollout" or "activation".
+void AddFleetBenchCommand(CLI::App& bench, CommandContext& context, const char* name,
+                          const char* description, RolloutBenchOptions defaults) {
+  CLI::App* command = bench.add_subcommand(name, description);
+  auto options = std::make_shared<RolloutBenchOptions>(std::move(defaults));
+  command->add_option("--devices", options->devices, "Simulated devices")->capture_default_str();
+  command->add_option("--size", options->size, "Payload of the release (e.g. 10MB)")
       ->capture_default_str();
-  rollout->add_option("--peers", options->peers, "Ledger peers")->capture_default_str();
-  rollout->add_option("--threads", options->threads, "Threads running the devices' sessions")
+  command->add_option("--peers", options->peers, "Ledger peers")->capture_default_str();
+  command->add_option("--threads", options->threads, "Threads running the devices' sessions")
       ->capture_default_str();
-  rollout
+  command
       ->add_option("--unpack-workers", options->unpack_workers,
                    "Threads unpacking and verifying bundles")
       ->capture_default_str();
-  rollout
+  command
       ->add_option("--timeout", options->timeout_seconds,
-                   "Seconds to wait for the rollout before reporting what was reached")
+                   "Seconds to wait for each phase before reporting what was reached")
       ->capture_default_str();
-  rollout->add_option("--dir", options->directory,
+  command->add_option("--dir", options->directory,
                       "Working directory (default: a temporary one, on /dev/shm when it has room)");
-  rollout->add_flag("--keep", options->keep, "Keep the working directory");
-  rollout->add_flag("--json", options->json, "Print the figures as one JSON object");
-  rollout->callback([options, &context] {
+  command->add_flag("--keep", options->keep, "Keep the working directory");
+  command->add_flag("--json", options->json, "Print the figures as one JSON object");
+  command->callback([options, &context, name] {
     spdlog::set_level(spdlog::level::err);
     if (Status status = RunRolloutBench(*options); !status) {
-      ReportError(context, "bench rollout", status.error());
+      ReportError(context, std::string("bench ") + name, status.error());
     }
   });
+}
+
+void RegisterBenchRolloutCommand(CLI::App& app, CommandContext& context) {
+  CLI::App* bench = app.get_subcommand("bench");
+  AddFleetBenchCommand(
+      *bench, context, "rollout",
+      "One release to a fleet: peers and a gateway on this machine, many simulated devices in "
+      "this process (own key, certificate, TLS session and directory each); time until all "
+      "activated, gateway memory",
+      RolloutBenchOptions{});
+  RolloutBenchOptions activation;
+  activation.activation = true;
+  activation.devices = 100;
+  activation.size = "100KB";
+  AddFleetBenchCommand(
+      *bench, context, "activation",
+      "Coordinated activation: the fleet bench's devices stage a release, one activation "
+      "makes it effective at the next block; the spread between the first and the last "
+      "device switching",
+      std::move(activation));
 }
 VIGIL_REGISTER_COMMAND(kOrderBench + 3, RegisterBenchRolloutCommand);
 

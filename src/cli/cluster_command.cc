@@ -1,10 +1,12 @@
-// `vigil cluster up|down`: a local cluster of real peer processes on loopback, with keys,
-// certificates and genesis generated (docs/peer.md#local-cluster).
+// `vigil cluster up|down|stop|start`: a local cluster of real peer processes on loopback, with
+// keys, certificates and genesis generated (docs/peer.md#local-cluster).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/local_cluster.h"
@@ -36,6 +38,76 @@ struct DownOptions {
   std::string directory;
   bool purge = false;
 };
+
+// `vigil cluster stop|start --dir D NAME...`: one process of the cluster, by the name its
+// directory has (peer-N, gateway, device-N) — a device offline while the fleet moves on, a peer
+// crashed and restarted.
+struct ProcessesOptions {
+  std::string directory;
+  std::vector<std::string> names;
+  bool kill = false;  // stop only: SIGKILL at once, as a crash would
+};
+
+// What a name refers to: one of the cluster's peers (index), or its gateway or a device.
+struct ClusterProcess {
+  std::optional<size_t> peer;
+  const peer::ClusterDaemon* daemon = nullptr;
+};
+
+Expected<ClusterProcess> FindProcess(const peer::Cluster& cluster, const std::string& name) {
+  for (size_t i = 0; i < cluster.peers.size(); ++i) {
+    if (cluster.peers[i].name == name) return ClusterProcess{.peer = i, .daemon = nullptr};
+  }
+  if (cluster.gateway && cluster.gateway->name == name) {
+    return ClusterProcess{.peer = std::nullopt, .daemon = &*cluster.gateway};
+  }
+  for (const auto& device : cluster.devices) {
+    if (device.name == name) return ClusterProcess{.peer = std::nullopt, .daemon = &device};
+  }
+  std::string known;
+  for (const auto& peer : cluster.peers) known += " " + peer.name;
+  if (cluster.gateway) known += " " + cluster.gateway->name;
+  for (const auto& device : cluster.devices) known += " " + device.name;
+  return Fail(ErrorCode::kNotFound, "cluster " + cluster.directory.string() + " has no process '" +
+                                        name + "' (it has:" + known + ")");
+}
+
+Status RunStop(const ProcessesOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::ReadCluster(options.directory));
+  for (const auto& name : options.names) {
+    VIGIL_ASSIGN_OR_RETURN(ClusterProcess process, FindProcess(cluster, name));
+    constexpr std::chrono::milliseconds kGrace(5000);
+    if (process.peer) {
+      VIGIL_RETURN_IF_ERROR(peer::StopPeer(cluster, *process.peer, kGrace, options.kill));
+    } else {
+      VIGIL_RETURN_IF_ERROR(peer::StopClusterDaemon(*process.daemon, kGrace, options.kill));
+    }
+    std::printf("stopped %s\n", name.c_str());
+  }
+  return Ok();
+}
+
+Status RunStart(const ProcessesOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::ReadCluster(options.directory));
+  auto binary = peer::CurrentExecutable();
+  for (const auto& name : options.names) {
+    VIGIL_ASSIGN_OR_RETURN(ClusterProcess process, FindProcess(cluster, name));
+    bool running = process.peer ? peer::RunningPeer(cluster, *process.peer).has_value()
+                                : peer::RunningClusterDaemon(*process.daemon).has_value();
+    if (running) {
+      std::printf("%s is already running\n", name.c_str());
+      continue;
+    }
+    pid_t pid = 0;
+    if (process.peer) {
+      VIGIL_ASSIGN_OR_RETURN(pid, peer::StartPeer(cluster, *process.peer, binary));
+    } else {
+      VIGIL_ASSIGN_OR_RETURN(pid, peer::StartClusterDaemon(cluster, *process.daemon, binary));
+    }
+    std::printf("started %s (pid %d)\n", name.c_str(), static_cast<int>(pid));
+  }
+  return Ok();
+}
 
 Status RunUp(const UpOptions& options) {
   peer::ClusterSpec spec;
@@ -199,6 +271,24 @@ void RegisterClusterCommand(CLI::App& app, CommandContext& context) {
       ReportError(context, "cluster down", status.error());
     }
   });
+
+  auto add_processes_command = [&](const char* name, const char* description, auto run) {
+    CLI::App* command = cluster->add_subcommand(name, description);
+    auto options = std::make_shared<ProcessesOptions>();
+    command->add_option("--dir", options->directory, "Cluster directory")->required();
+    command->add_option("names", options->names, "peer-N, gateway or device-N")->required();
+    if (std::string(name) == "stop") {
+      command->add_flag("--kill", options->kill, "SIGKILL at once (a crash) instead of SIGTERM");
+    }
+    command->callback([options, &context, name, run] {
+      if (Status status = run(*options); !status) {
+        ReportError(context, std::string("cluster ") + name, status.error());
+      }
+    });
+  };
+  add_processes_command("stop", "Stop some processes of the cluster in DIR, by name", RunStop);
+  add_processes_command("start", "Start stopped processes of the cluster in DIR, by name",
+                        RunStart);
 }
 VIGIL_REGISTER_COMMAND(kOrderCluster, RegisterClusterCommand);
 

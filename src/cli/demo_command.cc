@@ -2,9 +2,13 @@
 //
 // It creates a local cluster with a plant (`peer::CreateCluster` with devices: 4 peers with
 // their artifact stores, a gateway, 3 devices), starts every process as `vigil cluster up`
-// would, publishes v1 then v2 of an app, and prints each ledger record as its block commits —
-// the publication, each device's install and activation with their timings — by following the
-// ledger like any client, every block verified against the genesis validators. Then it tampers
+// would, and prints each ledger record as its block commits — the publication, each device's
+// install and activation with their timings — by following the ledger like any client, every
+// block verified against the genesis validators. The devices stage each release and switch only
+// on an activation (seed 002): v1 is published, staged everywhere and activated from the next
+// block; v2 is a staged rollout — one device offline, so activation is refused below the
+// threshold with the counts; it comes back and stages v2; the activation at a chosen height is
+// accepted and every device switches at that block. Then it tampers
 // with a file of the running release on one device and narrates the device's automatic repair
 // and its `tamper detected` and `repaired` records, shows the file restored and the fleet's
 // compliance, tries the attacks an operator worries about and prints each refusal, and cleans up.
@@ -20,7 +24,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -30,6 +37,7 @@
 #include "cli/ledger_watch.h"
 #include "cli/local_cluster.h"
 #include "cli/peer_target.h"
+#include "cli/tx_submit.h"
 #include "common/file.h"
 #include "compliance/report.h"
 #include "history/history.h"
@@ -88,6 +96,11 @@ class LedgerNarrator {
     std::lock_guard lock(mutex_);
     return heights_[kind + "@" + device];
   }
+  // The blocks at which devices switched to `version`, as their `activated` reports say.
+  std::set<uint64_t> SwitchBlocks(const std::string& version) {
+    std::lock_guard lock(mutex_);
+    return switch_blocks_[version];
+  }
 
  private:
   void Print(const history::Row& row) {
@@ -106,6 +119,12 @@ class LedgerNarrator {
     std::lock_guard lock(mutex_);
     if (!row.result.ok()) return;
     ++counts_[kind + " " + row.version];
+    constexpr std::string_view kSwitched = "switched at block ";
+    if (size_t at = row.detail.find(kSwitched);
+        row.kind == history::RowKind::kActivated && at != std::string::npos) {
+      switch_blocks_[row.version].insert(
+          std::strtoull(row.detail.c_str() + at + kSwitched.size(), nullptr, 10));
+    }
     if (!who.empty()) {
       ++counts_[kind + "@" + who];
       heights_[kind + "@" + who] = row.height;
@@ -115,6 +134,7 @@ class LedgerNarrator {
   std::mutex mutex_;
   std::map<std::string, size_t> counts_;
   std::map<std::string, uint64_t> heights_;
+  std::map<std::string, std::set<uint64_t>> switch_blocks_;
   LedgerWatch watch_;  // last: its thread calls Print, which uses the members above
 };
 
@@ -162,26 +182,119 @@ bool WaitFor(const std::function<bool()>& done) {
   return done();
 }
 
-Status Rollout(const peer::Cluster& cluster, LedgerNarrator& narrator,
-               const std::filesystem::path& root, const std::string& version) {
+// `vigil activate --group G --app press-control --version V` with every installed device
+// required (100 %), from the next block or at `at_height`; signed by the cluster's admins.
+Expected<api::SubmitResponse> Activate(const peer::Cluster& cluster, const std::string& version,
+                                       std::optional<uint64_t> at_height) {
+  ledger::ActivateRelease body{
+      .group = cluster.device_group,
+      .app = kApp,
+      .version = version,
+      .timing = at_height ? ledger::ActivationTiming::kAtHeight : ledger::ActivationTiming::kNext,
+      .at_height = at_height.value_or(0),
+      .at_time_ms = 0,
+      .threshold_kind = ledger::InstalledThresholdKind::kPercent,
+      .installed_threshold = 100,
+      .on_missing = ledger::MissingVersionPolicy::kHalt};
+  SubmitFlags flags;
+  flags.target.cluster = cluster.directory.string();
+  VIGIL_ASSIGN_OR_RETURN(Submitted submitted, SubmitBody(body, flags));
+  if (submitted.response.outcome != api::SubmitOutcome::kCommitted ||
+      !submitted.response.result.ok()) {
+    return Fail(ErrorCode::kRefused, submitted.response.result.reason);
+  }
+  return submitted.response;
+}
+
+Status WaitForCount(LedgerNarrator& narrator, const peer::Cluster& cluster, const char* kind,
+                    const std::string& version, size_t devices) {
+  if (WaitFor([&] { return narrator.Count(kind, version) >= devices; })) return Ok();
+  return Fail(ErrorCode::kTimeout, std::to_string(devices) + " devices did not report '" + kind +
+                                       "' for " + version + " within " +
+                                       std::to_string(kStepTimeout.count()) + " s; logs in " +
+                                       cluster.directory.string());
+}
+
+// Every device switched to `version`: when, and at which ledger blocks.
+Status SaySwitched(LedgerNarrator& narrator, const peer::Cluster& cluster,
+                   const std::string& version, std::chrono::steady_clock::time_point started) {
+  size_t devices = cluster.devices.size();
+  VIGIL_RETURN_IF_ERROR(WaitForCount(narrator, cluster, "activated", version, devices));
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  std::string blocks;
+  for (uint64_t block : narrator.SwitchBlocks(version)) {
+    blocks += (blocks.empty() ? "" : ", ") + std::to_string(block);
+  }
+  Say("  all %zu devices run %s, %lld ms after the activation; switched at block %s", devices,
+      version.c_str(), static_cast<long long>(took.count()), blocks.c_str());
+  return Ok();
+}
+
+// v1: published, staged by every device (installed on the ledger, not running), then one
+// activation from the next block.
+Status FirstRelease(const peer::Cluster& cluster, LedgerNarrator& narrator,
+                    const std::filesystem::path& root, const std::string& version) {
   Heading(("Publish " + std::string(kApp) + " " + version +
-           ": every device installs, restarts and health-checks it")
+           ": every device stages it; one activation switches them together")
               .c_str());
   VIGIL_ASSIGN_OR_RETURN(auto bundle, BuildRelease(root, version, "exec sleep 100000"));
-  auto started = std::chrono::steady_clock::now();
   VIGIL_ASSIGN_OR_RETURN(auto outcome, Publish(cluster, bundle));
   Say("  published: uploaded to %zu artifact stores, committed at block %llu",
       outcome.uploads.size(), static_cast<unsigned long long>(outcome.height));
   size_t devices = cluster.devices.size();
-  if (!WaitFor([&] { return narrator.Count("activated", version) >= devices; })) {
-    return Fail(ErrorCode::kTimeout, "not every device activated " + version + " within " +
-                                         std::to_string(kStepTimeout.count()) + " s; logs in " +
-                                         cluster.directory.string());
+  VIGIL_RETURN_IF_ERROR(WaitForCount(narrator, cluster, "installed", version, devices));
+  Say("  all %zu devices staged %s (verified, unpacked, installed on the ledger); none runs it",
+      devices, version.c_str());
+  auto started = std::chrono::steady_clock::now();
+  VIGIL_ASSIGN_OR_RETURN(auto activation, Activate(cluster, version, std::nullopt));
+  Say("  vigil activate --version %s --next: recorded at block %llu, effective from block %llu",
+      version.c_str(), static_cast<unsigned long long>(activation.height),
+      static_cast<unsigned long long>(activation.height + 1));
+  return SaySwitched(narrator, cluster, version, started);
+}
+
+// v2, the staged rollout of seed 002: a device is offline while the release is staged, so the
+// activation is refused below the threshold (with the counts); it comes back and stages it; the
+// activation at a chosen height is accepted and every device switches at exactly that block.
+Status StagedRollout(const peer::Cluster& cluster, LedgerNarrator& narrator,
+                     const std::filesystem::path& root, const std::string& version) {
+  Heading(("Staged rollout of " + std::string(kApp) + " " + version +
+           ": refused below the threshold, then activated at a chosen block")
+              .c_str());
+  const peer::ClusterDaemon& offline = cluster.devices.back();
+  VIGIL_RETURN_IF_ERROR(peer::StopClusterDaemon(offline));
+  Say("  %s goes offline", offline.name.c_str());
+  VIGIL_ASSIGN_OR_RETURN(auto bundle, BuildRelease(root, version, "exec sleep 100000"));
+  VIGIL_ASSIGN_OR_RETURN(auto outcome, Publish(cluster, bundle));
+  Say("  published %s at block %llu", version.c_str(),
+      static_cast<unsigned long long>(outcome.height));
+  size_t devices = cluster.devices.size();
+  VIGIL_RETURN_IF_ERROR(WaitForCount(narrator, cluster, "installed", version, devices - 1));
+  auto refused = Activate(cluster, version, std::nullopt);
+  if (refused) return Fail(ErrorCode::kInternal, "the activation below the threshold was ACCEPTED");
+  Say("  refused  activation while %zu of %zu staged: %s", devices - 1, devices,
+      refused.error().message().c_str());
+  VIGIL_RETURN_IF_ERROR(peer::StartClusterDaemon(cluster, offline, peer::CurrentExecutable()));
+  Say("  %s is back and stages %s", offline.name.c_str(), version.c_str());
+  VIGIL_RETURN_IF_ERROR(WaitForCount(narrator, cluster, "installed", version, devices));
+  PeerTarget target{.cluster = cluster.directory.string(), .peer = "", .as = ""};
+  VIGIL_ASSIGN_OR_RETURN(auto client, ConnectToPeer(target));
+  VIGIL_ASSIGN_OR_RETURN(api::StatusResponse status, client->Status());
+  uint64_t at_height = status.height + 6;  // a few blocks ahead, for the operator to see
+  auto started = std::chrono::steady_clock::now();
+  VIGIL_ASSIGN_OR_RETURN(auto activation, Activate(cluster, version, at_height));
+  Say("  vigil activate --version %s --at-height %llu: recorded at block %llu; every device "
+      "waits for block %llu",
+      version.c_str(), static_cast<unsigned long long>(at_height),
+      static_cast<unsigned long long>(activation.height),
+      static_cast<unsigned long long>(at_height));
+  VIGIL_RETURN_IF_ERROR(SaySwitched(narrator, cluster, version, started));
+  auto blocks = narrator.SwitchBlocks(version);
+  if (blocks != std::set<uint64_t>{at_height}) {
+    return Fail(ErrorCode::kInternal, "the devices did not all switch at block " +
+                                          std::to_string(at_height));
   }
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - started);
-  Say("  all %zu devices run %s, %lld ms after the publish command started", devices,
-      version.c_str(), static_cast<long long>(took.count()));
   return Ok();
 }
 
@@ -316,8 +429,8 @@ Status RunStory(const peer::Cluster& cluster, const std::filesystem::path& root)
       cluster.gateway->port);
   Say("  the ledger lists their keys as enrolled");
 
-  VIGIL_RETURN_IF_ERROR(Rollout(cluster, narrator, root, "1.0.0"));
-  VIGIL_RETURN_IF_ERROR(Rollout(cluster, narrator, root, "2.0.0"));
+  VIGIL_RETURN_IF_ERROR(FirstRelease(cluster, narrator, root, "1.0.0"));
+  VIGIL_RETURN_IF_ERROR(StagedRollout(cluster, narrator, root, "2.0.0"));
   VIGIL_RETURN_IF_ERROR(Tampering(cluster, narrator));
   VIGIL_RETURN_IF_ERROR(Attacks(cluster, root));
   std::this_thread::sleep_for(500ms);  // let the last blocks print
@@ -346,6 +459,7 @@ Status RunDemo(const DemoOptions& options) {
   spec.empty_block_interval = 500ms;
   spec.devices = options.devices;
   spec.device_apps = {kApp};
+  spec.device_auto_activate = false;  // seed 002: stage, switch on an activation
   VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::CreateCluster(spec));
   Status status = RunStory(cluster, root);
   StopAll(cluster);
@@ -369,8 +483,8 @@ void RegisterDemoCommand(CLI::App& app, CommandContext& context) {
   CLI::App* command = app.add_subcommand(
       "demo",
       "Run the whole system on this machine and narrate it: ledger peers, a gateway and devices; "
-      "publish v1 then v2, watch every device install and restart, a tampered device repair "
-      "itself, then see attacks refused");
+      "publish v1 then v2, watch every device stage them and switch together on an activation, "
+      "a tampered device repair itself, then see attacks refused");
   auto options = std::make_shared<DemoOptions>();
   command->add_option("--dir", options->directory,
                       "Where to put the cluster (default: a new temporary directory)");

@@ -49,11 +49,9 @@ Status SimulatedDevice::Start() {
   delivery::DeviceSessionCallbacks callbacks{
       .app_statuses =
           [this] {
-            bool staged = record_.state == UpdaterState::kStaged;
-            return std::vector<delivery::AppStatus>{
-                {.app = options_.app,
-                 .running_version = record_.from.version,
-                 .staged_version = staged ? record_.to.version : ""}};
+            return std::vector<delivery::AppStatus>{{.app = options_.app,
+                                                     .running_version = record_.from.version,
+                                                     .staged_version = StagedVersion()}};
           },
       .accept_offer =
           [this](const delivery::VerifiedRelease& release) { return WantsRelease(release); },
@@ -65,23 +63,68 @@ Status SimulatedDevice::Start() {
       .on_event = nullptr};
   session_ = std::make_unique<delivery::DeviceSession>(io_context_, std::move(options_.session),
                                                        std::move(callbacks));
+  if (options_.staged) VIGIL_RETURN_IF_ERROR(StartActivationTracker());
   return session_->Start();
+}
+
+// The agent daemon's wiring (agent/daemon.cc), with the simulated updater behind the hooks.
+Status SimulatedDevice::StartActivationTracker() {
+  activations_ = std::make_unique<agent::ActivationTracker>(
+      options_.root / "activations",
+      agent::ActivationHooks{
+          .running_version = [this](const std::string&) { return record_.from.version; },
+          .staged_version = [this](const std::string&) { return StagedVersion(); },
+          .activate =
+              [this](const std::string&, const std::string& note) {
+                if (record_.state != UpdaterState::kStaged) return false;
+                Request(Outcome(EventKind::kActivate, note));
+                return true;
+              },
+          .missing =
+              [this](const delivery::VerifiedActivation&, bool halt, const std::string& detail) {
+                // The bench activates a version every device has staged: missing is a failure.
+                Failed(std::string(halt ? "halted: " : "behind: ") + detail);
+              },
+          .log = nullptr});
+  VIGIL_RETURN_IF_ERROR(activations_->Load());
+  session_->SetActivationCallbacks(delivery::ActivationCallbacks{
+      .on_welcome = [this](const std::string& group) { activations_->set_group(group); },
+      .on_activation =
+          [this](const delivery::VerifiedActivation& activation) {
+            if (Status kept = activations_->OnActivation(activation); !kept) {
+              Failed("cannot keep the activation: " + kept.error().message());
+            }
+          },
+      .on_ledger_header =
+          [this](const ledger::BlockHeader& header) {
+            activations_->OnHeader(header.height, header.time_ms);
+          }});
+  return Ok();
+}
+
+std::string SimulatedDevice::StagedVersion() const {
+  return record_.state == UpdaterState::kStaged ? record_.to.version : "";
 }
 
 void SimulatedDevice::Stop() {
   if (session_) session_->Stop();
 }
 
-// The agent's rule (UpdaterRunner::WantsRelease) for the one app: idle, and newer than what runs.
+// The agent's rules (UpdaterRunner::WantsRelease, AgentDaemon::AcceptOffer) for the one app:
+// between installs, newer than what runs — or, while an activation is pending, only its version.
 bool SimulatedDevice::WantsRelease(const delivery::VerifiedRelease& release) const {
-  if (release.app != options_.app || record_.state != UpdaterState::kIdle || busy_ ||
-      !queued_.empty()) {
-    return false;
+  bool between_installs =
+      record_.state == UpdaterState::kIdle || (options_.staged && record_.state == UpdaterState::kStaged);
+  if (release.app != options_.app || !between_installs || busy_ || !queued_.empty()) return false;
+  bool newer = record_.from.empty();
+  if (!newer) {
+    auto offered = ledger::SemanticVersion::Parse(release.version);
+    auto running = ledger::SemanticVersion::Parse(record_.from.version);
+    newer = offered && running && offered->IsNewerThan(*running);
   }
-  if (record_.from.empty()) return true;
-  auto offered = ledger::SemanticVersion::Parse(release.version);
-  auto running = ledger::SemanticVersion::Parse(record_.from.version);
-  return offered && running && offered->IsNewerThan(*running);
+  if (!activations_) return newer;
+  return agent::AcceptsOffer(activations_->activation(options_.app), release.version,
+                             record_.from.version, StagedVersion(), newer);
 }
 
 void SimulatedDevice::OnBundle(const delivery::VerifiedRelease& release,
@@ -100,7 +143,7 @@ void SimulatedDevice::OnBundle(const delivery::VerifiedRelease& release,
       std::chrono::duration_cast<std::chrono::milliseconds>(transmission).count());
   Request(std::move(ready));
   // Seed 001's flow, as the agent does it: activate as soon as it is installed.
-  Request(Outcome(EventKind::kActivate));
+  if (!options_.staged) Request(Outcome(EventKind::kActivate));
 }
 
 void SimulatedDevice::Request(agent::Event event) {
@@ -139,6 +182,13 @@ void SimulatedDevice::Apply(agent::Transition transition) {
     options_.on_milestone(options_.index, Milestone::kActivated);
   }
   if (record_.state == UpdaterState::kRolledBack) Failed("rolled back: " + record_.reason);
+  // Staged (or back to idle): an effective activation may be waiting for exactly this.
+  if (activations_ &&
+      (record_.state == UpdaterState::kStaged || record_.state == UpdaterState::kIdle)) {
+    asio::post(io_context_, [this, alive = alive_] {
+      if (*alive) activations_->Reevaluate(options_.app);
+    });
+  }
   const auto& actions = transition.actions;
   busy_ = !actions.empty() && agent::HasOutcome(actions.back().kind);
   for (size_t i = 0; i < actions.size(); ++i) Execute(actions[i], i + 1 == actions.size());

@@ -11,6 +11,12 @@
 // `installed` and `activated` reports are signed with the device key and relayed through the
 // gateway to the ledger.
 //
+// With `staged`, it follows seed 002 as the agent does by default: the release is staged and
+// `installed` reported, and it switches only when a verified activation of its group becomes
+// effective at a verified block header — the agent's own ActivationTracker (agent/activation.h)
+// decides, fed by the session's Activation and LedgerHeader frames. Without it, it activates
+// as soon as installed (seed 001, the agent's `auto_activate`).
+//
 // What is simulated: there is no app process. Stopping the old version, starting the new one
 // and its health check succeed at once (the real agent's restart and health check are what
 // `vigil bench update` measures). Unpacking runs through `run_blocking` (a small worker pool
@@ -29,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/activation.h"
 #include "agent/slots.h"
 #include "agent/updater.h"
 #include "common/error.h"
@@ -42,6 +49,7 @@ struct SimulatedDeviceOptions {
   delivery::DeviceSessionOptions session;  // its credentials, the genesis, the gateway
   std::filesystem::path root;              // its own directory
   std::string app;                         // the one app it runs
+  bool staged = false;                     // wait for an activation (see above)
   // Runs `work` off the session's thread (unpacking a bundle).
   std::function<void(std::function<void()> work)> run_blocking;
   // Called on the io_context's thread when the device reaches a milestone.
@@ -68,6 +76,8 @@ class SimulatedDevice {
 
  private:
   bool WantsRelease(const delivery::VerifiedRelease& release) const;
+  std::string StagedVersion() const;
+  Status StartActivationTracker();
   void OnBundle(const delivery::VerifiedRelease& release, const std::filesystem::path& bundle,
                 std::chrono::microseconds transmission);
   void Request(agent::Event event);
@@ -87,6 +97,7 @@ class SimulatedDevice {
   std::deque<agent::Event> queued_;
   uint64_t bytes_received_ = 0;
   std::unique_ptr<delivery::DeviceSession> session_;
+  std::unique_ptr<agent::ActivationTracker> activations_;  // only when staged
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
