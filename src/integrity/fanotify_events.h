@@ -1,6 +1,6 @@
 // integrity: decoding the records a fanotify group reports with FAN_REPORT_DFID_NAME (pure;
-// no system calls). Internal to the fanotify watcher back end; fuzzed by
-// tests/integrity/fanotify_events_test.cc.
+// no system calls). Internal to the fanotify watcher back end; tested by
+// tests/integrity/fanotify_events_test.cc and fuzzed by fuzz/fanotify_events_fuzz.cc.
 //
 // A read() of a fanotify descriptor returns events back to back, each
 //   struct fanotify_event_metadata { u32 event_len; u8 vers; u8 reserved; u16 metadata_len;
