@@ -57,6 +57,8 @@ nlohmann::json TotalsJson(const sim::RunnerOptions& options, const sim::RunnerTo
           {"crashes", totals.crashes},
           {"evidence", totals.evidence},
           {"guard_refusals", totals.guard_refusals},
+          {"rules_activations", totals.rules_activations},
+          {"rules_halts", totals.rules_halts},
           {"simulated_ms", totals.simulated_ms}};
 }
 
@@ -150,11 +152,23 @@ void RegisterSimCommand(CLI::App& app, CommandContext& context) {
   command->add_flag("--verbose", options->verbose, "Print every run, not only failures");
   command->add_flag("--trace", runner.base.trace,
                     "Print every message and timer of the run to stderr (use with --seed)");
+  command->add_flag("--rules-activations", runner.base.rules_activations,
+                    "Activate contract-rules versions 2, 3, 4 at heights drawn from the seed "
+                    "(docs/testing.md#rules-activations)");
+  command->add_flag("--rules-halting-node", runner.base.rules_halting_node,
+                    "With --rules-activations: one honest node lacks version 4, halts before it "
+                    "and is upgraded later");
   command->add_flag("--json", options->json, "Print one JSON object instead of text");
   // The checkers' self-test (docs/testing.md): honest nodes forget what they signed, which the
   // double-signing checker must catch. Hidden: it exists to make runs fail.
   command->add_flag("--sabotage-forget-state", runner.base.sabotage_forget_state)->group("");
+  // ... and one node switches rules one block late, which the rules checker must catch.
+  command->add_flag("--sabotage-late-activation", runner.base.sabotage_late_activation)
+      ->group("");
   command->callback([options, &context] {
+    // Both need activations to act on (as consensus_sim's flags imply).
+    sim::SimConfig& base = options->runner.base;
+    if (base.rules_halting_node || base.sabotage_late_activation) base.rules_activations = true;
     if (Status status = RunSim(*options); !status) {
       ReportError(context, kCommandName, status.error());
     }

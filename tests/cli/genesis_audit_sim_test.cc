@@ -318,6 +318,34 @@ TEST_F(GenesisAuditSimTest, SimPrintsEachFailureWithTheCommandThatReplaysIt) {
   EXPECT_NE(replayed.output.find("replay: " + replay), std::string::npos) << replayed.output;
 }
 
+// Rules activations through `vigil sim` (docs/testing.md#rules-activations): every seed passes,
+// versions take effect and the halting node halts; the late-activation sabotage is caught and
+// its replay command (with the rules flags) reproduces the failure.
+TEST_F(GenesisAuditSimTest, SimRunsRulesActivationsAndReplaysTheirFailures) {
+  CommandResult passed = RunVigil("sim --seeds 10 --jobs 2 --rules-halting-node --json");
+  ASSERT_EQ(passed.exit_code, 0) << passed.output;
+  nlohmann::json summary = nlohmann::json::parse(passed.output);
+  EXPECT_EQ(summary["failed"], 0);
+  EXPECT_GE(summary["rules_activations"].get<uint64_t>(), 10u);
+  EXPECT_EQ(summary["rules_halts"], 10);
+
+  CommandResult late = RunVigil("sim --seeds 3 --sabotage-late-activation --json");
+  EXPECT_EQ(late.exit_code, 1) << late.output;
+  nlohmann::json failures = FirstLineJson(late.output);
+  ASSERT_EQ(failures["failed"], 3);
+  const nlohmann::json& failure = failures["results"][0];
+  EXPECT_NE(failure["failure"].get<std::string>().find("rules activation"), std::string::npos)
+      << failure;
+  std::string replay = failure["replay"];
+  ASSERT_TRUE(replay.ends_with(" --trace")) << replay;
+  CommandResult replayed = RunVigil(replay.substr(std::string("vigil ").size(),
+                                                  replay.size() - std::string("vigil ").size() -
+                                                      std::string(" --trace").size()));
+  EXPECT_EQ(replayed.exit_code, 1) << replayed.output;
+  EXPECT_NE(replayed.output.find(failure["failure"].get<std::string>()), std::string::npos)
+      << replayed.output;
+}
+
 TEST_F(GenesisAuditSimTest, SimRefusesBadArgumentsNamingTheFlag) {
   CommandResult byzantine = RunVigil("sim --nodes 4 --byzantine 2");
   EXPECT_EQ(byzantine.exit_code, 1);
