@@ -1,5 +1,6 @@
 #include "agent/integrity_monitor.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -372,7 +373,7 @@ void IntegrityMonitor::Watch(const std::string& app, const std::string& slot,
   auto watcher = integrity::Watcher::Start(w.directory);
   if (watcher) {
     w.watcher = std::move(*watcher);
-    int fd = ::dup(w.watcher->fd());
+    int fd = ::fcntl(w.watcher->fd(), F_DUPFD_CLOEXEC, 0);  // never inherited by the apps
     if (fd >= 0) w.stream = std::make_unique<asio::posix::stream_descriptor>(io_context_, fd);
   } else {
     spdlog::warn("agent integrity_watch_failed app={} error={} (periodic scans only)", app,

@@ -144,10 +144,15 @@ void ChildProcess::SignalGroup(int signal) const { ::kill(-pid_, signal); }
 
 void ChildProcess::WaitForExit(std::function<void(ExitStatus)> on_exit) {
   pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                    [this, alive = alive_, on_exit = std::move(on_exit)](std::error_code error) {
+                    [this, alive = alive_, on_exit = std::move(on_exit)](std::error_code error) mutable {
                       if (!*alive || error) return;
                       int status = 0;
-                      if (::waitpid(pid_, &status, 0) != pid_) return;
+                      // Never blocks the loop: a readiness the child's exit did not cause (asio
+                      // can hand a stale event of a just-destroyed descriptor to the one that
+                      // took its reactor slot) is waited out again.
+                      pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
+                      if (reaped == 0) return WaitForExit(std::move(on_exit));
+                      if (reaped != pid_) return;
                       exited_ = true;
                       // The leader is gone; whatever it left in its group goes with it.
                       SignalGroup(SIGKILL);

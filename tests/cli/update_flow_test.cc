@@ -148,9 +148,14 @@ TEST_F(UpdateFlowTest, TheDeviceInstallsEachReleaseAndRollsBackOneThatFailsItsHe
   EXPECT_TRUE(CurrentSlot().starts_with("2.0.0")) << CurrentSlot();
   EXPECT_TRUE(EndsWith(Runs(), "start 2.0.0\n")) << Runs();
 
-  // Every step is on the ledger: the history of the app shows the device's reports.
-  CommandResult history =
-      RunVigil("history --app " + std::string(kApp) + " --cluster " + cluster_.string());
+  // Every step is on the ledger: the history of the app shows the device's reports. The
+  // `rolled back` report follows the old version's own health check (stay up 1 s), so it may
+  // still be on its way.
+  CommandResult history;
+  WaitFor([&] {
+    history = RunVigil("history --app " + std::string(kApp) + " --cluster " + cluster_.string());
+    return history.exit_code == 0 && history.output.find("rolled") != std::string::npos;
+  });
   ASSERT_EQ(history.exit_code, 0) << history.output;
   for (const char* expected : {"installed", "activated", "rolled", "3.0.0"}) {
     EXPECT_NE(history.output.find(expected), std::string::npos) << expected << "\n" << history.output;
