@@ -102,6 +102,31 @@ Status CheckCommitted(const Submitted& submitted) {
   return Fail(ErrorCode::kRefused, response.result.reason + where);
 }
 
+}  // namespace
+
+Expected<api::SubmitResponse> ActivateInCluster(const std::string& cluster_directory,
+                                                const std::string& group, const std::string& app,
+                                                const std::string& version,
+                                                std::optional<uint64_t> at_height) {
+  ledger::ActivateRelease body{
+      .group = group,
+      .app = app,
+      .version = version,
+      .timing = at_height ? ledger::ActivationTiming::kAtHeight : ledger::ActivationTiming::kNext,
+      .at_height = at_height.value_or(0),
+      .at_time_ms = 0,
+      .threshold_kind = ledger::InstalledThresholdKind::kPercent,
+      .installed_threshold = 100,
+      .on_missing = ledger::MissingVersionPolicy::kHalt};
+  SubmitFlags flags;
+  flags.target.cluster = cluster_directory;
+  VIGIL_ASSIGN_OR_RETURN(Submitted submitted, SubmitBody(body, flags));
+  VIGIL_RETURN_IF_ERROR(CheckCommitted(submitted));
+  return submitted.response;
+}
+
+namespace {
+
 Status RunActivate(const ActivateOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(ledger::ActivateRelease body, BuildActivation(options));
   VIGIL_ASSIGN_OR_RETURN(Submitted submitted, SubmitBody(body, options.submit));

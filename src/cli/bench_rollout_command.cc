@@ -406,23 +406,10 @@ class RolloutBench {
   // `vigil activate --group G --app A --version V --next --min-installed 100%`, signed by the
   // cluster's admins.
   Status SubmitActivation() {
-    ledger::ActivateRelease body{.group = cluster_.device_group,
-                                 .app = kApp,
-                                 .version = kVersion,
-                                 .timing = ledger::ActivationTiming::kNext,
-                                 .at_height = 0,
-                                 .at_time_ms = 0,
-                                 .threshold_kind = ledger::InstalledThresholdKind::kPercent,
-                                 .installed_threshold = 100,
-                                 .on_missing = ledger::MissingVersionPolicy::kHalt};
-    SubmitFlags flags;
-    flags.target.cluster = cluster_.directory.string();
-    VIGIL_ASSIGN_OR_RETURN(Submitted submitted, SubmitBody(body, flags));
+    VIGIL_ASSIGN_OR_RETURN(api::SubmitResponse response,
+                           ActivateInCluster(cluster_.directory.string(), cluster_.device_group,
+                                             kApp, kVersion, std::nullopt));
     auto committed = Clock::now();
-    const api::SubmitResponse& response = submitted.response;
-    if (response.outcome != api::SubmitOutcome::kCommitted || !response.result.ok()) {
-      return Fail(ErrorCode::kRefused, "the activation was not recorded: " + response.result.reason);
-    }
     std::lock_guard lock(mutex_);
     activation_committed_ = committed;
     measured_.activation_height = response.height;

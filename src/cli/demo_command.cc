@@ -182,28 +182,11 @@ bool WaitFor(const std::function<bool()>& done) {
   return done();
 }
 
-// `vigil activate --group G --app press-control --version V` with every installed device
-// required (100 %), from the next block or at `at_height`; signed by the cluster's admins.
+// `vigil activate` for the demo's app, every enrolled device required (cli/tx_submit.h).
 Expected<api::SubmitResponse> Activate(const peer::Cluster& cluster, const std::string& version,
                                        std::optional<uint64_t> at_height) {
-  ledger::ActivateRelease body{
-      .group = cluster.device_group,
-      .app = kApp,
-      .version = version,
-      .timing = at_height ? ledger::ActivationTiming::kAtHeight : ledger::ActivationTiming::kNext,
-      .at_height = at_height.value_or(0),
-      .at_time_ms = 0,
-      .threshold_kind = ledger::InstalledThresholdKind::kPercent,
-      .installed_threshold = 100,
-      .on_missing = ledger::MissingVersionPolicy::kHalt};
-  SubmitFlags flags;
-  flags.target.cluster = cluster.directory.string();
-  VIGIL_ASSIGN_OR_RETURN(Submitted submitted, SubmitBody(body, flags));
-  if (submitted.response.outcome != api::SubmitOutcome::kCommitted ||
-      !submitted.response.result.ok()) {
-    return Fail(ErrorCode::kRefused, submitted.response.result.reason);
-  }
-  return submitted.response;
+  return ActivateInCluster(cluster.directory.string(), cluster.device_group, kApp, version,
+                           at_height);
 }
 
 Status WaitForCount(LedgerNarrator& narrator, const peer::Cluster& cluster, const char* kind,

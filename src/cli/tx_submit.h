@@ -39,6 +39,15 @@ struct Submitted {
 // an error; an answer (committed, refused, pending) is returned for the caller to report.
 Expected<Submitted> SubmitBody(const ledger::Body& body, const SubmitFlags& flags);
 
+// `vigil activate --group G --app A --version V (--next | --at-height N) --min-installed 100%
+// --on-missing halt` against a local cluster, signed by its admins (what `vigil demo` and
+// `vigil bench activation` do): the committed answer, or the ledger's refusal as one sentence
+// (with its counts). Defined with `vigil activate` (activate_command.cc).
+Expected<api::SubmitResponse> ActivateInCluster(const std::string& cluster_directory,
+                                                const std::string& group, const std::string& app,
+                                                const std::string& version,
+                                                std::optional<uint64_t> at_height);
+
 // The fields of an activation as `vigil tx show` and `vigil activate --json` print them.
 nlohmann::json ActivateReleaseJson(const ledger::ActivateRelease& body);
 
