@@ -217,7 +217,7 @@ struct RulesSupportRecord {
 };
 
 // The effective rules version, and a scheduled change (seed 002 claim 8: version N from block
-// H). Nothing schedules a change yet; a later issue adds the "activate rules" kind.
+// H), set by an accepted activate-rules transaction (execute.cc: RulesAfterActivation).
 struct RulesRecord {
   uint32_t version = 1;
   uint32_t next_version = 0;  // 0: none scheduled
