@@ -13,10 +13,14 @@
 // and its `tamper detected` and `repaired` records, shows the file restored and the fleet's
 // compliance, tries the attacks an operator worries about and prints each refusal, and cleans up.
 #include <spdlog/spdlog.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
@@ -393,6 +397,41 @@ void StopAll(const peer::Cluster& cluster) {
   for (size_t i = 0; i < cluster.peers.size(); ++i) (void)peer::StopPeer(cluster, i);
 }
 
+// Ctrl-C (or SIGTERM, or a closed pipe such as `vigil demo | head`) during the demo: the
+// peers, the gateway and the agents run in sessions of their own and would outlive it, so a
+// thread waiting for those signals stops them before the demo exits (status 130).
+class StopOnSignal {
+ public:
+  explicit StopOnSignal(const peer::Cluster& cluster) {
+    sigemptyset(&signals_);
+    for (int signal : {SIGINT, SIGTERM, SIGPIPE}) sigaddset(&signals_, signal);
+    // Blocked in this thread before any other starts, so only the waiter receives them.
+    pthread_sigmask(SIG_BLOCK, &signals_, &previous_);
+    waiter_ = std::thread([this, &cluster] {
+      int received = 0;
+      if (sigwait(&signals_, &received) != 0 || stopping_) return;
+      std::fprintf(stderr, "\nvigil demo: %s; stopping the demo's processes\n",
+                   strsignal(received));
+      StopAll(cluster);
+      std::_Exit(130);
+    });
+  }
+  ~StopOnSignal() {
+    stopping_ = true;
+    pthread_kill(waiter_.native_handle(), SIGTERM);  // wakes sigwait; nothing else sees it
+    waiter_.join();
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+ private:
+  sigset_t signals_{};
+  sigset_t previous_{};
+  std::atomic<bool> stopping_{false};
+  std::thread waiter_;
+};
+
 Status RunStory(const peer::Cluster& cluster, const std::filesystem::path& root) {
   auto binary = peer::CurrentExecutable();
   Heading("Start the ledger: peers with their artifact stores (Tendermint BFT)");
@@ -444,6 +483,7 @@ Status RunDemo(const DemoOptions& options) {
   spec.device_apps = {kApp};
   spec.device_auto_activate = false;  // seed 002: stage, switch on an activation
   VIGIL_ASSIGN_OR_RETURN(peer::Cluster cluster, peer::CreateCluster(spec));
+  StopOnSignal stop_on_signal(cluster);
   Status status = RunStory(cluster, root);
   StopAll(cluster);
   if (!options.keep && status) {

@@ -36,6 +36,11 @@ Expected<pid_t> StartDaemon(const std::vector<std::string>& arguments,
   if (pid < 0) return Fail(ErrorCode::kIOError, "fork: " + std::string(std::strerror(errno)));
   if (pid == 0) {
     ::setsid();
+    // A daemon starts with no signal blocked, whatever its starter blocked (`vigil demo` waits
+    // for Ctrl-C on a thread of its own, with the signals blocked elsewhere).
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
       ::dup2(fd, STDOUT_FILENO);
