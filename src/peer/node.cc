@@ -146,7 +146,10 @@ PeerNode::PeerNode(asio::io_context& io_context, PeerOptions options, std::uniqu
       status_timer_(io_context),
       next_height_timer_(io_context) {}
 
-PeerNode::~PeerNode() { Stop(); }
+PeerNode::~PeerNode() {
+  Stop();
+  *alive_ = false;
+}
 
 Expected<std::unique_ptr<PeerNode>> PeerNode::Start(asio::io_context& io_context,
                                                     PeerOptions options) {
@@ -394,8 +397,8 @@ void PeerNode::MaybeStartNextHeight() {
   next_height_timer_.expires_at(last_commit_time_ + (mempool_->size() > 0
                                                          ? options_.batch_delay
                                                          : options_.empty_block_interval));
-  next_height_timer_.async_wait([this](const asio::error_code& error) {
-    if (!error) MaybeStartNextHeight();
+  next_height_timer_.async_wait([this, alive = alive_](const asio::error_code& error) {
+    if (*alive && !error) MaybeStartNextHeight();
   });
 }
 
@@ -537,12 +540,17 @@ void PeerNode::AfterCommit(const ledger::Block& block, const ledger::BlockExecut
 
 void PeerNode::ScheduleTimeout(const consensus::Timeout& timeout) {
   auto& scheduled = timeouts_.emplace_back();
+  scheduled.id = next_timeout_id_++;
   scheduled.timeout = timeout;
   scheduled.timer = std::make_unique<asio::steady_timer>(io_context_);
   scheduled.timer->expires_after(std::chrono::milliseconds(timeout.duration_ms));
-  auto position = std::prev(timeouts_.end());
-  scheduled.timer->async_wait([this, position](const asio::error_code& error) {
-    if (error || stopped_) return;
+  // By id, not by list position: a timer that fired just before a commit cleared the list
+  // still runs its handler (cancel() cannot recall it), and its entry is gone.
+  scheduled.timer->async_wait([this, alive = alive_, id = scheduled.id](
+                                  const asio::error_code& error) {
+    if (!*alive || error || stopped_) return;
+    auto position = std::ranges::find(timeouts_, id, &ScheduledTimeout::id);
+    if (position == timeouts_.end()) return;
     consensus::Timeout fired = position->timeout;
     timeouts_.erase(position);
     if (!consensus_started_ || fired.height != height() + 1) return;
@@ -750,8 +758,8 @@ void PeerNode::OnGossipTimer() {
     ProcessReady();
   }
   gossip_timer_.expires_after(options_.gossip_interval);
-  gossip_timer_.async_wait([this](const asio::error_code& error) {
-    if (!error) OnGossipTimer();
+  gossip_timer_.async_wait([this, alive = alive_](const asio::error_code& error) {
+    if (*alive && !error) OnGossipTimer();
   });
 }
 
@@ -759,8 +767,8 @@ void PeerNode::OnStatusTimer() {
   if (stopped_) return;
   Broadcast(api::kFramePeerStatus, api::Encode(api::PeerStatus{.height = height()}));
   status_timer_.expires_after(options_.status_interval);
-  status_timer_.async_wait([this](const asio::error_code& error) {
-    if (!error) OnStatusTimer();
+  status_timer_.async_wait([this, alive = alive_](const asio::error_code& error) {
+    if (*alive && !error) OnStatusTimer();
   });
 }
 
@@ -786,14 +794,17 @@ api::SubmitResponse PeerNode::Admit(Bytes transaction, bool from_client) {
       gossip_batch_.push_back(std::move(transaction));
       if (!gossip_flush_posted_) {
         gossip_flush_posted_ = true;
-        asio::post(io_context_, [this] { FlushTransactionGossip(); });
+        asio::post(io_context_, [this, alive = alive_] {
+          if (*alive) FlushTransactionGossip();
+        });
       }
     }
     // Posted, not called: the caller registers its waiter first, and a burst of submissions
     // lands in one block.
     if (!consensus_started_ && !start_posted_) {
       start_posted_ = true;
-      asio::post(io_context_, [this] {
+      asio::post(io_context_, [this, alive = alive_] {
+        if (!*alive) return;
         start_posted_ = false;
         MaybeStartNextHeight();
       });

@@ -157,6 +157,7 @@ class PeerNode {
     uint64_t next_height = 1;
   };
   struct ScheduledTimeout {
+    uint64_t id = 0;  // the handler finds its entry by id: the list may be cleared meanwhile
     consensus::Timeout timeout;
     std::unique_ptr<asio::steady_timer> timer;
   };
@@ -239,6 +240,10 @@ class PeerNode {
   std::vector<consensus::Message> early_messages_;
   std::map<uint64_t, consensus::Commit> pending_commits_;
   std::list<ScheduledTimeout> timeouts_;
+  uint64_t next_timeout_id_ = 1;
+  // False once the node is destroyed: a handler already queued (a timer that fired just before
+  // it was cancelled, a post) checks it before touching the node.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   asio::steady_timer gossip_timer_;
   asio::steady_timer status_timer_;
   asio::steady_timer next_height_timer_;
