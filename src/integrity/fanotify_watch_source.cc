@@ -111,12 +111,9 @@ Status FanotifyWatchSource::AddDirectory(const std::string& relative) {
 }
 
 Status FanotifyWatchSource::AddTree(const std::string& relative, PendingChanges* report_files) {
-  VIGIL_RETURN_IF_ERROR(AddDirectory(relative));
-  return WalkTree(
-      root_, relative, [this](const std::string& child) { return AddDirectory(child); },
-      [report_files](std::string child) {
-        if (report_files) report_files->Add(std::move(child));
-      });
+  return AddDirectoryTree(root_, relative,
+                          [this](const std::string& directory) { return AddDirectory(directory); },
+                          report_files);
 }
 
 void FanotifyWatchSource::ForgetTree(const std::string& relative) {

@@ -46,12 +46,9 @@ Status InotifyWatchSource::WatchDirectory(const std::string& relative) {
 }
 
 Status InotifyWatchSource::WatchTree(const std::string& relative, PendingChanges* report_files) {
-  VIGIL_RETURN_IF_ERROR(WatchDirectory(relative));
-  return WalkTree(
-      root_, relative, [this](const std::string& child) { return WatchDirectory(child); },
-      [report_files](std::string child) {
-        if (report_files) report_files->Add(std::move(child));
-      });
+  return AddDirectoryTree(root_, relative,
+                          [this](const std::string& directory) { return WatchDirectory(directory); },
+                          report_files);
 }
 
 void InotifyWatchSource::HandleEvents(const uint8_t* data, size_t length, PendingChanges& changes) {

@@ -35,9 +35,10 @@ std::string JoinRelative(const std::string& directory, std::string_view name) {
   return directory + "/" + std::string(name);
 }
 
-Status WalkTree(const std::filesystem::path& root, const std::string& relative,
-                const std::function<Status(const std::string&)>& on_directory,
-                const std::function<void(std::string)>& on_file) {
+Status AddDirectoryTree(const std::filesystem::path& root, const std::string& relative,
+                        const std::function<Status(const std::string&)>& add_directory,
+                        PendingChanges* report_files) {
+  VIGIL_RETURN_IF_ERROR(add_directory(relative));
   std::error_code error;
   std::filesystem::path base = relative.empty() ? root : root / relative;
   // recursive_directory_iterator does not follow directory links by default.
@@ -45,9 +46,9 @@ Status WalkTree(const std::filesystem::path& root, const std::string& relative,
        !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
     std::string child = JoinRelative(relative, it->path().lexically_relative(base).string());
     if (it->is_directory(error) && !it->is_symlink(error)) {
-      VIGIL_RETURN_IF_ERROR(on_directory(child));
-    } else {
-      on_file(std::move(child));
+      VIGIL_RETURN_IF_ERROR(add_directory(child));
+    } else if (report_files != nullptr) {
+      report_files->Add(std::move(child));
     }
   }
   if (error && error != std::errc::no_such_file_or_directory) {

@@ -62,12 +62,13 @@ class WatchSource {
 // "directory/name", or "name" under the root ("").
 std::string JoinRelative(const std::string& directory, std::string_view name);
 
-// Walks every directory below root/relative (not following links; `relative` itself is not
-// visited): `on_directory(child)` for each directory, `on_file(child)` for everything else,
-// children relative to root. Stops at the first error of `on_directory`. A tree that vanishes
-// while it is walked is not an error (its own delete event reports it).
-Status WalkTree(const std::filesystem::path& root, const std::string& relative,
-                const std::function<Status(const std::string&)>& on_directory,
-                const std::function<void(std::string)>& on_file);
+// What both back ends do to watch a tree: `add_directory(relative)`, then for every directory
+// below root/relative (not following links), children relative to root; with `report_files`,
+// everything else found is a pending change (a directory that appeared with files already in
+// it). Stops at the first error of `add_directory`. A tree that vanishes while it is walked is
+// not an error (its own delete event reports it).
+Status AddDirectoryTree(const std::filesystem::path& root, const std::string& relative,
+                        const std::function<Status(const std::string&)>& add_directory,
+                        PendingChanges* report_files);
 
 }  // namespace vigil::integrity
