@@ -522,6 +522,15 @@ double Ms(std::chrono::milliseconds value) { return static_cast<double>(value.co
 
 constexpr std::chrono::milliseconds kActivationSkewGoal{250};
 
+// One milestone's figures as both benchmarks print them with --json.
+nlohmann::json MilestoneJson(const rollout::MilestoneSummary& summary) {
+  return {{"devices", summary.devices},
+          {"first_ms", Ms(summary.first)},
+          {"p50_ms", Ms(summary.p50)},
+          {"p99_ms", Ms(summary.p99)},
+          {"last_ms", Ms(summary.last)}};
+}
+
 void ReportActivation(const RolloutBenchOptions& options, uint64_t size, const Measured& measured) {
   const auto& after = measured.after_activation;
   const auto& switched = after[Milestone::kActivated];
@@ -530,13 +539,6 @@ void ReportActivation(const RolloutBenchOptions& options, uint64_t size, const M
   double skew_ms = static_cast<double>(measured.switch_skew.count()) / 1000.0;
   bool met = all_switched && measured.switch_skew <= kActivationSkewGoal;
   if (options.json) {
-    auto milestone = [](const rollout::MilestoneSummary& summary) {
-      return nlohmann::json{{"devices", summary.devices},
-                            {"first_ms", Ms(summary.first)},
-                            {"p50_ms", Ms(summary.p50)},
-                            {"p99_ms", Ms(summary.p99)},
-                            {"last_ms", Ms(summary.last)}};
-    };
     PrintJson({{"benchmark", "activation"},
                {"devices", options.devices},
                {"payload_bytes", size},
@@ -549,8 +551,8 @@ void ReportActivation(const RolloutBenchOptions& options, uint64_t size, const M
                {"failed", measured.failed_devices},
                {"failures", measured.failures},
                {"skew_ms", all_switched ? skew_ms : -1.0},
-               {"switched_after_commit", milestone(switched)},
-               {"activated_report_committed_after_commit", milestone(reported)},
+               {"switched_after_commit", MilestoneJson(switched)},
+               {"activated_report_committed_after_commit", MilestoneJson(reported)},
                {"gateway_peak_rss_bytes", measured.gateway_peak_rss},
                {"stage_seconds", measured.stage_seconds},
                {"goal", "every device switches; last switch - first switch <= 250 ms"},
@@ -595,13 +597,8 @@ void Report(const RolloutBenchOptions& options, uint64_t size, const Measured& m
   if (options.json) {
     nlohmann::json milestones = nlohmann::json::object();
     for (size_t m = 0; m < rollout::kMilestoneCount; ++m) {
-      const auto& milestone = summary.milestones[m];
-      milestones[std::string(rollout::MilestoneName(static_cast<Milestone>(m)))] = {
-          {"devices", milestone.devices},
-          {"first_ms", Ms(milestone.first)},
-          {"p50_ms", Ms(milestone.p50)},
-          {"p99_ms", Ms(milestone.p99)},
-          {"last_ms", Ms(milestone.last)}};
+      milestones[std::string(rollout::MilestoneName(static_cast<Milestone>(m)))] =
+          MilestoneJson(summary.milestones[m]);
     }
     PrintJson({{"benchmark", "rollout"},
                {"devices", options.devices},
