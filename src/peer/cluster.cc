@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "common/daemon_process.h"
@@ -26,25 +29,73 @@ constexpr uint32_t kCaCertificateDays = 3650;
 constexpr uint32_t kCertificateDays = 365;
 constexpr size_t kClusterFileBytesMax = 1024 * 1024;
 
-// A port nobody listens on right now (the kernel's pick for an ephemeral bind).
-Expected<uint16_t> FreePort(const std::string& host) {
+// Whether nothing is bound to `port` on `host` right now (a bind without SO_REUSEADDR succeeds,
+// so neither a listener nor a connection's local end nor a TIME_WAIT socket holds it).
+Expected<bool> PortIsFree(const std::string& host, uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return Fail(ErrorCode::kIOError, "socket: " + std::string(std::strerror(errno)));
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_port = 0;
+  address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(host == "127.0.0.1" ? INADDR_LOOPBACK : INADDR_ANY);
-  socklen_t length = sizeof(address);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    int saved = errno;
-    ::close(fd);
-    return Fail(ErrorCode::kIOError,
-                "cannot find a free port: " + std::string(std::strerror(saved)));
-  }
+  bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  int saved = errno;
   ::close(fd);
-  return ntohs(address.sin_port);
+  if (!free && saved != EADDRINUSE && saved != EACCES)
+    return Fail(ErrorCode::kIOError, "cannot test port " + std::to_string(port) + ": " +
+                                         std::string(std::strerror(saved)));
+  return free;
 }
+
+// The ports a cluster's daemons listen on: each free when picked, none picked twice, and all
+// below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range). A daemon that is
+// stopped and started again must find its port still free; a port inside the ephemeral range
+// can meanwhile be handed to any process's outgoing connection or port-0 server (it happened:
+// another test's server took a killed peer's port, and the peer could not come back).
+class PortPicker {
+ public:
+  explicit PortPicker(std::string host) : host_(std::move(host)) {
+    uint16_t ephemeral_low = EphemeralRangeLow();
+    high_ = static_cast<uint16_t>(ephemeral_low - 1);
+    low_ = static_cast<uint16_t>(std::max<int>(kLowestPort, ephemeral_low - kRangeWidth));
+    random_.seed(std::random_device{}() ^ static_cast<uint32_t>(::getpid()));
+  }
+
+  Expected<uint16_t> Next() {
+    if (high_ <= low_) return Fail(ErrorCode::kIOError, "no port range below the ephemeral one");
+    std::uniform_int_distribution<int> pick(low_, high_);
+    for (int tries = 0; tries < kTries; ++tries) {
+      auto port = static_cast<uint16_t>(pick(random_));
+      if (picked_.contains(port)) continue;
+      VIGIL_ASSIGN_OR_RETURN(bool free, PortIsFree(host_, port));
+      if (!free) continue;
+      picked_.insert(port);
+      return port;
+    }
+    return Fail(ErrorCode::kIOError, "cannot find a free port between " + std::to_string(low_) +
+                                         " and " + std::to_string(high_) + " after " +
+                                         std::to_string(kTries) + " tries");
+  }
+
+ private:
+  static constexpr int kLowestPort = 10000;
+  static constexpr int kRangeWidth = 16384;
+  static constexpr int kTries = 256;
+
+  // Linux's default is 32768; a file that cannot be read or parsed means that default.
+  static uint16_t EphemeralRangeLow() {
+    std::ifstream file("/proc/sys/net/ipv4/ip_local_port_range");
+    int low = 0;
+    if (!(file >> low) || low <= kLowestPort || low > 65535) return 32768;
+    return static_cast<uint16_t>(low);
+  }
+
+  std::string host_;
+  uint16_t low_ = 0;
+  uint16_t high_ = 0;
+  std::mt19937 random_;
+  std::set<uint16_t> picked_;
+};
 
 Status WriteText(const std::filesystem::path& path, std::string_view text) {
   return WriteFileAtomically(path, AsBytes(text), 0644);
@@ -74,12 +125,12 @@ std::string TomlStringList(const std::vector<std::string>& items) {
 
 // The gateway and the devices of a cluster with `spec.devices` > 0 (see cluster.h).
 template <typename Issue>
-Status CreatePlant(const ClusterSpec& spec, Cluster& cluster, Issue& issue) {
+Status CreatePlant(const ClusterSpec& spec, Cluster& cluster, Issue& issue, PortPicker& ports) {
   uint16_t port = 0;
   if (spec.base_port != 0) {
     port = static_cast<uint16_t>(spec.base_port + 2 * spec.peers);
   } else {
-    VIGIL_ASSIGN_OR_RETURN(port, FreePort(spec.host));
+    VIGIL_ASSIGN_OR_RETURN(port, ports.Next());
   }
   cluster.gateway = GatewayDaemon(spec.directory, port);
   cluster.device_group = spec.device_group;
@@ -186,6 +237,7 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
     return identity.public_key;
   };
 
+  PortPicker ports(spec.host);
   for (size_t i = 1; i <= spec.peers; ++i) {
     ClusterPeer peer;
     peer.name = "peer-" + std::to_string(i);
@@ -197,12 +249,8 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
       // Artifact ports follow the peer ports: base .. base+peers-1, then base+peers ..
       peer.artifacts_port = static_cast<uint16_t>(spec.base_port + spec.peers + i - 1);
     } else {
-      VIGIL_ASSIGN_OR_RETURN(peer.port, FreePort(spec.host));
-      // Two free-port picks in a row may coincide; a few tries make that vanishingly rare.
-      for (int tries = 0;
-           tries < 8 && (peer.artifacts_port == 0 || peer.artifacts_port == peer.port); ++tries) {
-        VIGIL_ASSIGN_OR_RETURN(peer.artifacts_port, FreePort(spec.host));
-      }
+      VIGIL_ASSIGN_OR_RETURN(peer.port, ports.Next());
+      VIGIL_ASSIGN_OR_RETURN(peer.artifacts_port, ports.Next());
     }
     VIGIL_ASSIGN_OR_RETURN(crypto::PublicKey key,
                            issue(pki::Role::kPeer, peer.name, peer.directory / "node"));
@@ -263,7 +311,7 @@ Expected<Cluster> CreateCluster(const ClusterSpec& spec) {
   }
 
   if (spec.devices > 0) {
-    VIGIL_RETURN_IF_ERROR(CreatePlant(spec, cluster, issue));
+    VIGIL_RETURN_IF_ERROR(CreatePlant(spec, cluster, issue, ports));
   }
 
   nlohmann::json description;
