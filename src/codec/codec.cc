@@ -71,6 +71,11 @@ Expected<bool> Decoder::ReadBool(std::string_view field) {
 }
 
 Expected<Bytes> Decoder::ReadBytes(std::string_view field, size_t bytes_max) {
+  VIGIL_ASSIGN_OR_RETURN(ByteSpan span, ReadBytesView(field, bytes_max));
+  return Bytes(span.begin(), span.end());
+}
+
+Expected<ByteSpan> Decoder::ReadBytesView(std::string_view field, size_t bytes_max) {
   VIGIL_ASSERT(bytes_max <= limits::kCodecFieldBytesMax);
   VIGIL_ASSIGN_OR_RETURN(uint32_t length, ReadU32(field));
   if (length > bytes_max) {
@@ -78,8 +83,7 @@ Expected<Bytes> Decoder::ReadBytes(std::string_view field, size_t bytes_max) {
                                             std::to_string(length) + At(offset_ - 4) +
                                             ", over its limit of " + std::to_string(bytes_max));
   }
-  VIGIL_ASSIGN_OR_RETURN(ByteSpan span, Take(field, length));
-  return Bytes(span.begin(), span.end());
+  return Take(field, length);
 }
 
 Expected<std::string> Decoder::ReadString(std::string_view field, size_t bytes_max) {

@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -49,6 +50,21 @@ class Encoder {
   void WriteFixed(ByteSpan bytes) { bytes_.insert(bytes_.end(), bytes.begin(), bytes.end()); }
   // u32 length, then the bytes.
   void WriteBytes(ByteSpan bytes);
+  // As WriteBytes, for `length` bytes that `fill(span)` writes in place (e.g. straight from a
+  // file), saving the copy a WriteBytes of a separate buffer makes. A failed fill leaves the
+  // encoder as it was and returns the error.
+  template <typename Fill>
+  Status WriteBytesFrom(size_t length, Fill fill) {
+    VIGIL_ASSERT(length <= limits::kCodecFieldBytesMax);
+    const size_t start = bytes_.size();
+    WriteU32(static_cast<uint32_t>(length));
+    bytes_.resize(bytes_.size() + length);
+    Status filled = fill(std::span<uint8_t>(bytes_.data() + start + 4, length));
+    if (!filled) bytes_.resize(start);
+    return filled;
+  }
+  // Room for `bytes` more without reallocating (a large field then costs one copy, not two).
+  void Reserve(size_t bytes) { bytes_.reserve(bytes_.size() + bytes); }
   // u32 length, then UTF-8 bytes. Asserts the string is valid UTF-8: encoding a value
   // that no decoder accepts is a programmer error.
   void WriteString(std::string_view text);
@@ -100,6 +116,8 @@ class Decoder {
   }
   // `bytes_max` is the field's own limit (at most limits::kCodecFieldBytesMax).
   Expected<Bytes> ReadBytes(std::string_view field, size_t bytes_max);
+  // As ReadBytes, without the copy: the span points into the decoder's input.
+  Expected<ByteSpan> ReadBytesView(std::string_view field, size_t bytes_max);
   // As ReadBytes, and the bytes must be valid UTF-8 (RFC 3629: no overlong forms, no
   // surrogates, nothing above U+10FFFF).
   Expected<std::string> ReadString(std::string_view field, size_t bytes_max);

@@ -143,24 +143,49 @@ Expected<ChunkRequest> DecodeChunkRequest(ByteSpan bytes) {
 }
 
 Bytes Encode(const Chunk& message) {
-  return EncodeWith(message, [](Encoder& encoder, const Chunk& chunk) {
-    encoder.WriteU64(chunk.request_id);
-    encoder.WriteU64(chunk.offset);
-    encoder.WriteBytes(chunk.bytes);
-    encoder.WriteString(chunk.error);
-  });
+  Encoder encoder;
+  encoder.Reserve(2 * 8 + 4 + message.bytes.size() + 4 + message.error.size());
+  encoder.WriteU64(message.request_id);
+  encoder.WriteU64(message.offset);
+  encoder.WriteBytes(message.bytes);
+  encoder.WriteString(message.error);
+  return std::move(encoder).Take();
 }
 
-Expected<Chunk> DecodeChunk(ByteSpan bytes) {
-  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<Chunk> {
-    Chunk chunk;
+Bytes EncodeChunk(uint64_t request_id, uint64_t offset, size_t length,
+                  const std::function<Status(std::span<uint8_t>)>& fill) {
+  Encoder encoder;
+  encoder.Reserve(2 * 8 + 4 + length + 4);
+  encoder.WriteU64(request_id);
+  encoder.WriteU64(offset);
+  if (Status filled = encoder.WriteBytesFrom(length, fill); !filled) {
+    encoder.WriteBytes({});
+    encoder.WriteString(filled.error().message());
+  } else {
+    encoder.WriteString("");
+  }
+  return std::move(encoder).Take();
+}
+
+Expected<ChunkView> DecodeChunkView(ByteSpan bytes) {
+  return codec::DecodeExactly(bytes, [](Decoder& decoder) -> Expected<ChunkView> {
+    ChunkView chunk;
     VIGIL_ASSIGN_OR_RETURN(chunk.request_id, decoder.ReadU64("request id"));
     VIGIL_ASSIGN_OR_RETURN(chunk.offset, decoder.ReadU64("offset"));
-    VIGIL_ASSIGN_OR_RETURN(chunk.bytes, decoder.ReadBytes("bytes", limits::kDeliveryChunkBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(chunk.bytes,
+                           decoder.ReadBytesView("bytes", limits::kDeliveryChunkBytesMax));
     VIGIL_ASSIGN_OR_RETURN(chunk.error,
                            decoder.ReadString("error", limits::kDeliveryErrorBytesMax));
     return chunk;
   });
+}
+
+Expected<Chunk> DecodeChunk(ByteSpan bytes) {
+  VIGIL_ASSIGN_OR_RETURN(ChunkView view, DecodeChunkView(bytes));
+  return Chunk{.request_id = view.request_id,
+               .offset = view.offset,
+               .bytes = Bytes(view.bytes.begin(), view.bytes.end()),
+               .error = std::move(view.error)};
 }
 
 Bytes Encode(const Report& message) {

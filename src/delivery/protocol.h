@@ -27,7 +27,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -102,6 +104,15 @@ struct Chunk {
   friend bool operator==(const Chunk&, const Chunk&) = default;
 };
 
+// A decoded Chunk whose bytes still point into the frame it came in (valid as long as that
+// frame): a device writes them to its download file without a copy in between.
+struct ChunkView {
+  uint64_t request_id = 0;
+  uint64_t offset = 0;
+  ByteSpan bytes;
+  std::string error;
+};
+
 struct Report {
   uint64_t request_id = 0;
   Bytes transaction;  // a DeviceReport envelope signed by the device's key
@@ -151,6 +162,11 @@ Bytes Encode(const Welcome& message);
 Bytes Encode(const Offer& message);
 Bytes Encode(const ChunkRequest& message);
 Bytes Encode(const Chunk& message);
+// The Chunk frame for `length` bytes at `offset` that `fill(span)` writes straight into the
+// frame (the gateway reads them from its cache file there); a failed fill becomes a Chunk with
+// that error and no bytes.
+Bytes EncodeChunk(uint64_t request_id, uint64_t offset, size_t length,
+                  const std::function<Status(std::span<uint8_t>)>& fill);
 Bytes Encode(const Report& message);
 Bytes Encode(const ReportResult& message);
 Bytes Encode(const Activation& message);
@@ -162,6 +178,7 @@ Expected<Welcome> DecodeWelcome(ByteSpan bytes);
 Expected<Offer> DecodeOffer(ByteSpan bytes);
 Expected<ChunkRequest> DecodeChunkRequest(ByteSpan bytes);
 Expected<Chunk> DecodeChunk(ByteSpan bytes);
+Expected<ChunkView> DecodeChunkView(ByteSpan bytes);
 Expected<Report> DecodeReport(ByteSpan bytes);
 Expected<ReportResult> DecodeReportResult(ByteSpan bytes);
 Expected<Activation> DecodeActivation(ByteSpan bytes);

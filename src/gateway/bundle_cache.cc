@@ -115,31 +115,38 @@ Status BundleCache::Insert(const crypto::Sha256Digest& digest, uint64_t size_byt
   return Ok();
 }
 
-Expected<Bytes> BundleCache::Read(const crypto::Sha256Digest& digest, uint64_t offset,
-                                  size_t length) {
+Expected<size_t> BundleCache::ReadableLength(const crypto::Sha256Digest& digest, uint64_t offset,
+                                             size_t length) const {
   auto entry = entries_.find(digest);
   if (entry == entries_.end()) {
     return Fail(ErrorCode::kNotFound, "bundle " + ToHex(digest) + " is not in the cache");
   }
-  entry->second.last_used = ++use_counter_;
   if (offset >= entry->second.size_bytes) {
     return Fail(ErrorCode::kInvalidArgument,
                 "offset " + std::to_string(offset) + " is past the bundle's " +
                     std::to_string(entry->second.size_bytes) + " bytes");
   }
-  length = static_cast<size_t>(std::min<uint64_t>(length, entry->second.size_bytes - offset));
+  return static_cast<size_t>(std::min<uint64_t>(length, entry->second.size_bytes - offset));
+}
+
+Status BundleCache::ReadInto(const crypto::Sha256Digest& digest, uint64_t offset,
+                             std::span<uint8_t> out) {
+  VIGIL_ASSIGN_OR_RETURN(size_t readable, ReadableLength(digest, offset, out.size()));
+  if (readable != out.size()) {
+    return Fail(ErrorCode::kInvalidArgument, "range past the end of bundle " + ToHex(digest));
+  }
+  entries_.find(digest)->second.last_used = ++use_counter_;
   ScopedFile file(::open(PathOf(digest).c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) return std::unexpected(FileError("cannot open", PathOf(digest)));
-  Bytes bytes(length);
   size_t done = 0;
-  while (done < length) {
-    ssize_t read = ::pread(file.get(), bytes.data() + done, length - done,
+  while (done < out.size()) {
+    ssize_t read = ::pread(file.get(), out.data() + done, out.size() - done,
                            static_cast<off_t>(offset + done));
     if (read < 0 && errno == EINTR) continue;
     if (read <= 0) return std::unexpected(FileError("cannot read", PathOf(digest)));
     done += static_cast<size_t>(read);
   }
-  return bytes;
+  return Ok();
 }
 
 void BundleCache::EvictToFit() {

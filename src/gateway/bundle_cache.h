@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <span>
 
 #include "common/bytes.h"
 #include "common/error.h"
@@ -42,8 +43,12 @@ class BundleCache {
   // what differed.
   Status Insert(const crypto::Sha256Digest& digest, uint64_t size_bytes,
                 const std::filesystem::path& file);
-  // Reads `length` bytes at `offset` (fewer at the end of the file).
-  Expected<Bytes> Read(const crypto::Sha256Digest& digest, uint64_t offset, size_t length);
+  // How many of `length` bytes at `offset` the bundle has (fewer at its end); an error for a
+  // bundle not cached or an offset past its end.
+  Expected<size_t> ReadableLength(const crypto::Sha256Digest& digest, uint64_t offset,
+                                  size_t length) const;
+  // Fills `out` with the bundle's bytes at `offset` (a range ReadableLength allowed).
+  Status ReadInto(const crypto::Sha256Digest& digest, uint64_t offset, std::span<uint8_t> out);
 
   void Pin(const crypto::Sha256Digest& digest) { pinned_.insert(digest); }
   void Unpin(const crypto::Sha256Digest& digest) { pinned_.erase(digest); }

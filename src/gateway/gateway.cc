@@ -498,16 +498,20 @@ void GatewayCore::ServeDeferredChunks() {
 }
 
 void GatewayCore::ServeChunk(Session& session, const delivery::ChunkRequest& request) {
-  delivery::Chunk chunk{
-      .request_id = request.request_id, .offset = request.offset, .bytes = {}, .error = ""};
-  auto bytes = cache_.Read(request.bundle_digest, request.offset, request.length);
-  if (bytes) {
-    chunk.bytes = std::move(*bytes);
-    ++counters_.chunks_served;
-  } else {
-    chunk.error = bytes.error().message();
-  }
-  if (auto sent = session.connection->Send(delivery::kFrameChunk, delivery::Encode(chunk)); !sent) {
+  // The bytes go from the cache file straight into the frame (no buffer in between).
+  Expected<size_t> length =
+      cache_.ReadableLength(request.bundle_digest, request.offset, request.length);
+  bool served = false;
+  Bytes frame = delivery::EncodeChunk(
+      request.request_id, request.offset, length.value_or(0),
+      [&](std::span<uint8_t> out) -> Status {
+        if (!length) return std::unexpected(length.error());
+        VIGIL_RETURN_IF_ERROR(cache_.ReadInto(request.bundle_digest, request.offset, out));
+        served = true;
+        return Ok();
+      });
+  if (served) ++counters_.chunks_served;
+  if (auto sent = session.connection->Send(delivery::kFrameChunk, std::move(frame)); !sent) {
     // A device must not ask for more than its send queue holds; one that does is cut off
     // rather than allowed to grow the gateway's memory.
     session.connection->Close("chunk requests beyond the session's send queue: " +

@@ -96,6 +96,32 @@ TEST_F(DeliveryProtocolTest, EveryMessageRoundTripsCanonicallyAndStrictly) {
                   DecodeReleaseRequest, 10, "release-request");
 }
 
+// The gateway's in-place chunk encoding is byte for byte the Chunk encoding; a device's view
+// decodes it without a copy; a failed fill becomes the error chunk.
+TEST_F(DeliveryProtocolTest, ChunkFilledInPlaceEncodesAsTheChunkAndAFailedFillAsItsError) {
+  Bytes payload = {9, 8, 7, 6, 5};
+  Bytes filled = EncodeChunk(7, 3, payload.size(), [&](std::span<uint8_t> out) -> Status {
+    std::copy(payload.begin(), payload.end(), out.begin());
+    return Ok();
+  });
+  EXPECT_EQ(filled, Encode(Chunk{.request_id = 7, .offset = 3, .bytes = payload, .error = ""}));
+  auto view = DecodeChunkView(filled);
+  ASSERT_TRUE(view.has_value()) << view.error().message();
+  EXPECT_EQ(view->request_id, 7u);
+  EXPECT_EQ(view->offset, 3u);
+  EXPECT_EQ(Bytes(view->bytes.begin(), view->bytes.end()), payload);
+  EXPECT_GE(view->bytes.data(), filled.data());  // points into the frame
+  EXPECT_LT(view->bytes.data(), filled.data() + filled.size());
+
+  Bytes failed = EncodeChunk(8, 0, 4096, [](std::span<uint8_t>) -> Status {
+    return Fail(ErrorCode::kNotFound, "bundle is not in the cache");
+  });
+  EXPECT_EQ(failed, Encode(Chunk{.request_id = 8,
+                                 .offset = 0,
+                                 .bytes = {},
+                                 .error = "bundle is not in the cache"}));
+}
+
 TEST_F(DeliveryProtocolTest, DecodersRefuseOutOfRangeFields) {
   // Apps out of order (or twice) would make two devices' hellos differ for the same facts.
   EXPECT_FALSE(DecodeHello(Encode(Hello{.apps = {{"b", "", ""}, {"a", "", ""}}})).has_value());
