@@ -21,6 +21,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Feeds the first `length` bytes of the file `fd` to `hasher` (a download resumed from an
+// earlier run); false when they cannot all be read.
+bool HashPrefix(int fd, uint64_t length, crypto::Sha256Hasher& hasher) {
+  std::vector<uint8_t> buffer(limits::kFileHashBufferBytes);
+  uint64_t done = 0;
+  while (done < length) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), length - done));
+    ssize_t got = ::pread(fd, buffer.data(), want, static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    hasher.Update(ByteSpan(buffer.data(), static_cast<size_t>(got)));
+    done += static_cast<uint64_t>(got);
+  }
+  return true;
+}
+
 }  // namespace
 
 class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore> {
@@ -52,6 +68,9 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
     uint32_t in_flight = 0;
     uint32_t restarts = 0;  // wrong bytes from the gateway
     Clock::time_point started;
+    // SHA-256 of the `written` bytes, fed as they arrive: the finished file is not read again
+    // to be checked.
+    crypto::Sha256Hasher hasher;
   };
   struct QueuedReport {
     ledger::DeviceReport report;
@@ -63,7 +82,7 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
   void OnFrame(transport::FrameType type, ByteSpan payload);
   void OnClose(const Error& reason);
   void OnOffer(const Offer& offer);
-  void OnChunk(const Chunk& chunk);
+  void OnChunk(const ChunkView& chunk);
   void OnReportResult(const ReportResult& result);
   void Event(const std::string& text) {
     if (callbacks_.on_event) callbacks_.on_event(text);
@@ -202,7 +221,7 @@ void DeviceSessionCore::OnFrame(transport::FrameType type, ByteSpan payload) {
       return OnOffer(*offer);
     }
     case kFrameChunk: {
-      auto chunk = DecodeChunk(payload);
+      auto chunk = DecodeChunkView(payload);
       if (!chunk) return protocol_error(chunk.error());
       return OnChunk(*chunk);
     }
@@ -296,8 +315,9 @@ void DeviceSessionCore::StartDownload(const VerifiedRelease& release) {
       .requested = 0,
       .in_flight = 0,
       .restarts = 0,
-      .started = Clock::now()};
-  download_fd_ = ::open(download.partial.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      .started = Clock::now(),
+      .hasher = crypto::Sha256Hasher()};
+  download_fd_ = ::open(download.partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (download_fd_ < 0) {
     Event("cannot open " + download.partial.string() + ": " + std::strerror(errno));
     return;
@@ -308,6 +328,13 @@ void DeviceSessionCore::StartDownload(const VerifiedRelease& release) {
   uint64_t kept =
       size < 0 ? 0 : std::min<uint64_t>(static_cast<uint64_t>(size), release.bundle_size_bytes);
   if (::ftruncate(download_fd_, static_cast<off_t>(kept)) != 0) kept = 0;
+  if (kept > 0 && !HashPrefix(download_fd_, kept, download.hasher)) {
+    // What cannot be read back cannot be trusted: start again from the first byte.
+    Event("cannot read back " + download.partial.string() + "; downloading it again");
+    kept = 0;
+    (void)::ftruncate(download_fd_, 0);
+    download.hasher = crypto::Sha256Hasher();
+  }
   download.written = kept;
   download.requested = kept;
   if (kept > 0) {
@@ -335,7 +362,7 @@ void DeviceSessionCore::RequestChunks() {
   }
 }
 
-void DeviceSessionCore::OnChunk(const Chunk& chunk) {
+void DeviceSessionCore::OnChunk(const ChunkView& chunk) {
   if (!download_) return;
   Download& download = *download_;
   if (download.in_flight > 0) --download.in_flight;
@@ -371,6 +398,7 @@ void DeviceSessionCore::OnChunk(const Chunk& chunk) {
     }
     done += static_cast<size_t>(wrote);
   }
+  download.hasher.Update(chunk.bytes);
   download.written += chunk.bytes.size();
   if (download.written == download.release.bundle_size_bytes) return FinishDownload();
   RequestChunks();
@@ -385,13 +413,12 @@ void DeviceSessionCore::FinishDownload() {
   CloseDownloadFile();
   auto transmission =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - download.started);
-  auto digest = crypto::Sha256OfFile(download.partial);
-  if (!digest || *digest != download.release.bundle_digest) {
+  Sha256Digest digest = download.hasher.Finish();
+  if (digest != download.release.bundle_digest) {
     download_ = std::move(download);
-    return RestartDownload(digest ? "the bundle hashes to " + ToHex(*digest).substr(0, 12) +
-                                        ", the ledger says " +
-                                        ToHex(download_->release.bundle_digest).substr(0, 12)
-                                  : digest.error().message());
+    return RestartDownload("the bundle hashes to " + ToHex(digest).substr(0, 12) +
+                           ", the ledger says " +
+                           ToHex(download_->release.bundle_digest).substr(0, 12));
   }
   std::filesystem::path bundle = BundlePath(download.release.bundle_digest);
   if (auto renamed = RenameDurably(download.partial, bundle); !renamed) {

@@ -13,6 +13,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <future>
@@ -354,6 +355,46 @@ TEST_F(GatewayTest, ChunkRequestsBeyondTheSendBudgetWaitTheirTurnAndEveryDownloa
   GatewayStatus status = GatewayNow();
   EXPECT_GT(status.chunks_deferred, 0u);
   EXPECT_GE(status.chunks_served, 3u * 11u);  // 64 KiB chunks of a 700 KiB bundle, per device
+}
+
+// A download an earlier run left half done resumes where it ended: the kept bytes are hashed
+// with the rest as they arrive. Kept bytes that were damaged on disk make the whole bundle's
+// digest differ, and the download starts again from the first byte.
+TEST_F(GatewayTest, AnInterruptedDownloadResumesAndADamagedPrefixIsDownloadedAgain) {
+  std::filesystem::path intact = IssueDevice("device-1");
+  std::filesystem::path damaged = IssueDevice("device-2");
+  Enroll(intact);
+  Enroll(damaged);
+  StartGateway({"file://" + mirror_.string()});
+  Bytes bundle = Publish("1.0.0", 500 * 1024 + 9, mirror_);
+  const size_t kept = 200 * 1024;
+  std::string partial_name = ToHex(crypto::Sha256(bundle)) + ".partial";
+  Bytes prefix(bundle.begin(), bundle.begin() + kept);
+  for (const auto& node : {intact, damaged}) {
+    std::filesystem::create_directories(node / "downloads");
+    if (node == damaged) prefix[1000] ^= 0x01;
+    ASSERT_TRUE(WriteFileAtomically(node / "downloads" / partial_name, prefix, 0600).has_value());
+  }
+  DeviceLog& intact_log = StartDevice(intact, "0.9.0");
+  DeviceLog& damaged_log = StartDevice(damaged, "0.9.0");
+
+  for (DeviceLog* log : {&intact_log, &damaged_log}) {
+    ASSERT_TRUE(WaitFor([&] { return BundlesOf(*log) == 1; })) << "a device got no bundle";
+    std::lock_guard lock(log->mutex);
+    auto received = ReadFile(log->bundle_paths[0], 1 << 20);
+    ASSERT_TRUE(received.has_value());
+    EXPECT_EQ(*received, bundle);
+  }
+  auto saw = [](DeviceLog& log, const std::string& text) {
+    std::lock_guard lock(log.mutex);
+    return std::ranges::any_of(log.events, [&](const std::string& event) {
+      return event.find(text) != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(saw(intact_log, "resuming press-control 1.0.0 at byte " + std::to_string(kept)));
+  EXPECT_FALSE(saw(intact_log, "restarted"));
+  EXPECT_TRUE(saw(damaged_log, "resuming press-control 1.0.0 at byte " + std::to_string(kept)));
+  EXPECT_TRUE(saw(damaged_log, "restarted: the bundle hashes to"));
 }
 
 TEST_F(GatewayTest, ADeviceAlreadyRunningTheLatestVersionIsNotOffered) {
