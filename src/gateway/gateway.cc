@@ -17,6 +17,7 @@
 #include "api/client.h"
 #include "common/limits.h"
 #include "gateway/bundle_cache.h"
+#include "gateway/download_queue.h"
 #include "gateway/ledger_follower.h"
 #include "ledger/semver.h"
 #include "transport/server.h"
@@ -70,6 +71,9 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
     std::string group;                // the device's group on the ledger (as of its connection)
     size_t queued_bytes_counted = 0;  // its connection's queued_bytes() in queued_bytes_total_
     size_t chunks_deferred = 0;       // its requests in deferred_chunks_
+    // Its download of `download_bundle` in deferred_chunks_ (DownloadQueue::BeginDownload).
+    uint64_t download_rank = 0;
+    crypto::Sha256Digest download_bundle{};
   };
   // A chunk request waiting for the gateway-wide send budget (limits::kGatewayQueuedBytesMax).
   struct DeferredChunk {
@@ -114,7 +118,8 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   void ServeChunk(Session& session, const delivery::ChunkRequest& request);
   // Brings queued_bytes_total_ up to date with the session's send queue.
   void CountQueued(Session& session);
-  // Serves deferred chunk requests, oldest first, while the budget allows.
+  // Serves deferred chunk requests while the budget allows, download by download
+  // (gateway/download_queue.h).
   void ServeDeferredChunks();
   void ForgetSession(std::map<transport::Connection*, Session>::iterator session);
   void OnReport(Session& session, const delivery::Report& report);
@@ -167,7 +172,7 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   size_t queued_bytes_total_ = 0;
   size_t queued_bytes_max_ =
       options_.queued_bytes_max != 0 ? options_.queued_bytes_max : limits::kGatewayQueuedBytesMax;
-  std::deque<DeferredChunk> deferred_chunks_;
+  DownloadQueue<DeferredChunk> deferred_chunks_;
   std::map<crypto::PublicKey, transport::Connection*> session_by_device_;
   std::map<std::string, LatestRelease> latest_by_app_;
   std::map<std::pair<std::string, std::string>, KnownRelease> releases_;  // (app, version)
@@ -469,6 +474,10 @@ void GatewayCore::OfferWhatIsNew(Session& session) {
 }
 
 void GatewayCore::OnChunkRequest(Session& session, const delivery::ChunkRequest& request) {
+  if (session.download_rank == 0 || session.download_bundle != request.bundle_digest) {
+    session.download_rank = deferred_chunks_.BeginDownload();
+    session.download_bundle = request.bundle_digest;
+  }
   if (deferred_chunks_.empty() && queued_bytes_total_ < queued_bytes_max_) {
     ServeChunk(session, request);
     return;
@@ -481,13 +490,13 @@ void GatewayCore::OnChunkRequest(Session& session, const delivery::ChunkRequest&
   }
   ++session.chunks_deferred;
   ++counters_.chunks_deferred;
-  deferred_chunks_.push_back(DeferredChunk{.connection = session.connection, .request = request});
+  deferred_chunks_.Push(session.download_rank,
+                        DeferredChunk{.connection = session.connection, .request = request});
 }
 
 void GatewayCore::ServeDeferredChunks() {
   while (!deferred_chunks_.empty() && queued_bytes_total_ < queued_bytes_max_) {
-    DeferredChunk deferred = std::move(deferred_chunks_.front());
-    deferred_chunks_.pop_front();
+    DeferredChunk deferred = deferred_chunks_.PopNext();
     auto connection = deferred.connection.lock();
     if (!connection) continue;
     auto found = sessions_.find(connection.get());
