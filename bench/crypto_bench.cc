@@ -1,6 +1,7 @@
 // crypto/ throughput: SHA-256 at ledger-node, file-chunk and bundle sizes; Ed25519 key
 // generation, signing and verification (a transaction and a vote are each one signature).
 #include <benchmark/benchmark.h>
+#include <openssl/evp.h>
 
 #include "crypto/crypto.h"
 
@@ -59,6 +60,29 @@ void BM_Ed25519Sign(benchmark::State& state) {
 }
 BENCHMARK(BM_Ed25519Sign);
 
+// Signing through OpenSSL 3's EVP interface, as Sign did before it moved to libsodium.
+void BM_Ed25519SignOpenSslEvp(benchmark::State& state) {
+  auto key = PrivateKey::Generate();
+  if (!key) {
+    state.SkipWithError("key generation failed");
+    return;
+  }
+  const Bytes message(kMessageBytes, 0x17);
+  for (auto _ : state) {
+    EVP_MD_CTX* context = EVP_MD_CTX_new();
+    Signature signature{};
+    size_t length = signature.size();
+    bool signed_ok =
+        EVP_DigestSignInit(context, nullptr, nullptr, nullptr, key->evp_pkey()) == 1 &&
+        EVP_DigestSign(context, signature.data(), &length, message.data(), message.size()) == 1;
+    EVP_MD_CTX_free(context);
+    benchmark::DoNotOptimize(signed_ok);
+    benchmark::DoNotOptimize(signature);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Ed25519SignOpenSslEvp);
+
 void BM_Ed25519Verify(benchmark::State& state) {
   auto key = PrivateKey::Generate();
   if (!key) {
@@ -74,6 +98,32 @@ void BM_Ed25519Verify(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Ed25519Verify);
+
+// The same verification through OpenSSL 3's EVP interface, as Verify did before it moved to
+// libsodium: run side by side so the ratio is measured, not remembered.
+void BM_Ed25519VerifyOpenSslEvp(benchmark::State& state) {
+  auto key = PrivateKey::Generate();
+  if (!key) {
+    state.SkipWithError("key generation failed");
+    return;
+  }
+  const Bytes message(kMessageBytes, 0x17);
+  const Signature signature = key->Sign(message);
+  const PublicKey public_key = key->public_key();
+  for (auto _ : state) {
+    EVP_PKEY* evp_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(),
+                                                    public_key.size());
+    EVP_MD_CTX* context = EVP_MD_CTX_new();
+    bool valid = EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, evp_key) == 1 &&
+                 EVP_DigestVerify(context, signature.data(), signature.size(), message.data(),
+                                  message.size()) == 1;
+    EVP_MD_CTX_free(context);
+    EVP_PKEY_free(evp_key);
+    benchmark::DoNotOptimize(valid);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Ed25519VerifyOpenSslEvp);
 
 }  // namespace
 }  // namespace vigil::crypto

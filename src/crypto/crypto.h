@@ -75,10 +75,20 @@ class PrivateKey {
   EVP_PKEY* evp_pkey() const { return key_.get(); }
 
  private:
-  PrivateKey(EvpPkeyPointer key, const PublicKey& public_key)
-      : key_(std::move(key)), public_key_(public_key) {}
+  // libsodium's form of the key (seed then public key), kept for signing; wiped when freed.
+  struct SigningSecret {
+    std::array<uint8_t, 64> bytes{};
+  };
+  struct SigningSecretDeleter {
+    void operator()(SigningSecret* secret) const;
+  };
+  PrivateKey(EvpPkeyPointer key, const PublicKey& public_key,
+             std::unique_ptr<SigningSecret, SigningSecretDeleter> secret)
+      : key_(std::move(key)), public_key_(public_key), secret_(std::move(secret)) {}
+  static Expected<PrivateKey> FromEvp(EvpPkeyPointer key);
   EvpPkeyPointer key_;
   PublicKey public_key_;
+  std::unique_ptr<SigningSecret, SigningSecretDeleter> secret_;
 };
 
 // True only for a valid signature of `message` by `public_key`. Never throws, never aborts on
