@@ -45,7 +45,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 3:
       if (auto state = vigil::consensus::DecodeDurableState(input)) {
-        RequireSame(input, vigil::consensus::EncodeDurableState(*state));
+        // Version 1 records are read but written as the current version: for them the
+        // property is that the state survives the re-encoding.
+        Bytes encoded = vigil::consensus::EncodeDurableState(*state);
+        if (!input.empty() && input[0] == 1) {
+          auto again = vigil::consensus::DecodeDurableState(encoded);
+          if (!again || !(*again == *state)) std::abort();
+        } else {
+          RequireSame(input, encoded);
+        }
       }
       break;
   }

@@ -10,8 +10,11 @@ namespace {
 // "for the first time" flag); more passes than this means a rule keeps re-firing: a bug.
 constexpr int kEvaluatePassesMax = 64;
 
-// DO NOT CHANGE: the DurableState record version (docs/consensus.md#wal).
-constexpr uint8_t kDurableStateVersion = 1;
+// DO NOT CHANGE: the DurableState record versions (docs/consensus.md#wal). Version 1 held each
+// value in full wherever it appeared (up to three copies: lock, valid value, last proposal);
+// version 2 holds each distinct value once. Version 1 records are still read.
+constexpr uint8_t kDurableStateVersion1 = 1;
+constexpr uint8_t kDurableStateVersion = 2;
 
 RoundStep StepForVote(VoteType type) {
   return type == VoteType::kPrevote ? RoundStep::kPrevote : RoundStep::kPrecommit;
@@ -75,11 +78,7 @@ Status CheckConfig(const Config& config) {
 
 namespace {
 
-void EncodeRoundValue(codec::Encoder& encoder, const RoundValue& round_value) {
-  encoder.WriteU32(round_value.round);
-  encoder.WriteBytes(round_value.value);
-}
-
+// Version 1's lock and valid value: u32 round, bytes value.
 Expected<RoundValue> DecodeRoundValue(codec::Decoder& decoder) {
   RoundValue round_value;
   VIGIL_ASSIGN_OR_RETURN(round_value.round, decoder.ReadU32("round"));
@@ -90,15 +89,161 @@ Expected<RoundValue> DecodeRoundValue(codec::Decoder& decoder) {
 
 }  // namespace
 
+namespace {
+
+// Version 2 writes the distinct values of a state once, in a table, and the lock, the valid
+// value and the last proposal name their value by its index in that table: at most three
+// entries, usually one (a node locks on and re-proposes the value it saw proposed).
+class ValueTable {
+ public:
+  uint8_t IndexOf(const Bytes& value) {
+    for (size_t i = 0; i < values_.size(); ++i) {
+      if (*values_[i] == value) return static_cast<uint8_t>(i);
+    }
+    values_.push_back(&value);
+    return static_cast<uint8_t>(values_.size() - 1);
+  }
+  const std::vector<const Bytes*>& values() const { return values_; }
+
+ private:
+  std::vector<const Bytes*> values_;
+};
+
+constexpr size_t kDurableStateValuesMax = 3;
+
+Expected<Bytes> ValueAt(const std::vector<Bytes>& values, uint8_t index) {
+  if (index >= values.size()) {
+    return Fail(ErrorCode::kCorruption, "consensus state refers to value " + std::to_string(index) +
+                                            " of " + std::to_string(values.size()));
+  }
+  return values[index];
+}
+
+Status DecodeDurableStateHeader(codec::Decoder& in, DurableState& state) {
+  VIGIL_ASSIGN_OR_RETURN(state.height, in.ReadU64("height"));
+  VIGIL_ASSIGN_OR_RETURN(state.round, in.ReadU32("round"));
+  VIGIL_ASSIGN_OR_RETURN(uint8_t step, in.ReadU8("step"));
+  if (step < static_cast<uint8_t>(RoundStep::kPropose) ||
+      step > static_cast<uint8_t>(RoundStep::kPrecommit)) {
+    return Fail(ErrorCode::kCorruption, "unknown round step " + std::to_string(step));
+  }
+  state.step = static_cast<RoundStep>(step);
+  return Ok();
+}
+
+Status DecodeDurableStateVotes(codec::Decoder& in, DurableState& state) {
+  VIGIL_ASSIGN_OR_RETURN(
+      state.last_prevote,
+      in.ReadOptional("last_prevote", [](codec::Decoder& inner) { return DecodeVote(inner); }));
+  VIGIL_ASSIGN_OR_RETURN(
+      state.last_precommit,
+      in.ReadOptional("last_precommit", [](codec::Decoder& inner) { return DecodeVote(inner); }));
+  VIGIL_ASSIGN_OR_RETURN(
+      state.valid_prevotes,
+      in.ReadVector("valid_prevotes",
+                    limits::kConsensusValidatorsMax * (1 + limits::kConsensusConflictingVotesMax),
+                    [](codec::Decoder& inner) { return DecodeVote(inner); }));
+  VIGIL_ASSIGN_OR_RETURN(state.earlier_votes,
+                         in.ReadVector("earlier_votes", 2 * (limits::kConsensusRoundsBehindMax + 1),
+                                       [](codec::Decoder& inner) { return DecodeVote(inner); }));
+  return Ok();
+}
+
+Expected<DurableState> DecodeDurableStateVersion1(codec::Decoder& in) {
+  DurableState state;
+  VIGIL_RETURN_IF_ERROR(DecodeDurableStateHeader(in, state));
+  VIGIL_ASSIGN_OR_RETURN(state.locked, in.ReadOptional("locked", DecodeRoundValue));
+  VIGIL_ASSIGN_OR_RETURN(state.valid, in.ReadOptional("valid", DecodeRoundValue));
+  VIGIL_ASSIGN_OR_RETURN(state.last_proposal,
+                         in.ReadOptional("last_proposal", [](codec::Decoder& inner) {
+                           return DecodeProposal(inner);
+                         }));
+  VIGIL_RETURN_IF_ERROR(DecodeDurableStateVotes(in, state));
+  return state;
+}
+
+Expected<DurableState> DecodeDurableStateVersion2(codec::Decoder& in) {
+  DurableState state;
+  VIGIL_RETURN_IF_ERROR(DecodeDurableStateHeader(in, state));
+  VIGIL_ASSIGN_OR_RETURN(std::vector<Bytes> values,
+                         in.ReadVector("values", kDurableStateValuesMax, [](codec::Decoder& inner) {
+                           return inner.ReadBytes("value", limits::kConsensusValueBytesMax);
+                         }));
+  auto read_round_value = [&values](codec::Decoder& inner) -> Expected<RoundValue> {
+    RoundValue round_value;
+    VIGIL_ASSIGN_OR_RETURN(round_value.round, inner.ReadU32("round"));
+    VIGIL_ASSIGN_OR_RETURN(uint8_t index, inner.ReadU8("value index"));
+    VIGIL_ASSIGN_OR_RETURN(round_value.value, ValueAt(values, index));
+    return round_value;
+  };
+  VIGIL_ASSIGN_OR_RETURN(state.locked, in.ReadOptional("locked", read_round_value));
+  VIGIL_ASSIGN_OR_RETURN(state.valid, in.ReadOptional("valid", read_round_value));
+  VIGIL_ASSIGN_OR_RETURN(
+      state.last_proposal,
+      in.ReadOptional("last_proposal", [&values](codec::Decoder& inner) -> Expected<Proposal> {
+        VIGIL_ASSIGN_OR_RETURN(Proposal proposal, DecodeProposal(inner));
+        if (!proposal.value.empty()) {
+          return Fail(ErrorCode::kCorruption, "consensus state holds a proposal value inline");
+        }
+        VIGIL_ASSIGN_OR_RETURN(uint8_t index, inner.ReadU8("value index"));
+        VIGIL_ASSIGN_OR_RETURN(proposal.value, ValueAt(values, index));
+        return proposal;
+      }));
+  VIGIL_RETURN_IF_ERROR(DecodeDurableStateVotes(in, state));
+  // Canonical: the table is exactly what the encoder writes for this state (each value once,
+  // in order of first use, none unused), so one state has one encoding.
+  ValueTable table;
+  if (state.locked) table.IndexOf(state.locked->value);
+  if (state.valid) table.IndexOf(state.valid->value);
+  if (state.last_proposal) table.IndexOf(state.last_proposal->value);
+  if (table.values().size() != values.size()) {
+    return Fail(ErrorCode::kCorruption, "consensus state value table holds " +
+                                            std::to_string(values.size()) + " values, " +
+                                            std::to_string(table.values().size()) + " are used");
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (*table.values()[i] != values[i]) {
+      return Fail(ErrorCode::kCorruption, "consensus state value table is not in canonical order");
+    }
+  }
+  return state;
+}
+
+}  // namespace
+
 Bytes EncodeDurableState(const DurableState& state) {
+  ValueTable table;
+  std::optional<uint8_t> locked_index, valid_index, proposal_index;
+  if (state.locked) locked_index = table.IndexOf(state.locked->value);
+  if (state.valid) valid_index = table.IndexOf(state.valid->value);
+  if (state.last_proposal) proposal_index = table.IndexOf(state.last_proposal->value);
+
   codec::Encoder encoder;
   encoder.WriteU8(kDurableStateVersion);
   encoder.WriteU64(state.height);
   encoder.WriteU32(state.round);
   encoder.WriteU8(static_cast<uint8_t>(state.step));
-  encoder.WriteOptional(state.locked, EncodeRoundValue);
-  encoder.WriteOptional(state.valid, EncodeRoundValue);
-  encoder.WriteOptional(state.last_proposal, EncodeProposal);
+  encoder.WriteU32(static_cast<uint32_t>(table.values().size()));
+  for (const Bytes* value : table.values()) encoder.WriteBytes(*value);
+  auto write_round_value = [](codec::Encoder& out, const RoundValue& round_value, uint8_t index) {
+    out.WriteU32(round_value.round);
+    out.WriteU8(index);
+  };
+  encoder.WriteOptional(state.locked, [&](codec::Encoder& out, const RoundValue& round_value) {
+    write_round_value(out, round_value, *locked_index);
+  });
+  encoder.WriteOptional(state.valid, [&](codec::Encoder& out, const RoundValue& round_value) {
+    write_round_value(out, round_value, *valid_index);
+  });
+  encoder.WriteOptional(state.last_proposal, [&](codec::Encoder& out, const Proposal& proposal) {
+    EncodeProposal(out, Proposal{.height = proposal.height,
+                                 .round = proposal.round,
+                                 .value = {},
+                                 .valid_round = proposal.valid_round,
+                                 .proposer_index = proposal.proposer_index,
+                                 .signature = proposal.signature});
+    out.WriteU8(*proposal_index);
+  });
   encoder.WriteOptional(state.last_prevote, EncodeVote);
   encoder.WriteOptional(state.last_precommit, EncodeVote);
   encoder.WriteVector(state.valid_prevotes, EncodeVote);
@@ -109,42 +254,12 @@ Bytes EncodeDurableState(const DurableState& state) {
 Expected<DurableState> DecodeDurableState(ByteSpan bytes) {
   return codec::DecodeExactly(bytes, [](codec::Decoder& in) -> Expected<DurableState> {
     VIGIL_ASSIGN_OR_RETURN(uint8_t version, in.ReadU8("version"));
-    if (version != kDurableStateVersion) {
-      return Fail(ErrorCode::kCorruption,
-                  "consensus state record version " + std::to_string(version) +
-                      " is not supported (expected " + std::to_string(kDurableStateVersion) + ")");
-    }
-    DurableState state;
-    VIGIL_ASSIGN_OR_RETURN(state.height, in.ReadU64("height"));
-    VIGIL_ASSIGN_OR_RETURN(state.round, in.ReadU32("round"));
-    VIGIL_ASSIGN_OR_RETURN(uint8_t step, in.ReadU8("step"));
-    if (step < static_cast<uint8_t>(RoundStep::kPropose) ||
-        step > static_cast<uint8_t>(RoundStep::kPrecommit)) {
-      return Fail(ErrorCode::kCorruption, "unknown round step " + std::to_string(step));
-    }
-    state.step = static_cast<RoundStep>(step);
-    VIGIL_ASSIGN_OR_RETURN(state.locked, in.ReadOptional("locked", DecodeRoundValue));
-    VIGIL_ASSIGN_OR_RETURN(state.valid, in.ReadOptional("valid", DecodeRoundValue));
-    VIGIL_ASSIGN_OR_RETURN(state.last_proposal,
-                           in.ReadOptional("last_proposal", [](codec::Decoder& inner) {
-                             return DecodeProposal(inner);
-                           }));
-    VIGIL_ASSIGN_OR_RETURN(
-        state.last_prevote,
-        in.ReadOptional("last_prevote", [](codec::Decoder& inner) { return DecodeVote(inner); }));
-    VIGIL_ASSIGN_OR_RETURN(
-        state.last_precommit,
-        in.ReadOptional("last_precommit", [](codec::Decoder& inner) { return DecodeVote(inner); }));
-    VIGIL_ASSIGN_OR_RETURN(
-        state.valid_prevotes,
-        in.ReadVector("valid_prevotes",
-                      limits::kConsensusValidatorsMax * (1 + limits::kConsensusConflictingVotesMax),
-                      [](codec::Decoder& inner) { return DecodeVote(inner); }));
-    VIGIL_ASSIGN_OR_RETURN(
-        state.earlier_votes,
-        in.ReadVector("earlier_votes", 2 * (limits::kConsensusRoundsBehindMax + 1),
-                      [](codec::Decoder& inner) { return DecodeVote(inner); }));
-    return state;
+    if (version == kDurableStateVersion) return DecodeDurableStateVersion2(in);
+    if (version == kDurableStateVersion1) return DecodeDurableStateVersion1(in);
+    return Fail(ErrorCode::kCorruption,
+                "consensus state record version " + std::to_string(version) +
+                    " is not supported (expected " + std::to_string(kDurableStateVersion1) +
+                    " or " + std::to_string(kDurableStateVersion) + ")");
   });
 }
 

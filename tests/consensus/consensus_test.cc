@@ -4,12 +4,14 @@
 // messages signed by the other validators, and checks the Ready it produces. Test names and
 // comments cite the paper's line numbers.
 #include "consensus/consensus.h"
-#include "consensus/test_config.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <set>
+
+#include "codec/codec.h"
+#include "consensus/test_config.h"
 
 namespace vigil::consensus {
 namespace {
@@ -542,6 +544,88 @@ TEST_F(ConsensusTest, DurableStateRoundTripsAndRestartResendsTheSameVotes) {
   Ready after = DeliverVotes(VoteType::kPrevote, 0, std::nullopt, {3});
   EXPECT_TRUE(VotesIn(after, VoteType::kPrecommit).empty());
   EXPECT_EQ(consensus_->refused_signatures(), 0u);
+}
+
+TEST_F(ConsensusTest, DurableStateHoldsEachValueOnceAndStillReadsVersion1Records) {
+  StartAt(1);
+  const std::string block(10'000, 'b');
+  LockOn(0, block);
+  consensus_->TakeReady();
+  // As the proposer's own record would be: its proposal, its lock and its valid value all
+  // hold the same block.
+  DurableState state = consensus_->durable_state();
+  ASSERT_TRUE(state.locked && state.valid);
+  state.last_proposal = Proposal{.height = state.height,
+                                 .round = 0,
+                                 .value = state.locked->value,
+                                 .valid_round = std::nullopt,
+                                 .proposer_index = kMe,
+                                 .signature = {}};
+  ASSERT_EQ(state.locked->value, state.last_proposal->value);
+  const Bytes encoded = EncodeDurableState(state);
+  EXPECT_LT(encoded.size(), 2 * block.size()) << "the value is written more than once";
+  EXPECT_EQ(encoded[0], 2);
+
+  // Version 1: every value in full, where it appears.
+  codec::Encoder v1;
+  v1.WriteU8(1);
+  v1.WriteU64(state.height);
+  v1.WriteU32(state.round);
+  v1.WriteU8(static_cast<uint8_t>(state.step));
+  auto write_round_value = [](codec::Encoder& out, const RoundValue& round_value) {
+    out.WriteU32(round_value.round);
+    out.WriteBytes(round_value.value);
+  };
+  v1.WriteOptional(state.locked, write_round_value);
+  v1.WriteOptional(state.valid, write_round_value);
+  v1.WriteOptional(state.last_proposal, EncodeProposal);
+  v1.WriteOptional(state.last_prevote, EncodeVote);
+  v1.WriteOptional(state.last_precommit, EncodeVote);
+  v1.WriteVector(state.valid_prevotes, EncodeVote);
+  v1.WriteVector(state.earlier_votes, EncodeVote);
+  auto from_v1 = DecodeDurableState(v1.bytes());
+  ASSERT_TRUE(from_v1.has_value()) << from_v1.error().ToString();
+  EXPECT_EQ(*from_v1, state);
+  EXPECT_GT(v1.bytes().size(), 3 * block.size());
+
+  // Version 2 written by hand: the encoder's layout is accepted; a table that repeats a
+  // value, or whose order is not that of first use, is another encoding of a state that has
+  // one already: refused, not silently read.
+  auto version2 = [&](const std::vector<Bytes>& table, uint8_t locked, uint8_t valid,
+                      uint8_t proposal) {
+    codec::Encoder out;
+    out.WriteU8(2);
+    out.WriteU64(state.height);
+    out.WriteU32(state.round);
+    out.WriteU8(static_cast<uint8_t>(state.step));
+    out.WriteVector(table,
+                    [](codec::Encoder& inner, const Bytes& value) { inner.WriteBytes(value); });
+    for (auto [round, index] :
+         {std::pair{state.locked->round, locked}, std::pair{state.valid->round, valid}}) {
+      out.WriteU8(1);
+      out.WriteU32(round);
+      out.WriteU8(index);
+    }
+    Proposal header = *state.last_proposal;
+    header.value.clear();
+    out.WriteU8(1);
+    EncodeProposal(out, header);
+    out.WriteU8(proposal);
+    out.WriteOptional(state.last_prevote, EncodeVote);
+    out.WriteOptional(state.last_precommit, EncodeVote);
+    out.WriteVector(state.valid_prevotes, EncodeVote);
+    out.WriteVector(state.earlier_votes, EncodeVote);
+    return std::move(out).Take();
+  };
+  const Bytes value = state.locked->value, other = ToBytes("another block");
+  EXPECT_EQ(version2({value}, 0, 0, 0), encoded);
+  EXPECT_TRUE(DecodeDurableState(version2({value, other}, 0, 1, 0)).has_value());
+  for (const Bytes& bad : {version2({value, value}, 0, 1, 0), version2({other, value}, 1, 0, 1),
+                           version2({value}, 0, 1, 0), version2({value, other}, 0, 0, 0)}) {
+    auto refused = DecodeDurableState(bad);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code(), ErrorCode::kCorruption) << refused.error().ToString();
+  }
 }
 
 TEST_F(ConsensusTest, RestartNeverSignsASecondDifferentVote) {
