@@ -402,7 +402,7 @@ Expected<Phase> BenchVigil(size_t peers, size_t verify_threads,
 
   // Pre-signed, more than the fastest expected rate needs, so signing never competes with the
   // peers for the CPU while measuring.
-  double expected_rate = load.offered_per_second > 0 ? load.offered_per_second * 1.05 : 9000;
+  double expected_rate = load.offered_per_second > 0 ? load.offered_per_second * 1.05 : 20000;
   double seconds = static_cast<double>((load.warmup + load.duration).count()) + 1;
   size_t rounds = static_cast<size_t>(expected_rate * seconds / kDevices) + 1;
   progress(label + ": signing " + std::to_string(rounds * kDevices) + " transactions");
