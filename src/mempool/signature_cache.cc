@@ -1,10 +1,36 @@
 #include "mempool/signature_cache.h"
 
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
 #include "common/assert.h"
 
 namespace vigil::mempool {
 
-SignatureCache::SignatureCache(size_t entries_max) : entries_max_(entries_max) {}
+namespace {
+
+uint64_t SecretOddMultiplier() {
+  uint64_t multiplier = 0;
+  VIGIL_ASSERT(RAND_bytes(reinterpret_cast<unsigned char*>(&multiplier), sizeof(multiplier)) == 1);
+  return multiplier | 1;
+}
+
+}  // namespace
+
+size_t SignatureCache::EntryHash::operator()(const crypto::Sha256Digest& entry) const {
+  uint64_t prefix = 0;
+  std::memcpy(&prefix, entry.data(), sizeof(prefix));
+  // The product's high half mixes every bit of the prefix; bring it down.
+  return static_cast<size_t>(std::rotr(prefix * multiplier, 32));
+}
+
+SignatureCache::SignatureCache(size_t entries_max)
+    : entries_max_(entries_max), verified_(0, EntryHash{SecretOddMultiplier()}) {
+  verified_.reserve(std::min<size_t>(entries_max, 1 << 16));
+}
 
 bool SignatureCache::Verify(const crypto::PublicKey& key, ByteSpan message,
                             const crypto::Signature& signature) {
@@ -25,7 +51,7 @@ ledger::VerifyFunction SignatureCache::AsVerifyFunction() {
 }
 
 crypto::Sha256Digest SignatureCache::EntryOf(const crypto::PublicKey& key, ByteSpan message,
-                                            const crypto::Signature& signature) {
+                                             const crypto::Signature& signature) {
   // The message is hashed first so the entry is over fixed-size parts: (32, 64, 32) bytes leave
   // no ambiguity about where one part ends.
   crypto::Sha256Hasher hasher;
