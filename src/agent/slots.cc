@@ -59,6 +59,18 @@ Expected<InstalledSlot> InstallSlot(const AppLayout& layout, const std::string& 
   return InstalledSlot{.manifest = std::move(unpacked), .verification = verification};
 }
 
+Expected<InstalledSlot> InstallRelease(const AppLayout& layout, const std::string& name,
+                                       const std::filesystem::path& bundle,
+                                       const crypto::Sha256Digest& manifest_root,
+                                       const std::string& version) {
+  VIGIL_ASSIGN_OR_RETURN(InstalledSlot installed, InstallSlot(layout, name, bundle, manifest_root));
+  if (installed.manifest.version != version) {
+    return Fail(ErrorCode::kUnauthenticated,
+                "the bundle holds version " + installed.manifest.version + ", not " + version);
+  }
+  return installed;
+}
+
 Status DeleteSlot(const AppLayout& layout, const std::string& name) {
   VIGIL_ASSERT(IsValidSlotName(name));
   std::error_code error;

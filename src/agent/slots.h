@@ -67,6 +67,17 @@ Expected<InstalledSlot> InstallSlot(const AppLayout& layout, const std::string& 
                                     const std::filesystem::path& bundle,
                                     const crypto::Sha256Digest& manifest_root);
 
+// The updater's unpack step, for the agent and the rollout bench's simulated devices alike:
+// InstallSlot, then the bundle must hold the `version` the ledger recorded. The bundle's own
+// digest is not hashed again: the device session checked it as the bytes arrived, and every
+// installed byte is checked against the manifest whose root the ledger recorded (each file's
+// SHA-256, the archive's digest), so a bundle changed on disk since cannot install anything
+// the ledger did not record.
+Expected<InstalledSlot> InstallRelease(const AppLayout& layout, const std::string& name,
+                                       const std::filesystem::path& bundle,
+                                       const crypto::Sha256Digest& manifest_root,
+                                       const std::string& version);
+
 // Removes the slot, its manifest and any abandoned partial unpack; durable. Missing is fine.
 Status DeleteSlot(const AppLayout& layout, const std::string& name);
 

@@ -50,7 +50,7 @@ struct UpdaterRunner::App {
   // the newest release on every Hello). In memory: after a restart one is tried once more.
   std::set<std::string> rolled_back_versions;
   InstallHookHandle hook;  // the install hook in flight (destroying it kills the hook)
-  std::jthread worker;  // the unpack in flight (declared last: joined first)
+  std::jthread worker;     // the unpack in flight (declared last: joined first)
 };
 
 UpdaterRunner::UpdaterRunner(asio::io_context& io_context, UpdaterRunnerOptions options,
@@ -97,9 +97,9 @@ Status UpdaterRunner::Start() {
     std::string name = entry.path().filename().string();
     if (entry.is_directory() && IsAppName(name)) names.push_back(name);
     if (names.size() > limits::kDeliveryAppsMax) {
-      return Fail(ErrorCode::kResourceExhausted, "more than " +
-                                                     std::to_string(limits::kDeliveryAppsMax) +
-                                                     " apps under " + apps.string());
+      return Fail(
+          ErrorCode::kResourceExhausted,
+          "more than " + std::to_string(limits::kDeliveryAppsMax) + " apps under " + apps.string());
     }
   }
   if (error) return Fail(ErrorCode::kIOError, "listing " + apps.string() + ": " + error.message());
@@ -140,8 +140,8 @@ Status UpdaterRunner::Install(const delivery::VerifiedRelease& release,
   VIGIL_RETURN_IF_ERROR(app.layout.Create());
   UpdaterState state = app.record.state;
   if (state != UpdaterState::kIdle && state != UpdaterState::kStaged) {
-    return Fail(ErrorCode::kUnavailable, "app " + release.app + " is busy (" +
-                                             std::string(UpdaterStateName(state)) + ")");
+    return Fail(ErrorCode::kUnavailable,
+                "app " + release.app + " is busy (" + std::string(UpdaterStateName(state)) + ")");
   }
   if (release.version == app.record.from.version ||
       (state == UpdaterState::kStaged && release.version == app.record.to.version)) {
@@ -150,11 +150,13 @@ Status UpdaterRunner::Install(const delivery::VerifiedRelease& release,
   }
   Event event;
   event.kind = EventKind::kBundleReady;
-  event.release = {.version = release.version, .bundle_digest = release.bundle_digest,
-                   .manifest_root = release.manifest_root, .slot = slot};
+  event.release = {.version = release.version,
+                   .bundle_digest = release.bundle_digest,
+                   .manifest_root = release.manifest_root,
+                   .slot = slot};
   event.bundle_path = std::filesystem::absolute(bundle).string();
-  event.transmission_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<milliseconds>(transmission).count());
+  event.transmission_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(transmission).count());
   Request(app, std::move(event));
   return Ok();
 }
@@ -180,8 +182,8 @@ Status UpdaterRunner::Halt(const std::string& app_name) {
   UpdaterState state = app->record.state;
   if (state != UpdaterState::kIdle && state != UpdaterState::kStaged &&
       state != UpdaterState::kUnpacking) {
-    return Fail(ErrorCode::kRefused, "cannot halt " + app_name + " while it is " +
-                                         std::string(UpdaterStateName(state)));
+    return Fail(ErrorCode::kRefused,
+                "cannot halt " + app_name + " while it is " + std::string(UpdaterStateName(state)));
   }
   app->supervisor->Stop([alive = alive_, this, app_name] {
     if (!*alive) return;
@@ -245,8 +247,7 @@ void UpdaterRunner::Apply(App& app, Transition transition) {
     if (!status) {
       // Nothing runs that the record does not name; the app stays in its persisted state.
       spdlog::error("agent record_write_failed app={} state={} error={}", app.layout.app(),
-                    UpdaterStateName(transition.record.state),
-                    LogValue(status.error().ToString()));
+                    UpdaterStateName(transition.record.state), LogValue(status.error().ToString()));
       return;
     }
     if (options_.after_persist) options_.after_persist(transition.record);
@@ -283,7 +284,8 @@ void UpdaterRunner::Finish(App& app, bool last, Event event) {
   };
   if (event.kind == EventKind::kSwitchFailed) {
     // Switching is retried by the table; pace it so a broken disk is not hammered.
-    auto timer = std::make_shared<asio::steady_timer>(io_context_, limits::kAgentRestartDelayInitial);
+    auto timer =
+        std::make_shared<asio::steady_timer>(io_context_, limits::kAgentRestartDelayInitial);
     timer->async_wait([timer, deliver](std::error_code) { deliver(); });
     return;
   }
@@ -328,8 +330,9 @@ void UpdaterRunner::Execute(App& app, const Action& action, bool last) {
     case ActionKind::kSwitchCurrent: {
       Status status = SwitchLink(layout.current(), action.slot);
       if (status) status = SwitchLink(layout.previous(), action.previous_slot);
-      Finish(app, last, status ? Outcome(EventKind::kSwitched)
-                               : Outcome(EventKind::kSwitchFailed, status.error().ToString()));
+      Finish(app, last,
+             status ? Outcome(EventKind::kSwitched)
+                    : Outcome(EventKind::kSwitchFailed, status.error().ToString()));
       return;
     }
     case ActionKind::kStartApp:
@@ -370,9 +373,9 @@ void UpdaterRunner::StartApp(App& app, const Action& action, bool last) {
     Finish(app, last, Outcome(EventKind::kStartFailed, "another version is still running"));
     return;
   }
-  auto status = app.supervisor->Start(
-      {.directory = std::filesystem::absolute(app.layout.slot(action.slot)),
-       .argv = manifest->entry});
+  auto status =
+      app.supervisor->Start({.directory = std::filesystem::absolute(app.layout.slot(action.slot)),
+                             .argv = manifest->entry});
   if (!status) {
     Finish(app, last, Outcome(EventKind::kStartFailed, status.error().ToString()));
     return;
@@ -426,24 +429,22 @@ void UpdaterRunner::RunHook(App& app, const Action& action, bool last) {
     Finish(app, last, Outcome(EventKind::kHookFailed, manifest.error().ToString()));
     return;
   }
-  InstallHookSpec spec{
-      .name = pre ? "pre_activate" : "post_activate",
-      .argv = pre ? manifest->hooks.pre_activate : manifest->hooks.post_activate,
-      .directory = std::filesystem::absolute(app.layout.slot(action.slot)),
-      .output_path = app.layout.hook_log(),
-      .timeout = options_.hook_timeout};
+  InstallHookSpec spec{.name = pre ? "pre_activate" : "post_activate",
+                       .argv = pre ? manifest->hooks.pre_activate : manifest->hooks.post_activate,
+                       .directory = std::filesystem::absolute(app.layout.slot(action.slot)),
+                       .output_path = app.layout.hook_log(),
+                       .timeout = options_.hook_timeout};
   if (!spec.argv.empty()) {
     spdlog::info("agent hook app={} hook={} slot={}", app.layout.app(), spec.name, action.slot);
   }
-  app.hook = RunInstallHook(io_context_, std::move(spec),
-                            [this, alive = alive_, &app, last](Status status) {
-                              if (!*alive) return;
-                              app.hook.reset();
-                              Finish(app, last,
-                                     status ? Outcome(EventKind::kHookPassed)
-                                            : Outcome(EventKind::kHookFailed,
-                                                      status.error().message()));
-                            });
+  app.hook = RunInstallHook(
+      io_context_, std::move(spec), [this, alive = alive_, &app, last](Status status) {
+        if (!*alive) return;
+        app.hook.reset();
+        Finish(app, last,
+               status ? Outcome(EventKind::kHookPassed)
+                      : Outcome(EventKind::kHookFailed, status.error().message()));
+      });
 }
 
 void UpdaterRunner::Unpack(App& app, const Action& action) {
@@ -453,19 +454,9 @@ void UpdaterRunner::Unpack(App& app, const Action& action) {
   std::string bundle = action.bundle_path;
   app.worker = std::jthread([this, alive = alive_, layout, to, bundle, name = layout.app()] {
     Event event;
-    event.kind = EventKind::kUnpacked;
-    auto digest = crypto::Sha256OfFile(bundle);
-    if (!digest) {
-      event = Outcome(EventKind::kUnpackFailed, digest.error().ToString());
-    } else if (*digest != to.bundle_digest) {
-      event = Outcome(EventKind::kUnpackFailed, "bundle digest differs from the ledger's record");
-    } else if (auto installed = InstallSlot(layout, to.slot, bundle, to.manifest_root);
-               !installed) {
+    if (auto installed = InstallRelease(layout, to.slot, bundle, to.manifest_root, to.version);
+        !installed) {
       event = Outcome(EventKind::kUnpackFailed, installed.error().ToString());
-    } else if (installed->manifest.version != to.version) {
-      event = Outcome(EventKind::kUnpackFailed, "the bundle holds version " +
-                                                    installed->manifest.version + ", not " +
-                                                    to.version);
     } else {
       event = Outcome(EventKind::kUnpacked);
       event.verification_ms = static_cast<uint64_t>(installed->verification.count());
@@ -481,8 +472,10 @@ void UpdaterRunner::Unpack(App& app, const Action& action) {
 void UpdaterRunner::OnCrash(App& app, const CrashReport& crash) {
   if (!sink_) return;
   ledger::DeviceReport report{.report_kind = ledger::DeviceReportKind::kAppRestarted,
-                              .app = app.layout.app(), .version = app.running_version,
-                              .observed_time_ms = NowMs(), .snapshot_root = std::nullopt,
+                              .app = app.layout.app(),
+                              .version = app.running_version,
+                              .observed_time_ms = NowMs(),
+                              .snapshot_root = std::nullopt,
                               .files_changed = 0,
                               .duration_ms = static_cast<uint64_t>(crash.uptime.count()),
                               .detail = crash.ToString()};
@@ -507,7 +500,8 @@ bool UpdaterRunner::WantsRelease(const delivery::VerifiedRelease& release) const
 std::vector<delivery::AppStatus> UpdaterRunner::AppStatuses() const {
   std::vector<delivery::AppStatus> statuses;
   for (const auto& [name, app] : apps_) {  // std::map: sorted by app
-    statuses.push_back({.app = name, .running_version = app->running_version,
+    statuses.push_back({.app = name,
+                        .running_version = app->running_version,
                         .staged_version = app->record.state == UpdaterState::kStaged
                                               ? app->record.to.version
                                               : ""});

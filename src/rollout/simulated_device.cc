@@ -113,8 +113,8 @@ void SimulatedDevice::Stop() {
 // The agent's rules (UpdaterRunner::WantsRelease, AgentDaemon::AcceptOffer) for the one app:
 // between installs, newer than what runs — or, while an activation is pending, only its version.
 bool SimulatedDevice::WantsRelease(const delivery::VerifiedRelease& release) const {
-  bool between_installs =
-      record_.state == UpdaterState::kIdle || (options_.staged && record_.state == UpdaterState::kStaged);
+  bool between_installs = record_.state == UpdaterState::kIdle ||
+                          (options_.staged && record_.state == UpdaterState::kStaged);
   if (release.app != options_.app || !between_installs || busy_ || !queued_.empty()) return false;
   bool newer = record_.from.empty();
   if (!newer) {
@@ -169,8 +169,8 @@ void SimulatedDevice::Feed(const agent::Event& event) {
 void SimulatedDevice::Apply(agent::Transition transition) {
   if (!transition.changed) return;
   // The agent's contract: persist BEFORE acting.
-  if (auto written = WriteFileAtomically(layout_.record(), agent::EncodeRecord(transition.record),
-                                         0644);
+  if (auto written =
+          WriteFileAtomically(layout_.record(), agent::EncodeRecord(transition.record), 0644);
       !written) {
     return Failed("cannot write " + layout_.record().string() + ": " + written.error().message());
   }
@@ -241,10 +241,9 @@ void SimulatedDevice::Execute(const agent::Action& action, bool last) {
     case ActionKind::kSendReport: {
       bool activated = action.report.report_kind == ledger::DeviceReportKind::kActivated;
       session_->SendReport(
-          action.report,
-          [this, alive = alive_, last, activated,
-           kind = std::string(ledger::DeviceReportKindName(action.report.report_kind))](
-              const delivery::ReportResult& result) {
+          action.report, [this, alive = alive_, last, activated,
+                          kind = std::string(ledger::DeviceReportKindName(
+                              action.report.report_kind))](const delivery::ReportResult& result) {
             if (!*alive) return;
             bool committed =
                 result.outcome == delivery::ReportOutcome::kCommitted && result.result.ok();
@@ -260,19 +259,15 @@ void SimulatedDevice::Execute(const agent::Action& action, bool last) {
   }
 }
 
-// The agent's unpack step (UpdaterRunner::Unpack): digest again, then agent::InstallSlot, which
-// unpacks into a hidden directory, verifies and fsyncs every file and renames it into place.
+// The agent's unpack step (UpdaterRunner::Unpack): agent::InstallRelease, which unpacks into a
+// hidden directory, verifies and fsyncs every file and renames it into place.
 void SimulatedDevice::Unpack(const agent::Action& action) {
   auto work = [this, alive = alive_, layout = layout_, to = record_.to,
                bundle = action.bundle_path] {
     agent::Event event;
-    auto digest = crypto::Sha256OfFile(bundle);
-    if (!digest) {
-      event = Outcome(EventKind::kUnpackFailed, digest.error().ToString());
-    } else if (*digest != to.bundle_digest) {
-      event = Outcome(EventKind::kUnpackFailed, "bundle digest differs from the ledger's record");
-    } else if (auto installed = agent::InstallSlot(layout, to.slot, bundle, to.manifest_root);
-               !installed) {
+    if (auto installed =
+            agent::InstallRelease(layout, to.slot, bundle, to.manifest_root, to.version);
+        !installed) {
       event = Outcome(EventKind::kUnpackFailed, installed.error().ToString());
     } else {
       event = Outcome(EventKind::kUnpacked);
