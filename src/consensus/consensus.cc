@@ -87,10 +87,6 @@ Expected<RoundValue> DecodeRoundValue(codec::Decoder& decoder) {
   return round_value;
 }
 
-}  // namespace
-
-namespace {
-
 // Version 2 writes the distinct values of a state once, in a table, and the lock, the valid
 // value and the last proposal name their value by its index in that table: at most three
 // entries, usually one (a node locks on and re-proposes the value it saw proposed).
