@@ -31,9 +31,14 @@ std::string SlotName(const std::string& version, const crypto::Sha256Digest& bun
   return version + "-" + ToHex(bundle_digest).substr(0, limits::kAgentSlotDigestHexDigits);
 }
 
-Expected<InstalledSlot> InstallSlot(const AppLayout& layout, const std::string& name,
-                                    const std::filesystem::path& bundle,
-                                    const crypto::Sha256Digest& manifest_root) {
+namespace {
+
+// InstallSlot and InstallRelease: every check on the declared manifest (its root, its app and,
+// when given, its version) comes before anything is written, so a refused bundle leaves no slot.
+Expected<InstalledSlot> InstallChecked(const AppLayout& layout, const std::string& name,
+                                       const std::filesystem::path& bundle,
+                                       const crypto::Sha256Digest& manifest_root,
+                                       const std::string* version) {
   VIGIL_ASSERT(IsValidSlotName(name));
   VIGIL_ASSIGN_OR_RETURN(release::Manifest declared, release::ReadBundleManifest(bundle));
   if (release::ManifestRoot(declared) != manifest_root) {
@@ -43,6 +48,10 @@ Expected<InstalledSlot> InstallSlot(const AppLayout& layout, const std::string& 
   if (declared.app != layout.app()) {
     return Fail(ErrorCode::kInvalidArgument,
                 "the bundle is for app '" + declared.app + "', not '" + layout.app() + "'");
+  }
+  if (version != nullptr && declared.version != *version) {
+    return Fail(ErrorCode::kUnauthenticated,
+                "the bundle holds version " + declared.version + ", not " + *version);
   }
   // The manifest goes first: a slot directory that exists always has its manifest beside it.
   VIGIL_RETURN_IF_ERROR(
@@ -59,16 +68,19 @@ Expected<InstalledSlot> InstallSlot(const AppLayout& layout, const std::string& 
   return InstalledSlot{.manifest = std::move(unpacked), .verification = verification};
 }
 
+}  // namespace
+
+Expected<InstalledSlot> InstallSlot(const AppLayout& layout, const std::string& name,
+                                    const std::filesystem::path& bundle,
+                                    const crypto::Sha256Digest& manifest_root) {
+  return InstallChecked(layout, name, bundle, manifest_root, nullptr);
+}
+
 Expected<InstalledSlot> InstallRelease(const AppLayout& layout, const std::string& name,
                                        const std::filesystem::path& bundle,
                                        const crypto::Sha256Digest& manifest_root,
                                        const std::string& version) {
-  VIGIL_ASSIGN_OR_RETURN(InstalledSlot installed, InstallSlot(layout, name, bundle, manifest_root));
-  if (installed.manifest.version != version) {
-    return Fail(ErrorCode::kUnauthenticated,
-                "the bundle holds version " + installed.manifest.version + ", not " + version);
-  }
-  return installed;
+  return InstallChecked(layout, name, bundle, manifest_root, &version);
 }
 
 Status DeleteSlot(const AppLayout& layout, const std::string& name) {

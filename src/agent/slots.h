@@ -68,7 +68,8 @@ Expected<InstalledSlot> InstallSlot(const AppLayout& layout, const std::string& 
                                     const crypto::Sha256Digest& manifest_root);
 
 // The updater's unpack step, for the agent and the rollout bench's simulated devices alike:
-// InstallSlot, then the bundle must hold the `version` the ledger recorded. The bundle's own
+// InstallSlot, and the bundle must hold the `version` the ledger recorded (checked on its
+// manifest before anything is written, so a refused bundle leaves no slot). The bundle's own
 // digest is not hashed again: the device session checked it as the bytes arrived, and every
 // installed byte is checked against the manifest whose root the ledger recorded (each file's
 // SHA-256, the archive's digest), so a bundle changed on disk since cannot install anything

@@ -67,11 +67,13 @@ TEST_F(InstallReleaseTest, TheRecordedReleaseInstallsEveryFile) {
   EXPECT_TRUE(release::VerifyTree(built_.manifest, layout_.slot(kSlot)));
 }
 
-TEST_F(InstallReleaseTest, ABundleOfAnotherVersionIsRefused) {
+TEST_F(InstallReleaseTest, ABundleOfAnotherVersionIsRefusedBeforeAnythingIsWritten) {
   auto installed = InstallRelease(layout_, kSlot, bundle_, built_.manifest_root, "2.0.0");
   ASSERT_FALSE(installed);
   EXPECT_NE(installed.error().message().find("holds version 1.0.0, not 2.0.0"), std::string::npos)
       << installed.error().ToString();
+  EXPECT_FALSE(SlotExists());
+  EXPECT_FALSE(std::filesystem::exists(layout_.manifest(kSlot)));
 }
 
 TEST_F(InstallReleaseTest, AManifestTheLedgerDidNotRecordIsRefusedBeforeUnpacking) {
