@@ -1,5 +1,6 @@
 #include "agent/updater.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -97,8 +98,17 @@ Action Report(const UpdaterRecord& r, DeviceReportKind kind) {
           .report = std::move(report)};
 }
 
+// Rolled back: `to` is remembered as a version not to want again (once, oldest forgotten first).
+void RememberRolledBack(UpdaterRecord& r) {
+  auto& versions = r.rolled_back_versions;
+  if (r.to.empty() || std::ranges::find(versions, r.to.version) != versions.end()) return;
+  versions.push_back(r.to.version);
+  if (versions.size() > limits::kAgentRolledBackVersionsMax) versions.erase(versions.begin());
+}
+
 Transition Go(UpdaterRecord record, State state, std::vector<Action> actions) {
   record.state = state;
+  if (state == State::kRolledBack) RememberRolledBack(record);
   return {.record = std::move(record), .actions = std::move(actions), .changed = true};
 }
 
@@ -484,12 +494,11 @@ Status CheckRelease(std::string_view field, const ReleaseRef& release) {
 
 Expected<UpdaterRecord> ReadRecord(codec::Decoder& decoder) {
   UpdaterRecord record;
-  VIGIL_ASSIGN_OR_RETURN(record.format_version, decoder.ReadU16("format_version"));
-  if (record.format_version != kUpdaterRecordFormat) {
-    return Fail(ErrorCode::kCorruption, "updater record format " +
-                                            std::to_string(record.format_version) +
-                                            " is not the supported format " +
-                                            std::to_string(kUpdaterRecordFormat));
+  VIGIL_ASSIGN_OR_RETURN(uint16_t format, decoder.ReadU16("format_version"));
+  if (format != 1 && format != kUpdaterRecordFormat) {
+    return Fail(ErrorCode::kCorruption, "updater record format " + std::to_string(format) +
+                                            " is not a supported format (1 or " +
+                                            std::to_string(kUpdaterRecordFormat) + ")");
   }
   VIGIL_ASSIGN_OR_RETURN(record.app, decoder.ReadString("app", limits::kLedgerNameBytesMax));
   VIGIL_ASSIGN_OR_RETURN(uint8_t state, decoder.ReadU8("state"));
@@ -515,7 +524,15 @@ Expected<UpdaterRecord> ReadRecord(codec::Decoder& decoder) {
   VIGIL_ASSIGN_OR_RETURN(t.restart_finished_ms, decoder.ReadI64("restart_finished_ms"));
   VIGIL_ASSIGN_OR_RETURN(t.transmission_ms, decoder.ReadU64("transmission_ms"));
   VIGIL_ASSIGN_OR_RETURN(t.verification_ms, decoder.ReadU64("verification_ms"));
-  return record;
+  if (format >= 2) {
+    VIGIL_ASSIGN_OR_RETURN(
+        record.rolled_back_versions,
+        decoder.ReadVector("rolled_back_versions", limits::kAgentRolledBackVersionsMax,
+                           [](codec::Decoder& d) {
+                             return d.ReadString("version", limits::kLedgerVersionBytesMax);
+                           }));
+  }
+  return record;  // format 1 records are upgraded: record.format_version is the current one
 }
 
 }  // namespace
@@ -534,12 +551,26 @@ Status CheckRecord(const UpdaterRecord& record) {
   if (record.reason.size() > limits::kLedgerReasonBytesMax) {
     return Fail(ErrorCode::kCorruption, "updater record reason too long");
   }
+  const auto& versions = record.rolled_back_versions;
+  if (versions.size() > limits::kAgentRolledBackVersionsMax) {
+    return Fail(ErrorCode::kCorruption, "updater record remembers more than " +
+                                            std::to_string(limits::kAgentRolledBackVersionsMax) +
+                                            " rolled-back versions");
+  }
+  for (size_t i = 0; i < versions.size(); ++i) {
+    if (versions[i].empty() || versions[i].size() > limits::kLedgerVersionBytesMax ||
+        std::find(versions.begin(), versions.begin() + static_cast<std::ptrdiff_t>(i),
+                  versions[i]) != versions.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return Fail(ErrorCode::kCorruption,
+                  "updater record has an empty, oversized or repeated rolled-back version");
+    }
+  }
   return Ok();
 }
 
 Bytes EncodeRecord(const UpdaterRecord& record) {
   codec::Encoder encoder;
-  encoder.WriteU16(record.format_version);
+  encoder.WriteU16(kUpdaterRecordFormat);
   encoder.WriteString(record.app);
   encoder.WriteU8(static_cast<uint8_t>(record.state));
   WriteRelease(encoder, record.from);
@@ -555,6 +586,8 @@ Bytes EncodeRecord(const UpdaterRecord& record) {
   encoder.WriteI64(t.restart_finished_ms);
   encoder.WriteU64(t.transmission_ms);
   encoder.WriteU64(t.verification_ms);
+  encoder.WriteVector(record.rolled_back_versions,
+                      [](codec::Encoder& e, const std::string& version) { e.WriteString(version); });
   return std::move(encoder).Take();
 }
 

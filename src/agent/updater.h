@@ -80,7 +80,9 @@ struct StageTimes {
 };
 
 // DO NOT CHANGE: bump it when the encoding changes, and decode the old one.
-inline constexpr uint16_t kUpdaterRecordFormat = 1;
+// Format 2 added `rolled_back_versions`; a format 1 record decodes with none and is written
+// back as format 2.
+inline constexpr uint16_t kUpdaterRecordFormat = 2;
 
 struct UpdaterRecord {
   uint16_t format_version = kUpdaterRecordFormat;
@@ -92,6 +94,10 @@ struct UpdaterRecord {
   uint32_t attempt = 0;     // agent restarts during this update (limits::kAgentStepAttemptsMax)
   std::string reason;       // why the last update failed or rolled back; empty otherwise
   StageTimes times;
+  // Versions that rolled back here, oldest first (at most limits::kAgentRolledBackVersionsMax):
+  // never wanted again, across agent restarts too (the gateway offers the newest release on
+  // every Hello, and trying a known-bad version again would stop the app each time).
+  std::vector<std::string> rolled_back_versions;
   friend bool operator==(const UpdaterRecord&, const UpdaterRecord&) = default;
 };
 

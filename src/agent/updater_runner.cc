@@ -2,6 +2,7 @@
 
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <algorithm>
 #include <set>
 
 #include "agent/health_check.h"
@@ -46,9 +47,6 @@ struct UpdaterRunner::App {
   bool busy = false;  // the last action's outcome has not been fed back yet
   std::deque<Event> queued;
   std::string running_version;
-  // Versions that failed their health check here: never wanted again (the gateway re-offers
-  // the newest release on every Hello). In memory: after a restart one is tried once more.
-  std::set<std::string> rolled_back_versions;
   InstallHookHandle hook;  // the install hook in flight (destroying it kills the hook)
   std::jthread worker;     // the unpack in flight (declared last: joined first)
 };
@@ -231,9 +229,6 @@ void UpdaterRunner::Feed(App& app, const Event& event) {
 
 void UpdaterRunner::Apply(App& app, Transition transition) {
   if (!transition.changed) return;
-  if (transition.record.state == UpdaterState::kRolledBack) {
-    app.rolled_back_versions.insert(transition.record.to.version);
-  }
   // Persist BEFORE acting: after a crash, the record names a state whose actions may be
   // executed again (they are idempotent), never one whose actions ran unrecorded.
   if (transition.record != app.record || !std::filesystem::exists(app.layout.record())) {
@@ -488,7 +483,8 @@ bool UpdaterRunner::WantsRelease(const delivery::VerifiedRelease& release) const
   UpdaterState state = app->record.state;
   if (state != UpdaterState::kIdle && state != UpdaterState::kStaged) return false;
   if (release.version == app->record.from.version || release.version == app->record.to.version ||
-      app->rolled_back_versions.contains(release.version)) {
+      std::ranges::find(app->record.rolled_back_versions, release.version) !=
+          app->record.rolled_back_versions.end()) {
     return false;
   }
   if (app->record.from.empty()) return true;

@@ -87,7 +87,7 @@ class UpdaterRunner {
 
   // Whether an offer is worth downloading: an app not installed yet, or a version newer than
   // the one it runs, not the one already staged or being installed, and not one that failed
-  // its health check here and was rolled back (since this runner started).
+  // its health check here and was rolled back (the record remembers those across restarts).
   bool WantsRelease(const delivery::VerifiedRelease& release) const;
   // For the Hello: every app, sorted, with what runs and what is staged.
   std::vector<delivery::AppStatus> AppStatuses() const;

@@ -310,6 +310,9 @@ inline constexpr size_t kAgentPathBytesMax = 4096;
 // Times the agent may crash (or be killed) inside one step of an update before that step is
 // abandoned: an install goes back to idle, an activation rolls back.
 inline constexpr uint32_t kAgentStepAttemptsMax = 3;
+// Versions of one app the updater record remembers as rolled back (never wanted again); the
+// oldest is forgotten first.
+inline constexpr size_t kAgentRolledBackVersionsMax = 16;
 // Slots kept per app: current, previous and staged; anything else is garbage-collected.
 inline constexpr size_t kAgentSlotsKeptMax = 3;
 // Entries of a slots directory looked at by one garbage collection.

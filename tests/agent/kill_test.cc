@@ -230,6 +230,33 @@ TEST_F(KillTest, RepeatedCrashesInOneStateRollBackInsteadOfLoopingForever) {
       << ReadText(root / "reports.log");
 }
 
+// The agent restarts after a version rolled back and is offered that version again (the
+// gateway offers the newest release on every Hello): the record remembers it, so nothing is
+// installed and the running version is never stopped for it.
+TEST_F(KillTest, ARolledBackVersionIsNotTriedAgainAfterARestart) {
+  fs::path root = FreshRoot();
+  ASSERT_EQ(RunDriver(root, {"--bundle", v2_bad_.string(), "--activate"}).exit_code, 0);
+  ExpectOneWholeVersion(root, "1.0.0");
+  auto count = [&](const std::string& needle) {
+    std::string text = ReadText(root / "reports.log");
+    size_t found = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+      ++found;
+    }
+    return found;
+  };
+  ASSERT_EQ(count("installed 2.0.0"), 1u) << ReadText(root / "reports.log");
+  ASSERT_EQ(count("rolled-back 2.0.0"), 1u) << ReadText(root / "reports.log");
+  std::string starts_before = ReadText(root / "running-version.starts");
+
+  ASSERT_EQ(RunDriver(root, {"--bundle", v2_bad_.string(), "--activate"}).exit_code, 0);
+  ExpectOneWholeVersion(root, "1.0.0");
+  EXPECT_EQ(count("installed 2.0.0"), 1u) << ReadText(root / "reports.log");
+  EXPECT_EQ(count("rolled-back 2.0.0"), 1u) << ReadText(root / "reports.log");
+  // The restarted agent started 1.0.0 once, and never 2.0.0.
+  EXPECT_EQ(ReadText(root / "running-version.starts"), starts_before + "1.0.0\n");
+}
+
 // --- Rollbacks on health-check failures, in process, with their reports. ---
 
 class RollbackTest : public ::testing::Test {

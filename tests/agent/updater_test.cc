@@ -376,7 +376,7 @@ TEST(UpdaterTest, RecordRoundTripsAndDecodesStrictly) {
     EXPECT_FALSE(DecodeRecord(ByteSpan(bytes.data(), cut)).has_value()) << cut;
   }
   Bytes wrong_format = bytes;
-  wrong_format[0] = 2;
+  wrong_format[0] = 3;
   EXPECT_FALSE(DecodeRecord(wrong_format).has_value());
 
   UpdaterRecord escaping = record;
@@ -393,6 +393,68 @@ TEST(UpdaterTest, RecordRoundTripsAndDecodesStrictly) {
   Bytes bad_state = EncodeRecord(Running("1.0.0"));
   bad_state[2 + 4 + 4] = 99;  // format u16, app "pump" (u32 length + 4 bytes), then state
   EXPECT_FALSE(DecodeRecord(bad_state).has_value());
+}
+
+TEST(UpdaterTest, ARollbackIsRememberedOnceAndTheOldestIsForgottenFirst) {
+  UpdaterRecord r = ActivatedUpToHealthCheck();
+  Transition t = Step(r, Make(K::kHealthFailed, 3000, "exit 1"));
+  for (K kind : {K::kAppStopped, K::kSwitched, K::kAppStarted}) t = Step(t.record, Make(kind));
+  ASSERT_EQ(t.record.state, S::kRolledBack);
+  EXPECT_EQ(t.record.rolled_back_versions, std::vector<std::string>{"1.1.0"});
+  // Recovery re-enters rolled-back: still remembered once. Idle keeps it.
+  t = Step(t.record, Make(K::kReportAccepted));
+  EXPECT_EQ(t.record.state, S::kIdle);
+  EXPECT_EQ(t.record.rolled_back_versions, std::vector<std::string>{"1.1.0"});
+
+  // A pre-activate hook that fails refuses the release before anything stopped: remembered too.
+  Transition refused = Next(Running("1.0.0"), BundleReady(Release("1.2.0", 9)));
+  for (K kind : {K::kUnpacked, K::kActivate}) refused = Step(refused.record, Make(kind));
+  refused = Step(refused.record, Make(K::kHookFailed, 2000, "pre_activate exited 3"));
+  ASSERT_EQ(refused.record.state, S::kRolledBack);
+  EXPECT_EQ(refused.record.rolled_back_versions, std::vector<std::string>{"1.2.0"});
+
+  UpdaterRecord full = Running("1.0.0");
+  for (size_t i = 0; i < limits::kAgentRolledBackVersionsMax; ++i) {
+    full.rolled_back_versions.push_back("0.0." + std::to_string(i));
+  }
+  full.state = S::kRollingBackStarting;
+  full.to = Release("1.1.0", 7);
+  t = Step(full, Make(K::kAppStarted));
+  ASSERT_EQ(t.record.rolled_back_versions.size(), limits::kAgentRolledBackVersionsMax);
+  EXPECT_EQ(t.record.rolled_back_versions.front(), "0.0.1");
+  EXPECT_EQ(t.record.rolled_back_versions.back(), "1.1.0");
+}
+
+TEST(UpdaterTest, RolledBackVersionsRoundTripAndFormat1RecordsDecodeWithNone) {
+  UpdaterRecord record = Running("1.0.0");
+  record.rolled_back_versions = {"1.1.0", "1.2.0-rc.1"};
+  auto decoded = DecodeRecord(EncodeRecord(record));
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().ToString();
+  EXPECT_EQ(*decoded, record);
+
+  // Format 1 is format 2 without the list at the end.
+  UpdaterRecord plain = Running("1.0.0");
+  Bytes format_1 = EncodeRecord(plain);
+  format_1.resize(format_1.size() - 4);  // the empty list's u32 count
+  format_1[0] = 1;
+  auto upgraded = DecodeRecord(format_1);
+  ASSERT_TRUE(upgraded.has_value()) << upgraded.error().ToString();
+  EXPECT_EQ(*upgraded, plain);
+  EXPECT_EQ(upgraded->format_version, kUpdaterRecordFormat);
+  EXPECT_EQ(EncodeRecord(*upgraded), EncodeRecord(plain));
+
+  UpdaterRecord repeated = record;
+  repeated.rolled_back_versions = {"1.1.0", "1.1.0"};
+  EXPECT_FALSE(DecodeRecord(EncodeRecord(repeated)).has_value());
+  UpdaterRecord empty_version = record;
+  empty_version.rolled_back_versions = {""};
+  EXPECT_FALSE(DecodeRecord(EncodeRecord(empty_version)).has_value());
+  UpdaterRecord too_many = record;
+  too_many.rolled_back_versions.clear();
+  for (size_t i = 0; i <= limits::kAgentRolledBackVersionsMax; ++i) {
+    too_many.rolled_back_versions.push_back("0.0." + std::to_string(i));
+  }
+  EXPECT_FALSE(DecodeRecord(EncodeRecord(too_many)).has_value());
 }
 
 TEST(UpdaterTest, LongReasonsAreCutAtACharacterBoundaryAndStillEncode) {
