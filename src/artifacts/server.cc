@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "artifacts/bounded_thread_pool.h"
 #include "artifacts/http_headers.h"
 #include "common/log.h"
 
@@ -379,7 +380,9 @@ Status ArtifactServer::Listen() {
                 "the artifact server's TLS context could not be built from the node certificate");
   }
   const size_t threads = options_.threads;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->new_task_queue = [threads] {
+    return new BoundedThreadPool(threads, limits::kArtifactServerQueuedConnectionsMax);
+  };
   server_->set_read_timeout(limits::kArtifactServerReadTimeout);
   server_->set_write_timeout(limits::kArtifactServerWriteTimeout);
   server_->set_keep_alive_timeout(limits::kArtifactServerKeepAliveTimeout.count());

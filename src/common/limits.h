@@ -415,6 +415,9 @@ inline constexpr size_t kArtifactTransactionBytesMax = kArtifactTransactionHeade
 inline constexpr size_t kArtifactRangeHeaderBytesMax = 128;
 // Server: worker threads (each serves one connection at a time) and socket timeouts.
 inline constexpr size_t kArtifactServerThreadsDefault = 8;
+// Accepted connections waiting for a worker; beyond this the accept thread waits, and new
+// connections queue in the kernel's (bounded) listen backlog instead of in memory.
+inline constexpr size_t kArtifactServerQueuedConnectionsMax = 64;
 inline constexpr std::chrono::seconds kArtifactServerReadTimeout{30};
 inline constexpr std::chrono::seconds kArtifactServerWriteTimeout{30};
 inline constexpr std::chrono::seconds kArtifactServerKeepAliveTimeout{5};
