@@ -107,7 +107,8 @@ Status Chain::Load() {
 Expected<ledger::BlockExecution> Chain::Commit(const ledger::Block& block, Bytes encoded_block,
                                                const consensus::CommitCertificate& certificate,
                                                std::optional<ledger::BlockExecution> execution,
-                                               const ledger::ExecuteOptions& options) {
+                                               const ledger::ExecuteOptions& options,
+                                               std::optional<Bytes> consensus_state) {
   if (block.header.height != height() + 1) {
     return Fail(ErrorCode::kInvalidArgument,
                 "cannot commit block " + std::to_string(block.header.height) +
@@ -120,6 +121,7 @@ Expected<ledger::BlockExecution> Chain::Commit(const ledger::Block& block, Bytes
     VIGIL_ASSIGN_OR_RETURN(execution, ledger::ExecuteBlock(state_, block, options));
   }
   store::BlockCommit commit = MakeBlockCommit(block, std::move(encoded_block), *execution, certificate);
+  commit.consensus_state = std::move(consensus_state);
   if (block.header.height == 1) {
     // The store's state table holds the whole state, so the genesis entries go in with the
     // first block (before its own writes, which win).

@@ -63,12 +63,14 @@ class Chain {
 
   // Commits the block decided at height() + 1 with its certificate: checks the certificate,
   // executes the block (unless `execution` is the result of executing it already), writes
-  // block, results and state in one store transaction, then moves the state. On error nothing
-  // changed.
+  // block, results and state — and `consensus_state` when given, the engine's write-ahead
+  // record that came with the decision — in one store transaction (one sync), then moves the
+  // state. On error nothing changed.
   Expected<ledger::BlockExecution> Commit(const ledger::Block& block, Bytes encoded_block,
                                           const consensus::CommitCertificate& certificate,
                                           std::optional<ledger::BlockExecution> execution,
-                                          const ledger::ExecuteOptions& options);
+                                          const ledger::ExecuteOptions& options,
+                                          std::optional<Bytes> consensus_state = std::nullopt);
 
   // --- Reads for the client API and block sync. ---
   Expected<api::CommittedBlock> ReadCommittedBlock(uint64_t height);

@@ -454,20 +454,27 @@ void PeerNode::StepConsensus(const consensus::Message& message,
 void PeerNode::ProcessReady() {
   while (!stopped_ && consensus_->HasReady()) {
     consensus::Ready ready = consensus_->TakeReady();
-    // 1. Persist before send.
+    // 1. Persist before send. With a decision in the same step, the record goes into the
+    //    block's store transaction (step 2), which syncs once for both; nothing is sent before.
+    std::optional<Bytes> persist_with_block;
     if (ready.persist) {
-      Status saved =
-          chain_->store().SaveConsensusState(consensus::EncodeDurableState(*ready.persist));
-      if (!saved) {
-        Halt(saved.error().WithContext("cannot persist the consensus state"));
-        return;
+      Bytes encoded = consensus::EncodeDurableState(*ready.persist);
+      if (ready.decision) {
+        persist_with_block = std::move(encoded);
+      } else {
+        Status saved = chain_->store().SaveConsensusState(encoded);
+        if (!saved) {
+          Halt(saved.error().WithContext("cannot persist the consensus state"));
+          return;
+        }
+        ++counters_.consensus_states_saved;
       }
     }
     if (!ready.evidence.empty()) RecordEvidence(ready.evidence);
     // 2. Commit the decided block.
     std::optional<uint64_t> decided_height;
     if (ready.decision) {
-      Status committed = CommitDecision(*ready.decision);
+      Status committed = CommitDecision(*ready.decision, std::move(persist_with_block));
       if (!committed) {
         Halt(committed.error().WithContext("cannot commit the decided block " +
                                            std::to_string(ready.decision->height)));
@@ -490,15 +497,19 @@ void PeerNode::ProcessReady() {
   }
 }
 
-Status PeerNode::CommitDecision(const consensus::Decision& decision) {
+Status PeerNode::CommitDecision(const consensus::Decision& decision,
+                                std::optional<Bytes> consensus_state) {
   VIGIL_ASSIGN_OR_RETURN(ledger::Block block, ledger::DecodeBlock(decision.value));
   std::optional<ledger::BlockExecution> execution;
   auto cached = executions_.find(decision.certificate.value_id);
   if (cached != executions_.end()) execution = std::move(cached->second);
   bool from_sync = cached == executions_.end();
+  const bool with_consensus_state = consensus_state.has_value();
   VIGIL_ASSIGN_OR_RETURN(ledger::BlockExecution executed,
                          chain_->Commit(block, decision.value, decision.certificate,
-                                        std::move(execution), execute_options_));
+                                        std::move(execution), execute_options_,
+                                        std::move(consensus_state)));
+  if (with_consensus_state) ++counters_.consensus_states_with_block;
   executions_.clear();
   ++counters_.blocks_committed;
   counters_.transactions_committed += block.transactions.size();

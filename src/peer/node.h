@@ -119,6 +119,10 @@ struct PeerCounters {
   uint64_t blocks_synced = 0;  // decided from a Commit (block sync or a catch-up answer)
   uint64_t messages_refused = 0;
   uint64_t evidence_recorded = 0;
+  // Consensus write-ahead records: saved on their own (one sync each), or written in the
+  // transaction of the block decided in the same step (no sync of their own).
+  uint64_t consensus_states_saved = 0;
+  uint64_t consensus_states_with_block = 0;
 };
 
 class PeerNode {
@@ -173,7 +177,9 @@ class PeerNode {
   void MaybeStartNextHeight();
   void StepConsensus(const consensus::Message& message, const transport::ConnectionPointer& from);
   void ProcessReady();
-  Status CommitDecision(const consensus::Decision& decision);
+  // `consensus_state`: the encoded write-ahead record of the same step, written with the block.
+  Status CommitDecision(const consensus::Decision& decision,
+                        std::optional<Bytes> consensus_state = std::nullopt);
   void AfterCommit(const ledger::Block& block, const ledger::BlockExecution& execution);
   void FeedBuffered();
   void ScheduleTimeout(const consensus::Timeout& timeout);

@@ -149,6 +149,25 @@ TEST_F(PeerTest, SinglePeerCommitsASubmittedTransactionAndProvesIt) {
   EXPECT_EQ(again->height, response->height);
 }
 
+// A lone validator proposes, prevotes, precommits and decides in one step: the consensus
+// write-ahead record of that step goes into the block's store transaction (one sync per block,
+// not two), and after a restart the node goes on from the stored record and blocks.
+TEST_F(PeerTest, ADecidingStepWritesItsConsensusRecordWithTheBlock) {
+  CreatePeers(1);
+  StartNode(0);
+  ASSERT_TRUE(WaitForHeight(0, 3));
+  PeerCounters counters = OnPeerThread([&] { return nodes_[0]->counters(); });
+  EXPECT_GE(counters.consensus_states_with_block, 3u);
+  EXPECT_EQ(counters.consensus_states_with_block, counters.blocks_committed);
+  EXPECT_EQ(counters.consensus_states_saved, 0u);
+  uint64_t stopped_at = HeightOf(0);
+  StopNode(0);
+
+  StartNode(0);
+  EXPECT_GE(HeightOf(0), stopped_at);
+  EXPECT_TRUE(WaitForHeight(0, stopped_at + 2));
+}
+
 TEST_F(PeerTest, BadInputsAreRefusedWithAReasonAndNothingIsStored) {
   CreatePeers(1);
   StartNode(0);
