@@ -532,7 +532,7 @@ Expected<UpdaterRecord> ReadRecord(codec::Decoder& decoder) {
                              return d.ReadString("version", limits::kLedgerVersionBytesMax);
                            }));
   }
-  return record;  // format 1 records are upgraded: record.format_version is the current one
+  return record;  // a format 1 record is re-encoded as the current format
 }
 
 }  // namespace

@@ -81,11 +81,10 @@ struct StageTimes {
 
 // DO NOT CHANGE: bump it when the encoding changes, and decode the old one.
 // Format 2 added `rolled_back_versions`; a format 1 record decodes with none and is written
-// back as format 2.
+// back as format 2 (EncodeRecord always writes this format).
 inline constexpr uint16_t kUpdaterRecordFormat = 2;
 
 struct UpdaterRecord {
-  uint16_t format_version = kUpdaterRecordFormat;
   std::string app;
   UpdaterState state = UpdaterState::kIdle;
   ReleaseRef from;          // what ran before this update (and runs again after a rollback)
