@@ -51,6 +51,13 @@ Expected<std::unique_ptr<Chain>> Chain::Open(const std::filesystem::path& data_d
                          store::BlockStore::Open(data_directory / store::kStoreFileName, options));
   std::unique_ptr<Chain> chain(new Chain(std::move(store), genesis));
   VIGIL_RETURN_IF_ERROR(chain->Load());
+  store::StoreOptions read_options{.read_only = true,
+                                   .create_if_missing = false,
+                                   .synchronous = options.synchronous,
+                                   .busy_timeout = options.busy_timeout,
+                                   .fault_hook = {}};
+  VIGIL_ASSIGN_OR_RETURN(chain->reader_, store::BlockStore::Open(
+                                             data_directory / store::kStoreFileName, read_options));
   return chain;
 }
 
@@ -104,11 +111,11 @@ Status Chain::Load() {
   return Ok();
 }
 
-Expected<ledger::BlockExecution> Chain::Commit(const ledger::Block& block, Bytes encoded_block,
-                                               const consensus::CommitCertificate& certificate,
-                                               std::optional<ledger::BlockExecution> execution,
-                                               const ledger::ExecuteOptions& options,
-                                               std::optional<Bytes> consensus_state) {
+Expected<PreparedCommit> Chain::PrepareCommit(ledger::Block block, Bytes encoded_block,
+                                              const consensus::CommitCertificate& certificate,
+                                              std::optional<ledger::BlockExecution> execution,
+                                              const ledger::ExecuteOptions& options,
+                                              std::optional<Bytes> consensus_state) const {
   if (block.header.height != height() + 1) {
     return Fail(ErrorCode::kInvalidArgument,
                 "cannot commit block " + std::to_string(block.header.height) +
@@ -120,8 +127,9 @@ Expected<ledger::BlockExecution> Chain::Commit(const ledger::Block& block, Bytes
   if (!execution || execution->tip.block_hash != ledger::BlockHash(block.header)) {
     VIGIL_ASSIGN_OR_RETURN(execution, ledger::ExecuteBlock(state_, block, options));
   }
-  store::BlockCommit commit = MakeBlockCommit(block, std::move(encoded_block), *execution, certificate);
-  commit.consensus_state = std::move(consensus_state);
+  store::BlockCommit rows =
+      MakeBlockCommit(block, std::move(encoded_block), *execution, certificate);
+  rows.consensus_state = std::move(consensus_state);
   if (block.header.height == 1) {
     // The store's state table holds the whole state, so the genesis entries go in with the
     // first block (before its own writes, which win).
@@ -130,19 +138,29 @@ Expected<ledger::BlockExecution> Chain::Commit(const ledger::Block& block, Bytes
     for (const auto& [key, value] : genesis_state.entries()) {
       writes.push_back(store::StateWrite{.key = key, .value = value});
     }
-    writes.insert(writes.end(), std::make_move_iterator(commit.state_writes.begin()),
-                  std::make_move_iterator(commit.state_writes.end()));
-    commit.state_writes = std::move(writes);
+    writes.insert(writes.end(), std::make_move_iterator(rows.state_writes.begin()),
+                  std::make_move_iterator(rows.state_writes.end()));
+    rows.state_writes = std::move(writes);
   }
-  VIGIL_RETURN_IF_ERROR(store_->CommitBlock(commit));
-  ledger::ApplyBlock(state_, *execution);
-  last_certificate_ = certificate;
-  return std::move(*execution);
+  return PreparedCommit{.block = std::move(block),
+                        .execution = std::move(*execution),
+                        .certificate = certificate,
+                        .rows = std::move(rows)};
+}
+
+Status Chain::WriteCommit(const PreparedCommit& prepared) {
+  return store_->CommitBlock(prepared.rows);
+}
+
+void Chain::FinishCommit(const PreparedCommit& prepared) {
+  VIGIL_ASSERT(prepared.block.header.height == height() + 1);
+  ledger::ApplyBlock(state_, prepared.execution);
+  last_certificate_ = prepared.certificate;
 }
 
 Expected<api::CommittedBlock> Chain::ReadCommittedBlock(uint64_t height) {
-  VIGIL_ASSIGN_OR_RETURN(store::StoredBlock stored, store_->GetBlock(height));
-  VIGIL_ASSIGN_OR_RETURN(auto entries, store_->TransactionsOfBlock(height));
+  VIGIL_ASSIGN_OR_RETURN(store::StoredBlock stored, reader_->GetBlock(height));
+  VIGIL_ASSIGN_OR_RETURN(auto entries, reader_->TransactionsOfBlock(height));
   api::CommittedBlock committed;
   committed.height = height;
   committed.block = std::move(stored.block);
@@ -157,7 +175,7 @@ Expected<api::CommittedBlock> Chain::ReadCommittedBlock(uint64_t height) {
 }
 
 Expected<consensus::Commit> Chain::ReadCommit(uint64_t height) {
-  VIGIL_ASSIGN_OR_RETURN(store::StoredBlock stored, store_->GetBlock(height));
+  VIGIL_ASSIGN_OR_RETURN(store::StoredBlock stored, reader_->GetBlock(height));
   consensus::Commit commit;
   commit.value = std::move(stored.block);
   VIGIL_ASSIGN_OR_RETURN(commit.certificate,
@@ -167,7 +185,7 @@ Expected<consensus::Commit> Chain::ReadCommit(uint64_t height) {
 
 Expected<std::optional<api::TransactionProof>> Chain::ReadTransactionProof(
     const ledger::TransactionId& id) {
-  auto location = store_->FindTransaction(id);
+  auto location = reader_->FindTransaction(id);
   if (!location) {
     if (location.error().code() == ErrorCode::kNotFound) {
       return std::optional<api::TransactionProof>();

@@ -15,7 +15,11 @@
 // store's state table and the tip from the last block (no replay: the store committed state
 // and block together).
 //
-// Thread-safety: none; the peer's event-loop thread owns it.
+// Threads: the peer's event-loop thread owns it, with one exception that lets the loop go on
+// while a block is being synced to disk: WriteCommit may run on another thread, during which
+// the owner only reads (reads go through their own read-only store connection, `reader()`, and
+// the in-memory state, which WriteCommit does not touch) and neither writes nor calls
+// FinishCommit until WriteCommit has returned.
 #pragma once
 
 #include <filesystem>
@@ -42,6 +46,15 @@ store::BlockCommit MakeBlockCommit(const ledger::Block& block, Bytes encoded_blo
                                    const ledger::BlockExecution& execution,
                                    const consensus::CommitCertificate& certificate);
 
+// A decided block, checked and executed, with the store rows that commit it (Chain::
+// PrepareCommit): what moves between preparing, writing and finishing a commit.
+struct PreparedCommit {
+  ledger::Block block;
+  ledger::BlockExecution execution;
+  consensus::CommitCertificate certificate;
+  store::BlockCommit rows;
+};
+
 class Chain {
  public:
   // Opens (or creates) DIR/ledger.sqlite3 for `genesis`. Refuses a store of another chain or
@@ -59,18 +72,27 @@ class Chain {
   const std::optional<consensus::CommitCertificate>& last_certificate() const {
     return last_certificate_;
   }
+  // The writing connection (consensus state, metadata, blocks) and a read-only one for the
+  // reads below and the peer's other lookups (see "Threads" above).
   store::BlockStore& store() { return *store_; }
+  store::BlockStore& reader() { return *reader_; }
 
-  // Commits the block decided at height() + 1 with its certificate: checks the certificate,
-  // executes the block (unless `execution` is the result of executing it already), writes
-  // block, results and state — and `consensus_state` when given, the engine's write-ahead
-  // record that came with the decision — in one store transaction (one sync), then moves the
-  // state. On error nothing changed.
-  Expected<ledger::BlockExecution> Commit(const ledger::Block& block, Bytes encoded_block,
-                                          const consensus::CommitCertificate& certificate,
-                                          std::optional<ledger::BlockExecution> execution,
-                                          const ledger::ExecuteOptions& options,
-                                          std::optional<Bytes> consensus_state = std::nullopt);
+  // A commit in three steps, so that the store write (the slow part: one sync) can run on
+  // another thread:
+  // PrepareCommit checks the certificate of the block decided at height() + 1 and executes the
+  // block (unless `execution` is the result of executing it already); it changes nothing. The
+  // rows include `consensus_state` when given: the engine's write-ahead record that came with
+  // the decision, then written in the same store transaction.
+  Expected<PreparedCommit> PrepareCommit(ledger::Block block, Bytes encoded_block,
+                                         const consensus::CommitCertificate& certificate,
+                                         std::optional<ledger::BlockExecution> execution,
+                                         const ledger::ExecuteOptions& options,
+                                         std::optional<Bytes> consensus_state) const;
+  // Writes block, results and state in one store transaction (one sync). On error the store is
+  // unchanged.
+  Status WriteCommit(const PreparedCommit& prepared);
+  // After WriteCommit succeeded: moves the in-memory state to the block.
+  void FinishCommit(const PreparedCommit& prepared);
 
   // --- Reads for the client API and block sync. ---
   Expected<api::CommittedBlock> ReadCommittedBlock(uint64_t height);
@@ -90,6 +112,7 @@ class Chain {
   Status Load();
 
   std::unique_ptr<store::BlockStore> store_;
+  std::unique_ptr<store::BlockStore> reader_;
   ledger::Genesis genesis_;
   Sha256Digest genesis_hash_{};
   consensus::ValidatorSet validators_;

@@ -148,6 +148,7 @@ PeerNode::PeerNode(asio::io_context& io_context, PeerOptions options, std::uniqu
 
 PeerNode::~PeerNode() {
   Stop();
+  store_thread_.join();  // a block write in flight finishes; its completion finds alive_ false
   *alive_ = false;
 }
 
@@ -160,6 +161,7 @@ Expected<std::unique_ptr<PeerNode>> PeerNode::Start(asio::io_context& io_context
   }
   store::StoreOptions store_options;
   store_options.synchronous = options.synchronous;
+  store_options.fault_hook = options.store_fault_hook;
   VIGIL_ASSIGN_OR_RETURN(auto chain,
                          Chain::Open(options.data_directory, options.genesis, store_options));
   // An older binary than the chain needs (docs/peer.md#rules-versions): refuse to start.
@@ -384,7 +386,7 @@ void PeerNode::StartConsensusAt(uint64_t height) {
 // has passed since the commit (so the transactions still in the sockets join this block rather
 // than each making its own), or when the empty-block interval has passed.
 void PeerNode::MaybeStartNextHeight() {
-  if (stopped_ || consensus_started_) return;
+  if (stopped_ || consensus_started_ || commit_in_flight_) return;
   bool others_moved_on = !early_messages_.empty() || pending_commits_.contains(height() + 1);
   auto since_commit = Clock::now() - last_commit_time_;
   bool batch_ready = mempool_->size() >= options_.block_transactions_max ||
@@ -424,9 +426,10 @@ void PeerNode::StepConsensus(const consensus::Message& message,
                              const transport::ConnectionPointer& from) {
   if (stopped_) return;
   uint64_t message_height = consensus::MessageHeight(message);
-  uint64_t next = height() + 1;
+  uint64_t next = NextHeight();
   if (message_height < next) {
-    if (from) AnswerBehindPeer(from, message_height);
+    // Late messages of the block being written are of no use; older ones tell of a peer behind.
+    if (from && message_height <= height()) AnswerBehindPeer(from, message_height);
     return;
   }
   if (message_height > next || !consensus_started_) {
@@ -462,6 +465,7 @@ void PeerNode::ProcessReady() {
       if (ready.decision) {
         persist_with_block = std::move(encoded);
       } else {
+        VIGIL_ASSERT(!commit_in_flight_);  // no step runs while a block is being written
         Status saved = chain_->store().SaveConsensusState(encoded);
         if (!saved) {
           Halt(saved.error().WithContext("cannot persist the consensus state"));
@@ -471,54 +475,81 @@ void PeerNode::ProcessReady() {
       }
     }
     if (!ready.evidence.empty()) RecordEvidence(ready.evidence);
-    // 2. Commit the decided block.
-    std::optional<uint64_t> decided_height;
+    // 2. Commit the decided block. Its store write runs on the store thread; sending this
+    //    step's messages and starting the next height wait for it (OnCommitWritten).
     if (ready.decision) {
-      Status committed = CommitDecision(*ready.decision, std::move(persist_with_block));
-      if (!committed) {
-        Halt(committed.error().WithContext("cannot commit the decided block " +
-                                           std::to_string(ready.decision->height)));
+      Status started = StartCommit(*ready.decision, std::move(persist_with_block),
+                                   std::move(ready.messages));
+      if (!started) {
+        Halt(started.error().WithContext("cannot commit the decided block " +
+                                         std::to_string(ready.decision->height)));
         return;
       }
-      decided_height = ready.decision->height;
-    }
-    // 3. Send.
-    BroadcastConsensus(ready.messages);
-    // 4. Timers (of the height that is still current).
-    if (!decided_height) {
-      for (const auto& timeout : ready.timers) ScheduleTimeout(timeout);
-    }
-    if (decided_height) {
       consensus_started_ = false;
       for (auto& scheduled : timeouts_) scheduled.timer->cancel();
       timeouts_.clear();
-      MaybeStartNextHeight();
+      continue;
     }
+    // 3. Send.
+    BroadcastConsensus(ready.messages);
+    // 4. Timers.
+    for (const auto& timeout : ready.timers) ScheduleTimeout(timeout);
   }
 }
 
-Status PeerNode::CommitDecision(const consensus::Decision& decision,
-                                std::optional<Bytes> consensus_state) {
+Status PeerNode::StartCommit(const consensus::Decision& decision,
+                             std::optional<Bytes> consensus_state,
+                             std::vector<consensus::Message> messages) {
+  VIGIL_ASSERT(!commit_in_flight_);
   VIGIL_ASSIGN_OR_RETURN(ledger::Block block, ledger::DecodeBlock(decision.value));
   std::optional<ledger::BlockExecution> execution;
   auto cached = executions_.find(decision.certificate.value_id);
   if (cached != executions_.end()) execution = std::move(cached->second);
-  bool from_sync = cached == executions_.end();
-  const bool with_consensus_state = consensus_state.has_value();
-  VIGIL_ASSIGN_OR_RETURN(ledger::BlockExecution executed,
-                         chain_->Commit(block, decision.value, decision.certificate,
-                                        std::move(execution), execute_options_,
-                                        std::move(consensus_state)));
-  if (with_consensus_state) ++counters_.consensus_states_with_block;
+  auto commit = std::make_unique<CommitInFlight>();
+  commit->round = decision.round;
+  commit->from_sync = cached == executions_.end();
+  commit->with_consensus_state = consensus_state.has_value();
+  commit->messages = std::move(messages);
+  VIGIL_ASSIGN_OR_RETURN(commit->prepared,
+                         chain_->PrepareCommit(std::move(block), decision.value,
+                                               decision.certificate, std::move(execution),
+                                               execute_options_, std::move(consensus_state)));
   executions_.clear();
+  commit_in_flight_ = std::move(commit);
+  // The thread touches only the chain's writing connection and the prepared rows; the loop
+  // neither writes nor moves the chain until the completion below runs on it.
+  asio::post(store_thread_, [this, chain = chain_.get(), prepared = &commit_in_flight_->prepared,
+                             alive = alive_] {
+    Status written = chain->WriteCommit(*prepared);
+    asio::post(io_context_, [this, alive, written = std::move(written)]() mutable {
+      if (*alive) OnCommitWritten(std::move(written));
+    });
+  });
+  return Ok();
+}
+
+void PeerNode::OnCommitWritten(Status written) {
+  std::unique_ptr<CommitInFlight> commit = std::move(commit_in_flight_);
+  if (stopped_) return;
+  const ledger::Block& block = commit->prepared.block;
+  if (!written) {
+    Halt(written.error().WithContext("cannot commit the decided block " +
+                                     std::to_string(block.header.height)));
+    return;
+  }
+  chain_->FinishCommit(commit->prepared);
+  const ledger::BlockExecution& executed = commit->prepared.execution;
+  if (commit->with_consensus_state) ++counters_.consensus_states_with_block;
   ++counters_.blocks_committed;
   counters_.transactions_committed += block.transactions.size();
-  if (from_sync) ++counters_.blocks_synced;
+  if (commit->from_sync) ++counters_.blocks_synced;
   spdlog::info("peer committed height={} round={} transactions={} hash={} state={}",
-               block.header.height, decision.round, block.transactions.size(),
+               block.header.height, commit->round, block.transactions.size(),
                ShortHex(executed.tip.block_hash), ShortHex(executed.tip.state_hash));
+  // The step's write-ahead record is durable with the block: its messages may go now.
+  BroadcastConsensus(commit->messages);
   AfterCommit(block, executed);
-  return Ok();
+  MaybeStartNextHeight();
 }
 
 void PeerNode::AfterCommit(const ledger::Block& block, const ledger::BlockExecution& execution) {
@@ -616,6 +647,7 @@ void PeerNode::RecordEvidence(const std::vector<consensus::Evidence>& evidence) 
                        std::to_string(item.first.round) + "/" +
                        std::to_string(item.first.validator_index) + "/" +
                        std::string(consensus::VoteTypeName(item.first.type));
+    VIGIL_ASSERT(!commit_in_flight_);  // evidence comes with steps, never during a block write
     Status saved = chain_->store().SetMetadata(name, encoder.bytes());
     if (!saved) {
       spdlog::error("peer evidence_not_saved error={}", LogValue(saved.error().message()));
@@ -745,16 +777,20 @@ void PeerNode::AnswerBehindPeer(const transport::ConnectionPointer& connection, 
 
 void PeerNode::RequestSync(const transport::ConnectionPointer& connection, uint64_t peer_height) {
   known_heights_[connection.get()] = std::max(known_heights_[connection.get()], peer_height);
-  if (peer_height <= height()) return;
+  // From the first height neither being written nor already received.
+  uint64_t first = NextHeight();
+  while (pending_commits_.contains(first)) ++first;
+  if (peer_height < first) return;
   auto now = Clock::now();
   auto requested = sync_requested_.find(connection.get());
   if (requested != sync_requested_.end() && now - requested->second < kSyncRequestRepeatAfter) {
     return;
   }
   sync_requested_[connection.get()] = now;
-  uint64_t count = std::min<uint64_t>(peer_height - height(), limits::kPeerSyncBlocksPerResponse);
+  uint64_t count =
+      std::min<uint64_t>(peer_height - first + 1, limits::kPeerSyncBlocksPerResponse);
   (void)connection->Send(api::kFrameSyncRequest,
-                         api::Encode(api::SyncRequest{.from_height = height() + 1,
+                         api::Encode(api::SyncRequest{.from_height = first,
                                                       .count = static_cast<uint32_t>(count)}));
 }
 
@@ -923,7 +959,7 @@ Status PeerNode::SubmitFromClient(const transport::ConnectionPointer& connection
                                   uint64_t request_id, bool wait_for_commit, Bytes transaction) {
   ledger::TransactionId id = ledger::ComputeTransactionId(transaction);
   // Already committed: answer from the store.
-  auto location = chain_->store().FindTransaction(id);
+  auto location = chain_->reader().FindTransaction(id);
   if (location) {
     VIGIL_ASSIGN_OR_RETURN(auto result, ledger::DecodeResult(ByteSpan(location->result)));
     return connection->Send(

@@ -6,6 +6,12 @@
 // events; each event feeds the consensus machine and then executes its Ready in order —
 // persist (the consensus state, synced) BEFORE send, commit the decided block, send, arm
 // timers. No locks, and the order of effects is the one docs/consensus.md argues is safe.
+// One exception: the store write of a decided block (block, results, state and the step's
+// write-ahead record, one sync) runs on a store thread, so that meanwhile the loop goes on
+// admitting transactions and answering reads. Until that write returns the chain stays at
+// the previous block, nothing of the deciding step is sent and the next height does not start;
+// then the loop moves the state, sends, answers the block's waiters and goes on
+// (docs/peer.md#commit-pipeline).
 //
 // Network: the peer listens on one port for both validators (certificate role `peer`) and
 // clients (roles admin, publisher, gateway), and keeps one outgoing session to every other
@@ -26,9 +32,11 @@
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -93,6 +101,9 @@ struct PeerOptions {
   size_t block_transactions_max = 5000;
   size_t block_bytes_max = 4 * 1024 * 1024;
   store::Synchronous synchronous = store::Synchronous::kFull;
+  // Tests only: the store's fault hook (store::StoreOptions::fault_hook); block writes call it
+  // on the store thread.
+  std::function<Status(store::CommitPoint)> store_fault_hook;
   // Worker threads that verify incoming transactions' signatures (peer/verifier_pool.h); 0
   // verifies on the event loop.
   size_t verify_threads = 2;
@@ -160,6 +171,14 @@ class PeerNode {
     std::weak_ptr<transport::Connection> connection;
     uint64_t next_height = 1;
   };
+  // The decided block whose store write is running on the store thread.
+  struct CommitInFlight {
+    PreparedCommit prepared;
+    uint32_t round = 0;
+    bool from_sync = false;
+    bool with_consensus_state = false;
+    std::vector<consensus::Message> messages;  // sent once the write returned
+  };
   struct ScheduledTimeout {
     uint64_t id = 0;  // the handler finds its entry by id: the list may be cleared meanwhile
     consensus::Timeout timeout;
@@ -178,9 +197,16 @@ class PeerNode {
   void StepConsensus(const consensus::Message& message, const transport::ConnectionPointer& from);
   void ProcessReady();
   // `consensus_state`: the encoded write-ahead record of the same step, written with the block.
-  Status CommitDecision(const consensus::Decision& decision,
-                        std::optional<Bytes> consensus_state = std::nullopt);
+  // Prepares the decided block and starts its store write on the store thread;
+  // `consensus_state` is the encoded write-ahead record of the same step, written with the
+  // block, and `messages` what that step sends once the write is durable.
+  Status StartCommit(const consensus::Decision& decision, std::optional<Bytes> consensus_state,
+                     std::vector<consensus::Message> messages);
+  // Back on the loop once the write returned: moves the chain, sends, answers, goes on.
+  void OnCommitWritten(Status written);
   void AfterCommit(const ledger::Block& block, const ledger::BlockExecution& execution);
+  // The height consensus works on next: after the chain's, or after the block being written.
+  uint64_t NextHeight() const { return height() + (commit_in_flight_ ? 2 : 1); }
   void FeedBuffered();
   void ScheduleTimeout(const consensus::Timeout& timeout);
   void Broadcast(transport::FrameType type, const Bytes& payload);
@@ -263,6 +289,10 @@ class PeerNode {
   // Executions of blocks this node built or validated at the current height, by block hash,
   // so a decided block is not executed twice.
   std::map<Sha256Digest, ledger::BlockExecution> executions_;
+  // At most one block write at a time; the thread only runs Chain::WriteCommit. Declared after
+  // chain_ so that it is joined before the chain goes (the destructor also joins it first).
+  std::unique_ptr<CommitInFlight> commit_in_flight_;
+  asio::thread_pool store_thread_{1};
 
   // Who may upload artifacts: a snapshot of the publishers and published releases, refreshed
   // after each commit, read by the artifact server's threads (artifacts/publish_authorizer.h

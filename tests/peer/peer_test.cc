@@ -4,6 +4,8 @@
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <atomic>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -60,9 +62,10 @@ class PeerTest : public ::testing::Test {
     return result.get();
   }
 
-  void StartNode(size_t index) {
+  void StartNode(size_t index, std::function<Status(store::CommitPoint)> store_fault_hook = {}) {
     auto options = LoadPeerConfig(cluster_.peers[index].config);
     ASSERT_TRUE(options.has_value()) << options.error().message();
+    options->store_fault_hook = std::move(store_fault_hook);
     auto started = OnPeerThread([&]() -> Status {
       auto node = PeerNode::Start(io_context_, std::move(*options));
       if (!node) return std::unexpected(node.error());
@@ -166,6 +169,62 @@ TEST_F(PeerTest, ADecidingStepWritesItsConsensusRecordWithTheBlock) {
   StartNode(0);
   EXPECT_GE(HeightOf(0), stopped_at);
   EXPECT_TRUE(WaitForHeight(0, stopped_at + 2));
+}
+
+// The store write of a decided block runs on the store thread: while it is held (here by the
+// store's fault hook, standing for a slow disk) the event loop still answers, the chain stays
+// at the previous block, and it moves on once the write returns. A write that fails halts the
+// node with the chain intact, and a restart goes on from the store.
+TEST_F(PeerTest, TheEventLoopGoesOnWhileABlockIsWrittenAndAFailedWriteHalts) {
+  CreatePeers(1);
+  std::atomic<bool> hold_next{false};
+  std::atomic<bool> fail_next{false};
+  std::promise<void> held;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  StartNode(0, [&, released](store::CommitPoint point) -> Status {
+    if (point != store::CommitPoint::kBeforeTransactionCommit) return Ok();
+    if (fail_next.exchange(false)) return Fail(ErrorCode::kIOError, "test: the disk is gone");
+    if (hold_next.exchange(false)) {
+      held.set_value();
+      released.wait();
+    }
+    return Ok();
+  });
+  ASSERT_TRUE(WaitForHeight(0, 2));
+
+  hold_next = true;
+  ASSERT_EQ(held.get_future().wait_for(10s), std::future_status::ready);
+  // The loop answers while the write is held (it would not if the write ran on it).
+  std::packaged_task<uint64_t()> read_height([&] { return nodes_[0]->height(); });
+  auto height_while_held = read_height.get_future();
+  asio::post(io_context_, [&read_height] { read_height(); });
+  bool answered = height_while_held.wait_for(2s) == std::future_status::ready;
+  release.set_value();
+  uint64_t held_at = height_while_held.get();  // (waits for a blocked loop to come back)
+  ASSERT_TRUE(answered) << "the event loop was blocked by the block write";
+  EXPECT_TRUE(WaitForHeight(0, held_at + 2));
+
+  fail_next = true;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool halted = false;
+  uint64_t halted_at = 0;
+  while (!halted && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    std::tie(halted, halted_at) = OnPeerThread([&] {
+      return std::make_pair(nodes_[0]->fatal_error().has_value(), nodes_[0]->height());
+    });
+  }
+  ASSERT_TRUE(halted);
+  std::string error = OnPeerThread([&] { return nodes_[0]->fatal_error()->message(); });
+  EXPECT_NE(error.find("cannot commit the decided block " + std::to_string(halted_at + 1)),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("the disk is gone"), std::string::npos) << error;
+  StopNode(0);
+  StartNode(0);
+  EXPECT_EQ(HeightOf(0), halted_at);
+  EXPECT_TRUE(WaitForHeight(0, halted_at + 2));
 }
 
 TEST_F(PeerTest, BadInputsAreRefusedWithAReasonAndNothingIsStored) {
