@@ -196,7 +196,6 @@ class PeerNode {
   void MaybeStartNextHeight();
   void StepConsensus(const consensus::Message& message, const transport::ConnectionPointer& from);
   void ProcessReady();
-  // `consensus_state`: the encoded write-ahead record of the same step, written with the block.
   // Prepares the decided block and starts its store write on the store thread;
   // `consensus_state` is the encoded write-ahead record of the same step, written with the
   // block, and `messages` what that step sends once the write is durable.
