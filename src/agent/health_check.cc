@@ -68,7 +68,11 @@ class HealthRun : public std::enable_shared_from_this<HealthRun> {
 
   void StartCommand() {
     auto child = ChildProcess::Spawn(
-        io_context_, {.argv = spec_.command, .directory = spec_.directory, .output_fd = -1},
+        io_context_,
+        {.argv = spec_.command,
+         .directory = spec_.directory,
+         .output_fd = -1,
+         .environment = spec_.environment},
         [self = shared_from_this()](ExitStatus exit) {
           if (self->finished_) return;
           if (!exit.success()) {

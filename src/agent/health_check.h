@@ -21,6 +21,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "agent/process.h"
 #include "common/error.h"
 #include "common/limits.h"
 
@@ -32,6 +33,7 @@ struct HealthCheckSpec {
   uint16_t tcp_port = 0;
   std::chrono::milliseconds timeout = limits::kAgentHealthTimeoutDefault;
   std::filesystem::path directory;  // the slot: the command's cwd
+  Environment environment;          // the command's, as the app's (AppEnvironment)
 };
 
 // Answers "has the app exited since the check began, and how?" (nullopt: still running).

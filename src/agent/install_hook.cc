@@ -33,7 +33,10 @@ class InstallHookRun : public std::enable_shared_from_this<InstallHookRun> {
     std::weak_ptr<InstallHookRun> weak = weak_from_this();
     auto child = ChildProcess::Spawn(
         io_context_,
-        {.argv = spec_.argv, .directory = spec_.directory, .output_fd = output.get()},
+        {.argv = spec_.argv,
+         .directory = spec_.directory,
+         .output_fd = output.get(),
+         .environment = spec_.environment},
         [weak](ExitStatus exit) {
           auto self = weak.lock();
           if (!self) return;

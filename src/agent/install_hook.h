@@ -23,6 +23,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "agent/process.h"
 #include "common/error.h"
 #include "common/limits.h"
 
@@ -34,6 +35,7 @@ struct InstallHookSpec {
   std::filesystem::path directory;    // the new slot: the hook's cwd
   std::filesystem::path output_path;  // stdout and stderr (AppLayout::hook_log)
   std::chrono::milliseconds timeout = limits::kAgentHookTimeout;
+  Environment environment;  // the hook's, as the app's (AppEnvironment)
 };
 
 // Owns a hook in flight; destroying it kills the hook's group.

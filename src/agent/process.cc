@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -63,6 +64,21 @@ std::optional<ProcessInfo> ReadProcessInfo(pid_t pid) {
 
 }  // namespace
 
+std::vector<std::string> MergeEnvironment(const std::vector<std::string>& base,
+                                          const Environment& extra) {
+  auto replaced = [&extra](const std::string& entry) {
+    std::string_view name = std::string_view(entry).substr(0, entry.find('='));
+    return std::ranges::any_of(extra, [name](const auto& variable) { return variable.first == name; });
+  };
+  std::vector<std::string> merged;
+  merged.reserve(base.size() + extra.size());
+  for (const std::string& entry : base) {
+    if (!replaced(entry)) merged.push_back(entry);
+  }
+  for (const auto& [name, value] : extra) merged.push_back(name + "=" + value);
+  return merged;
+}
+
 std::string ExitStatus::ToString() const {
   if (signal != 0) {
     return "killed by signal " + std::to_string(signal) + " (" + ::strsignal(signal) + ")";
@@ -109,9 +125,17 @@ Expected<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
   for (std::string& argument : rest) argv.push_back(argument.data());
   argv.push_back(nullptr);
 
+  std::vector<std::string> agent_environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) agent_environment.emplace_back(*entry);
+  std::vector<std::string> environment = MergeEnvironment(agent_environment, options.environment);
+  std::vector<char*> envp;
+  envp.reserve(environment.size() + 1);
+  for (std::string& entry : environment) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
   pid_t pid = 0;
   int result = posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attributes,
-                           argv.data(), environ);
+                           argv.data(), envp.data());
   if (result != 0) {
     return std::unexpected(
         SystemError("starting " + options.argv[0] + " in " + options.directory.string(), result));

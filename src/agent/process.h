@@ -3,7 +3,8 @@
 // A child is spawned with posix_spawn (no fork of a multi-threaded agent: nothing runs
 // between fork and exec but the C library's own code) into its own process group, with cwd set
 // to its slot directory, default signal dispositions and an empty signal mask, stdin from
-// /dev/null and stdout/stderr to the given descriptor. Its exit is observed through a pidfd
+// /dev/null and stdout/stderr to the given descriptor, and the agent's environment with the
+// given variables added (or replaced). Its exit is observed through a pidfd
 // (Linux 5.3+): the descriptor becomes readable when the child exits, so Asio can wait on it
 // like on a socket and no SIGCHLD handler is needed (a handler would race with every other
 // library in the process that forks); waitpid then reaps exactly that child.
@@ -19,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -36,11 +38,20 @@ struct ExitStatus {
   bool success() const { return exit_code == 0 && signal == 0; }
 };
 
+// Variables set in a child's environment on top of the agent's: name → value.
+using Environment = std::vector<std::pair<std::string, std::string>>;
+
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0]: absolute, or relative to `directory` (no PATH)
   std::filesystem::path directory;
   int output_fd = -1;  // stdout and stderr; -1: /dev/null
+  Environment environment;
 };
+
+// `base` ("NAME=value" strings, as in `environ`) with `extra` added; a name in `extra` replaces
+// the same name in `base`. Pure (process.cc passes `environ`).
+std::vector<std::string> MergeEnvironment(const std::vector<std::string>& base,
+                                          const Environment& extra);
 
 class ChildProcess {
  public:

@@ -24,7 +24,16 @@ Error IoError(const std::string& what, const std::error_code& error) {
 
 Status AppLayout::Create() const {
   VIGIL_RETURN_IF_ERROR(EnsureDirectory(slots(), 0755));
+  VIGIL_RETURN_IF_ERROR(EnsureDirectory(data(), 0750));
   return SyncDirectory(directory_.parent_path());
+}
+
+Environment AppEnvironment(const AppLayout& layout, const std::string& version,
+                           const std::string& slot) {
+  return {{"VIGIL_APP", layout.app()},
+          {"VIGIL_APP_VERSION", version},
+          {"VIGIL_APP_SLOT", std::filesystem::absolute(layout.slot(slot)).string()},
+          {"VIGIL_APP_DATA", std::filesystem::absolute(layout.data()).string()}};
 }
 
 std::string SlotName(const std::string& version, const crypto::Sha256Digest& bundle_digest) {

@@ -6,6 +6,12 @@
 //   <root>/apps/<app>/previous -> slots/<slot>                   what ran before it
 //   <root>/apps/<app>/updater.record                             the updater's record
 //   <root>/apps/<app>/app.log, app.log.1, app.pid                the supervisor's files
+//   <root>/apps/<app>/data/                                      the app's own files (below)
+//
+// The app, its health command and its hooks run in the slot (cwd) with AppEnvironment: where
+// the slot is, and a data directory, kept across versions and rollbacks and not watched for
+// integrity, for whatever the app writes (state, caches, its own logs). The slot itself is
+// read-only by contract: a file the app adds or changes there is tampering, and is undone.
 //
 // A slot directory exists only once it is complete: the manifest is written first, then
 // release::UnpackBundle extracts into a hidden directory, verifies and fsyncs every file and
@@ -22,6 +28,7 @@
 #include <set>
 #include <string>
 
+#include "agent/process.h"
 #include "common/error.h"
 #include "crypto/crypto.h"
 #include "release/manifest.h"
@@ -45,13 +52,20 @@ class AppLayout {
   std::filesystem::path log() const { return directory_ / "app.log"; }
   std::filesystem::path pid() const { return directory_ / "app.pid"; }
   std::filesystem::path hook_log() const { return directory_ / "hook.log"; }  // last hook's output
+  std::filesystem::path data() const { return directory_ / "data"; }
 
-  Status Create() const;  // the app's directory and its slots directory
+  Status Create() const;  // the app's directory, its slots directory and its data directory
 
  private:
   std::string app_;
   std::filesystem::path directory_;
 };
+
+// What the app of `slot` (a release of `version`) finds in its environment, besides the
+// agent's own: VIGIL_APP (the app's name), VIGIL_APP_VERSION, VIGIL_APP_SLOT (the slot, also
+// the cwd) and VIGIL_APP_DATA (layout.data()), as absolute paths.
+Environment AppEnvironment(const AppLayout& layout, const std::string& version,
+                           const std::string& slot);
 
 // "<version>-<first limits::kAgentSlotDigestHexDigits hex digits of the bundle digest>".
 std::string SlotName(const std::string& version, const crypto::Sha256Digest& bundle_digest);

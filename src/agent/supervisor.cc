@@ -93,7 +93,10 @@ Status Supervisor::Spawn() {
   }
   auto child = ChildProcess::Spawn(
       io_context_,
-      {.argv = program_->argv, .directory = program_->directory, .output_fd = pipe_fds[1]},
+      {.argv = program_->argv,
+       .directory = program_->directory,
+       .output_fd = pipe_fds[1],
+       .environment = program_->environment},
       [this, alive = alive_](ExitStatus exit) {
         if (*alive) OnExit(exit);
       });

@@ -55,6 +55,7 @@ struct SupervisorOptions {
 struct Program {
   std::filesystem::path directory;  // the slot
   std::vector<std::string> argv;    // the manifest's entry
+  Environment environment;          // AppEnvironment (slots.h)
   friend bool operator==(const Program&, const Program&) = default;
 };
 

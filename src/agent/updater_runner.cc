@@ -370,7 +370,9 @@ void UpdaterRunner::StartApp(App& app, const Action& action, bool last) {
   }
   auto status =
       app.supervisor->Start({.directory = std::filesystem::absolute(app.layout.slot(action.slot)),
-                             .argv = manifest->entry});
+                             .argv = manifest->entry,
+                             .environment = AppEnvironment(app.layout, manifest->version,
+                                                           action.slot)});
   if (!status) {
     Finish(app, last, Outcome(EventKind::kStartFailed, status.error().ToString()));
     return;
@@ -394,6 +396,7 @@ void UpdaterRunner::RunHealth(App& app, const Action& action) {
                      ? options_.health_timeout_default
                      : milliseconds(std::chrono::seconds(health.timeout_seconds));
   spec.directory = std::filesystem::absolute(app.layout.slot(action.slot));
+  spec.environment = AppEnvironment(app.layout, manifest->version, action.slot);
   if (spec.stay_up.count() == 0 && spec.command.empty() && spec.tcp_port == 0) {
     spec.stay_up = options_.health_stay_up_default;
   }
@@ -428,7 +431,8 @@ void UpdaterRunner::RunHook(App& app, const Action& action, bool last) {
                        .argv = pre ? manifest->hooks.pre_activate : manifest->hooks.post_activate,
                        .directory = std::filesystem::absolute(app.layout.slot(action.slot)),
                        .output_path = app.layout.hook_log(),
-                       .timeout = options_.hook_timeout};
+                       .timeout = options_.hook_timeout,
+                       .environment = AppEnvironment(app.layout, manifest->version, action.slot)};
   if (!spec.argv.empty()) {
     spdlog::info("agent hook app={} hook={} slot={}", app.layout.app(), spec.name, action.slot);
   }

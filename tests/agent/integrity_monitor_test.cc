@@ -74,8 +74,9 @@ class IntegrityMonitorTest : public ::testing::Test {
     options.pid_path = layout.pid();
     options.stop_grace_period = milliseconds(300);
     supervisor_ = std::make_unique<Supervisor>(io_context_, options, [](const CrashReport&) {});
-    ASSERT_TRUE(supervisor_->Start(
-        {.directory = std::filesystem::absolute(Slot()), .argv = manifest_.entry}));
+    ASSERT_TRUE(supervisor_->Start({.directory = std::filesystem::absolute(Slot()),
+                                    .argv = manifest_.entry,
+                                    .environment = AppEnvironment(layout, "1.0.0", kSlot)}));
   }
 
   void StartMonitor(
@@ -248,6 +249,33 @@ TEST_F(IntegrityMonitorTest, ReplacedRunningBinaryIsRepairedAndTheAppRestarted) 
   EXPECT_TRUE(check->matches) << check->reason;
   EXPECT_FALSE(check->deleted);
   EXPECT_EQ(monitor_->counters().restarts, 1u);
+}
+
+// What the app writes goes to its data directory ($VIGIL_APP_DATA), which no release holds and
+// the monitor does not watch: no tamper report, nothing deleted, the slot stays clean.
+TEST_F(IntegrityMonitorTest, WhatTheAppWritesInItsDataDirectoryIsNotTampering) {
+  auto files = SampleTree();
+  files["bin/run"] = {"#!/bin/sh\n"
+                      "i=0\n"
+                      "while true; do\n"
+                      "  echo \"$i\" > \"$VIGIL_APP_DATA/counter.tmp\"\n"
+                      "  mv \"$VIGIL_APP_DATA/counter.tmp\" \"$VIGIL_APP_DATA/counter\"\n"
+                      "  i=$((i+1)); sleep 0.01\n"
+                      "done\n",
+                      0755};
+  Install(files);
+  StartApp();
+  StartMonitor(Options());
+  const auto counter = AppLayout(directory_.path(), kApp).data() / "counter";
+  ASSERT_TRUE(RunUntil([&] { return std::filesystem::exists(counter); }));
+  std::string first = ReadText(counter);
+  RunFor(milliseconds(300));
+  EXPECT_EQ(Count(DeviceReportKind::kTamperDetected), 0u);
+  EXPECT_NE(ReadText(counter), first);  // the app went on writing
+  EXPECT_TRUE(supervisor_->running());
+  auto records = integrity::ScanTree(Slot());
+  ASSERT_TRUE(records);
+  EXPECT_TRUE(integrity::MakeSnapshot(manifest_, *records, {}).Clean());
 }
 
 TEST_F(IntegrityMonitorTest, TamperingWhileTheAgentIsDownIsFoundByTheStartUpScan) {

@@ -35,8 +35,11 @@ class SupervisorTest : public ::testing::Test {
     options.stop_grace_period = milliseconds(300);
     return options;
   }
-  Program Script(const std::string& name) { return {.directory = directory_.path(),
-                                                    .argv = {"./" + name}}; }
+  Program Script(const std::string& name, Environment environment = {}) {
+    return {.directory = directory_.path(),
+            .argv = {"./" + name},
+            .environment = std::move(environment)};
+  }
   // Runs the loop until `condition` or the time limit; false on timeout.
   bool RunUntil(const std::function<bool()>& condition, milliseconds limit = milliseconds(10'000)) {
     auto deadline = Clock::now() + limit;
@@ -146,6 +149,40 @@ TEST_F(SupervisorTest, WellBehavedAppStopsWithoutWaitingForTheGracePeriod) {
   supervisor.Stop([&] { stopped = true; });
   ASSERT_TRUE(RunUntil([&] { return stopped; }));
   EXPECT_LT(Clock::now() - begin, milliseconds(2'000));
+}
+
+// The app runs with the agent's environment plus the program's variables (which win over the
+// agent's own of the same name), in its slot directory.
+TEST_F(SupervisorTest, TheAppRunsWithTheAgentsEnvironmentPlusItsOwnVariables) {
+  ASSERT_EQ(::setenv("VIGIL_TEST_FROM_AGENT", "agent", 1), 0);
+  ASSERT_EQ(::setenv("VIGIL_TEST_REPLACED", "agent's", 1), 0);
+  WriteScript("env.sh",
+              "echo \"$VIGIL_TEST_FROM_AGENT|$VIGIL_TEST_REPLACED|$VIGIL_TEST_ADDED|$(pwd)\" "
+              "> seen.tmp && mv seen.tmp seen; exec sleep 30");
+  Supervisor supervisor(io_context_, Options(), nullptr);
+  ASSERT_TRUE(supervisor.Start(Script(
+      "env.sh", {{"VIGIL_TEST_REPLACED", "the app's"}, {"VIGIL_TEST_ADDED", "a b=c"}})));
+  std::filesystem::path seen = directory_.path() / "seen";
+  ASSERT_TRUE(RunUntil([&] { return std::filesystem::exists(seen); }));
+  auto text = ReadFile(seen, 4096);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(std::string(text->begin(), text->end()),
+            "agent|the app's|a b=c|" + std::filesystem::canonical(directory_.path()).string() +
+                "\n");
+  bool stopped = false;
+  supervisor.Stop([&] { stopped = true; });
+  ASSERT_TRUE(RunUntil([&] { return stopped; }));
+  ::unsetenv("VIGIL_TEST_FROM_AGENT");
+  ::unsetenv("VIGIL_TEST_REPLACED");
+}
+
+TEST(MergeEnvironmentTest, AddsNewNamesAndReplacesExistingOnesOnly) {
+  std::vector<std::string> base = {"PATH=/bin", "VIGIL_APP=old", "VIGIL_APPX=kept", "EMPTY="};
+  std::vector<std::string> merged =
+      MergeEnvironment(base, {{"VIGIL_APP", "press"}, {"VIGIL_APP_DATA", "/d"}});
+  EXPECT_EQ(merged, (std::vector<std::string>{"PATH=/bin", "VIGIL_APPX=kept", "EMPTY=",
+                                              "VIGIL_APP=press", "VIGIL_APP_DATA=/d"}));
+  EXPECT_EQ(MergeEnvironment(base, {}), base);
 }
 
 TEST_F(SupervisorTest, StartOfAMissingEntryFailsAndSupervisesNothing) {
