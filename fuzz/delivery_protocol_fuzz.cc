@@ -17,6 +17,8 @@ namespace {
 using vigil::Bytes;
 using vigil::ByteSpan;
 namespace delivery = vigil::delivery;
+namespace ledger = vigil::ledger;
+namespace crypto = vigil::crypto;
 
 template <typename Decode>
 void RoundTrip(ByteSpan input, Decode decode) {
@@ -63,6 +65,25 @@ void VerifyDecodedActivation(ByteSpan input) {
   }
 }
 
+// A Welcome's enrollment proof cannot be forged either: whatever decodes is refused.
+void VerifyDecodedWelcome(ByteSpan input) {
+  RoundTrip(input, delivery::DecodeWelcome);
+  auto welcome = delivery::DecodeWelcome(input);
+  if (!welcome) return;
+  // The key it claims to enroll, so that only the ledger proof stands in the way.
+  crypto::PublicKey device{};
+  if (auto envelope = ledger::DecodeEnvelope(welcome->enrollment.transaction)) {
+    auto body = ledger::DecodeBody(envelope->kind, envelope->body);
+    if (body && std::holds_alternative<ledger::EnrollDevice>(*body)) {
+      device = std::get<ledger::EnrollDevice>(*body).device_key;
+    }
+  }
+  if (delivery::VerifyEnrollment(FuzzValidators(), "vigil-fuzz", device, welcome->enrollment)
+          .has_value()) {
+    std::abort();
+  }
+}
+
 void VerifyDecodedHeader(ByteSpan input) {
   RoundTrip(input, delivery::DecodeLedgerHeader);
   auto header = delivery::DecodeLedgerHeader(input);
@@ -82,7 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       RoundTrip(input, delivery::DecodeHello);
       break;
     case 1:
-      RoundTrip(input, delivery::DecodeWelcome);
+      VerifyDecodedWelcome(input);
       break;
     case 2:
       RoundTrip(input, delivery::DecodeOffer);

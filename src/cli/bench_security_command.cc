@@ -457,6 +457,54 @@ class SecurityBench {
     // 11, 12. A lying mirror first in the gateway's list.
     VIGIL_RETURN_IF_ERROR(LyingMirrorCase("mirror serving wrong bytes", "1.4.0", false));
     VIGIL_RETURN_IF_ERROR(LyingMirrorCase("mirror serving endless data", "1.5.0", true));
+    // 13 (beyond the seed's table). A genuine gateway lying about a device's group.
+    VIGIL_RETURN_IF_ERROR(ClaimedGroupCase());
+    return Ok();
+  }
+
+  Status ClaimedGroupCase() {
+    // A gateway with the fleet's genuine credentials that tells each device it is of another
+    // group (whose activations it would then follow). The device believes only the enrollment
+    // the ledger proves: it refuses the Welcome and is never served.
+    VIGIL_ASSIGN_OR_RETURN(gateway::GatewayConfig config,
+                           gateway::LoadGatewayConfig(cluster_.gateway->config));
+    gateway::GatewayOptions options = std::move(config.options);
+    options.port = 0;
+    options.cache_directory = root_ / "rogues" / "group-claiming-gateway" / "cache";
+    options.test_claimed_group = "another-line";
+    Status started_gateway = OnLoop([&]() -> Status {
+      VIGIL_ASSIGN_OR_RETURN(impostor_,
+                             gateway::Gateway::Start(loop_, std::move(options),
+                                                     gateway::MakeMirrorFetch(
+                                                         config.mirrors,
+                                                         {.ca_file = config.ca_file})));
+      return Ok();
+    });
+    VIGIL_RETURN_IF_ERROR(started_gateway);
+    VIGIL_ASSIGN_OR_RETURN(auto device_node, IssueDevice("grouped-device"));
+    VIGIL_RETURN_IF_ERROR(Enroll(device_node));
+    // The gateway must have followed the enrollment before the device says Hello.
+    uint64_t enrolled_at = GatewayNow().ledger_height;
+    WaitFor([&] { return OnLoop([&] { return impostor_->status().ledger_height; }) >= enrolled_at; },
+            kRefusalWindow);
+    uint16_t port = OnLoop([&] { return impostor_->port(); });
+    auto started = SteadyClock::now();
+    VIGIL_ASSIGN_OR_RETURN(BenchDevice * device, StartDevice(device_node, port));
+    bool welcomed = WaitFor([&] { return OnLoop([&] { return device->session->welcomed(); }); },
+                            kRefusalWindow);
+    std::string event = LastEvent(device);
+    StopDevice(device);
+    OnLoop([&] {
+      impostor_->Stop();
+      impostor_.reset();
+      return 0;
+    });
+    bool refused = !welcomed && event.find("welcome") != std::string::npos;
+    Add("gateway naming another group for a device", false, !refused,
+        welcomed ? "device: welcomed as a member of 'another-line'"
+        : refused ? "device: " + event
+                  : "device: no welcome, no refusal (" + event + ")",
+        started);
     return Ok();
   }
 

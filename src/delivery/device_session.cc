@@ -57,6 +57,7 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
   void RequestRelease(const std::string& app, const std::string& version);
   void SendReport(ledger::DeviceReport report, DeviceSession::ReportDone done);
   bool connected() const { return connection_ && connection_->is_open(); }
+  bool welcomed() const { return connected() && welcomed_; }
   size_t reports_waiting() const { return reports_.size(); }
 
  private:
@@ -108,7 +109,7 @@ class DeviceSessionCore : public std::enable_shared_from_this<DeviceSessionCore>
   std::unique_ptr<transport::ReconnectingClient> client_;
   transport::ConnectionPointer connection_;
   bool welcomed_ = false;
-  std::string group_;           // from the Welcome
+  std::string group_;           // from the Welcome's proven enrollment
   uint64_t next_sequence_ = 0;  // 0: unknown until the Welcome
   uint64_t next_request_id_ = 1;
 
@@ -206,9 +207,14 @@ void DeviceSessionCore::OnFrame(transport::FrameType type, ByteSpan payload) {
                                                              welcome->chain_id + "', not '" +
                                                              options_.genesis.chain_id + "'"));
       }
+      auto group = VerifyEnrollment(validators_, options_.genesis.chain_id,
+                                    options_.credentials.key.public_key(), welcome->enrollment);
+      if (!group) {
+        return protocol_error(group.error().WithContext("the gateway's welcome"));
+      }
       welcomed_ = true;
       next_sequence_ = welcome->next_sequence;
-      group_ = welcome->group;
+      group_ = std::move(*group);
       if (activation_.on_welcome) activation_.on_welcome(group_);
       SendReleaseRequests();
       if (download_) RequestChunks();
@@ -537,6 +543,7 @@ void DeviceSession::SendReport(ledger::DeviceReport report, ReportDone done) {
   core_->SendReport(std::move(report), std::move(done));
 }
 bool DeviceSession::connected() const { return core_->connected(); }
+bool DeviceSession::welcomed() const { return core_->welcomed(); }
 size_t DeviceSession::reports_waiting() const { return core_->reports_waiting(); }
 
 }  // namespace vigil::delivery

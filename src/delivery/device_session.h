@@ -106,6 +106,8 @@ class DeviceSession {
   void SendReport(ledger::DeviceReport report, ReportDone done);
 
   bool connected() const;
+  // Connected, and the gateway's Welcome (with the proof of this device's enrollment) checked.
+  bool welcomed() const;
   size_t reports_waiting() const;
 
  private:

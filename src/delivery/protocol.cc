@@ -68,7 +68,7 @@ Bytes Encode(const Welcome& message) {
     encoder.WriteString(welcome.chain_id);
     encoder.WriteU64(welcome.ledger_height);
     encoder.WriteU64(welcome.next_sequence);
-    encoder.WriteString(welcome.group);
+    api::EncodeTransactionProof(encoder, welcome.enrollment);
   });
 }
 
@@ -79,7 +79,7 @@ Expected<Welcome> DecodeWelcome(ByteSpan bytes) {
                            decoder.ReadString("chain id", limits::kLedgerNameBytesMax));
     VIGIL_ASSIGN_OR_RETURN(welcome.ledger_height, decoder.ReadU64("ledger height"));
     VIGIL_ASSIGN_OR_RETURN(welcome.next_sequence, decoder.ReadU64("next sequence"));
-    VIGIL_ASSIGN_OR_RETURN(welcome.group, decoder.ReadString("group", limits::kLedgerNameBytesMax));
+    VIGIL_ASSIGN_OR_RETURN(welcome.enrollment, api::DecodeTransactionProof(decoder));
     return welcome;
   });
 }
@@ -261,6 +261,34 @@ Expected<LedgerHeader> DecodeLedgerHeader(ByteSpan bytes) {
     VIGIL_ASSIGN_OR_RETURN(header.certificate, consensus::DecodeCommitCertificate(decoder));
     return header;
   });
+}
+
+Expected<std::string> VerifyEnrollment(const consensus::ValidatorSet& validators,
+                                       std::string_view chain_id, const PublicKey& device,
+                                       const api::TransactionProof& enrollment) {
+  if (auto verified = api::VerifyTransactionProof(validators, chain_id, enrollment); !verified) {
+    return std::unexpected(verified.error().WithContext("the enrollment's ledger proof"));
+  }
+  auto checked = ledger::CheckTransactionStateless(enrollment.transaction, chain_id);
+  if (!checked) {
+    return Fail(ErrorCode::kRefused,
+                "the enrollment transaction does not pass its checks: " + checked.error().reason);
+  }
+  const auto* enroll = std::get_if<ledger::EnrollDevice>(&checked->body);
+  if (enroll == nullptr) {
+    return Fail(ErrorCode::kRefused, "the transaction is not a device enrollment");
+  }
+  if (enroll->device_key != device) {
+    return Fail(ErrorCode::kRefused, "the enrollment is of device " +
+                                         ToHex(enroll->device_key).substr(0, 16) +
+                                         ", not of this one");
+  }
+  if (!enrollment.result.ok()) {
+    return Fail(ErrorCode::kRefused, "the ledger refused this enrollment (" +
+                                         std::string(ledger::ResultCodeName(enrollment.result.code)) +
+                                         ": " + enrollment.result.reason + ")");
+  }
+  return enroll->group;
 }
 
 Expected<VerifiedActivation> VerifyActivation(const consensus::ValidatorSet& validators,

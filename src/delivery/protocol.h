@@ -3,7 +3,8 @@
 //
 //   device                                gateway
 //     | -- Hello (apps, running/staged) --> |   admitted only if the certificate's key is an
-//     | <-- Welcome (chain, height, seq) -- |   enrolled, unrevoked device on the ledger
+//     | <-- Welcome (chain, height, seq,  |   enrolled, unrevoked device on the ledger; the
+//     |      enrollment + ledger proof) --- |   proven enrollment names the device's group
 //     | <-- Offer (release + ledger proof)  |   a newer release of an app the device runs
 //     | -- ChunkRequest (digest, range) --> |
 //     | <-- Chunk (bytes) ----------------- |   served from the gateway's verified cache
@@ -77,7 +78,10 @@ struct Welcome {
   std::string chain_id;
   uint64_t ledger_height = 0;  // the gateway's verified height
   uint64_t next_sequence = 1;  // what the device's next report must carry
-  std::string group;           // the device's group on the ledger
+  // The accepted EnrollDevice transaction of this device, with its ledger proof: the device's
+  // group, which decides the activations it follows, is what this proves, never the gateway's
+  // word (a key is enrolled once and its group never changes: VerifyEnrollment).
+  api::TransactionProof enrollment;
   friend bool operator==(const Welcome&, const Welcome&) = default;
 };
 
@@ -234,6 +238,14 @@ struct VerifiedActivation {
 Expected<VerifiedActivation> VerifyActivation(const consensus::ValidatorSet& validators,
                                               std::string_view chain_id,
                                               const Activation& activation);
+
+// The device's check of its Welcome's enrollment, as VerifyOffer: the proof verifies against
+// `validators`, the transaction passes the stateless check for `chain_id` (the admins'
+// signatures), it is an EnrollDevice of `device` and the ledger accepted it. Returns the group
+// it enrolled the device in.
+Expected<std::string> VerifyEnrollment(const consensus::ValidatorSet& validators,
+                                       std::string_view chain_id, const PublicKey& device,
+                                       const api::TransactionProof& enrollment);
 
 // A header the ledger committed: it names `chain_id` and 2f+1 of `validators` precommitted it.
 Status VerifyLedgerHeader(const consensus::ValidatorSet& validators, std::string_view chain_id,

@@ -78,7 +78,8 @@ Expected<GatewayConfig> FromTable(const toml::table& root, const std::filesystem
                                                  .cache_directory = directory / cache_dir,
                                                  .cache_bytes_max = cache_bytes_max,
                                                  .fetch_retry_delay = fetch_retry_delay,
-                                                 .queued_bytes_max = 0},
+                                                 .queued_bytes_max = 0,
+                                                 .test_claimed_group = std::nullopt},
                        .mirrors = std::move(mirrors),
                        .ca_file = directory / node_dir / "ca.pem"};
 }

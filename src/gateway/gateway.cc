@@ -41,6 +41,18 @@ bool IsNewer(const std::string& candidate, const std::string& current) {
   return left->ComparePrecedence(*right) == std::strong_ordering::greater;
 }
 
+// Test-only (GatewayOptions::test_claimed_group): the enrollment's body with another group.
+void ClaimGroup(api::TransactionProof& enrollment, const std::string& group) {
+  auto envelope = ledger::DecodeEnvelope(enrollment.transaction);
+  if (!envelope) return;
+  auto body = ledger::DecodeBody(envelope->kind, envelope->body);
+  if (!body || !std::holds_alternative<ledger::EnrollDevice>(*body)) return;
+  auto enroll = std::get<ledger::EnrollDevice>(*body);
+  enroll.group = group;
+  envelope->body = ledger::EncodeBody(enroll);
+  enrollment.transaction = ledger::EncodeEnvelope(*envelope);
+}
+
 }  // namespace
 
 class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
@@ -139,6 +151,7 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   void OnPublished(const FollowedBlock& followed, size_t index,
                    const ledger::PublishRelease& publish, const crypto::PublicKey& publisher);
   void OnRevoked(const ledger::RevokeDevice& revoke, uint64_t height);
+  void OnEnrolled(const FollowedBlock& followed, size_t index, const ledger::EnrollDevice& enroll);
   void OnActivated(const FollowedBlock& followed, size_t index,
                    const ledger::ActivateRelease& activate);
   // Sends the block's header to every device whose group had an activation pending before it.
@@ -179,6 +192,9 @@ class GatewayCore : public std::enable_shared_from_this<GatewayCore> {
   std::set<crypto::Sha256Digest> fetching_;
   // group → app → its latest accepted activation.
   std::map<std::string, std::map<std::string, GroupActivation>> activations_;
+  // device → its accepted enrollment with the ledger proof, for its Welcome (~1.5 KB each; a
+  // key is enrolled once, so the first is the only one).
+  std::map<crypto::PublicKey, api::TransactionProof> enrollments_;
   // The latest block's header with its certificate (the encoded LedgerHeader frame), and the
   // height and time of the block before it.
   std::shared_ptr<const Bytes> last_header_;
@@ -381,12 +397,19 @@ void GatewayCore::OnHello(Session& session, const delivery::Hello& hello) {
   // the previous release) is worth making again now.
   session.offered.clear();
   if (!session.welcomed) {
-    auto record = ledger::GetDevice(follower_.state(), session.device);
+    auto enrollment = enrollments_.find(session.device);
+    if (enrollment == enrollments_.end()) {  // only if the block that enrolled it did not prove
+      Refuse(session.connection, "no proof of device " + ShortKey(session.device) +
+                                     "'s enrollment (as of block " +
+                                     std::to_string(follower_.height()) + ")");
+      return;
+    }
     delivery::Welcome welcome{
         .chain_id = follower_.chain_id(),
         .ledger_height = follower_.height(),
         .next_sequence = ledger::GetSequence(follower_.state(), session.device) + 1,
-        .group = record ? record->group : ""};
+        .enrollment = enrollment->second};
+    if (options_.test_claimed_group) ClaimGroup(welcome.enrollment, *options_.test_claimed_group);
     (void)session.connection->Send(delivery::kFrameWelcome, delivery::Encode(welcome));
     session.welcomed = true;
     SendActivations(session);
@@ -686,6 +709,9 @@ void GatewayCore::AfterBlock(const FollowedBlock& followed) {
       if (body) {
         OnPublished(followed, index, std::get<ledger::PublishRelease>(*body), envelope->signer);
       }
+    } else if (envelope->kind == ledger::TransactionKind::kEnrollDevice) {
+      auto body = ledger::DecodeBody(envelope->kind, envelope->body);
+      if (body) OnEnrolled(followed, index, std::get<ledger::EnrollDevice>(*body));
     } else if (envelope->kind == ledger::TransactionKind::kRevokeDevice) {
       auto body = ledger::DecodeBody(envelope->kind, envelope->body);
       if (body) OnRevoked(std::get<ledger::RevokeDevice>(*body), followed.committed.height);
@@ -696,6 +722,17 @@ void GatewayCore::AfterBlock(const FollowedBlock& followed) {
   }
   SendHeaders(followed);
   ExpirePendingReports();
+}
+
+void GatewayCore::OnEnrolled(const FollowedBlock& followed, size_t index,
+                             const ledger::EnrollDevice& enroll) {
+  auto proof = api::ProveTransaction(followed.block, followed.committed, index);
+  if (!proof) {
+    spdlog::error("gateway: cannot prove the enrollment of device {}: {}",
+                  ShortKey(enroll.device_key), proof.error().message());
+    return;
+  }
+  enrollments_.emplace(enroll.device_key, std::move(*proof));
 }
 
 void GatewayCore::OnActivated(const FollowedBlock& followed, size_t index,

@@ -68,6 +68,9 @@ struct GatewayOptions {
   // Bytes queued to all devices together beyond which chunk requests wait their turn (0:
   // limits::kGatewayQueuedBytesMax): the gateway's memory does not grow with the fleet.
   size_t queued_bytes_max = 0;
+  // Test-only misbehaviour (`vigil bench security`): tell every device it is of this group, by
+  // rewriting the enrollment in its Welcome (which then no longer matches its ledger proof).
+  std::optional<std::string> test_claimed_group;
 };
 
 // What the gateway is doing, for `vigil gateway` logs, tests and benchmarks.

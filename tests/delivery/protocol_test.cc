@@ -72,9 +72,11 @@ class DeliveryProtocolTest : public ::testing::Test {
 TEST_F(DeliveryProtocolTest, EveryMessageRoundTripsCanonicallyAndStrictly) {
   ExpectRoundTrip(Hello{.apps = {{"press-control", "1.0.0", "1.1.0"}, {"vision", "", ""}}},
                   DecodeHello, 0, "hello");
-  ExpectRoundTrip(
-      Welcome{.chain_id = "vigil-test", .ledger_height = 9, .next_sequence = 4, .group = "presses"},
-      DecodeWelcome, 1, "welcome");
+  ExpectRoundTrip(Welcome{.chain_id = "vigil-test",
+                          .ledger_height = 9,
+                          .next_sequence = 4,
+                          .enrollment = GenuineOffer().publish},
+                  DecodeWelcome, 1, "welcome");
   ExpectRoundTrip(GenuineOffer(), DecodeOffer, 2, "offer");
   ExpectRoundTrip(ChunkRequest{.request_id = 7,
                                .bundle_digest = crypto::Sha256(Bytes{1}),
@@ -218,6 +220,58 @@ TEST_F(DeliveryProtocolTest, AnOfferOfSomethingElseThanAPublicationIsRefused) {
       VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id, Offer{.publish = *proof});
   ASSERT_FALSE(release.has_value());
   EXPECT_NE(release.error().message().find("not a release publication"), std::string::npos);
+}
+
+// A device's group decides which activations it follows: it comes from the enrollment the
+// Welcome proves, never from the gateway's word.
+TEST_F(DeliveryProtocolTest, AWelcomeProvesTheDevicesGroupWithItsEnrollment) {
+  const auto& keys = chain_.keys();
+  chain_.Commit({chain_.Govern(chain_.Enroll(keys.device1, "welders"))});
+  chain_.Commit({});
+  const ledger::Block& block = chain_.blocks()[2];
+  api::CommittedBlock committed{.height = 3,
+                                .block = ledger::EncodeBlock(block),
+                                .certificate = *chain_.blocks()[3].last_commit,
+                                .results = {ledger::TransactionResult{}}};
+  auto proof = api::ProveTransaction(block, committed, 0);
+  ASSERT_TRUE(proof.has_value());
+  const auto& validators = chain_.validator_set();
+  const std::string& chain_id = chain_.genesis().chain_id;
+  auto group = VerifyEnrollment(validators, chain_id, keys.device1.public_key(), *proof);
+  ASSERT_TRUE(group.has_value()) << group.error().message();
+  EXPECT_EQ(*group, "welders");
+
+  auto expect_refused = [&](const crypto::PublicKey& device, const api::TransactionProof& shown,
+                            const std::string& words) {
+    auto refused = VerifyEnrollment(validators, chain_id, device, shown);
+    ASSERT_FALSE(refused.has_value()) << "accepted: " << words;
+    EXPECT_NE(refused.error().message().find(words), std::string::npos)
+        << refused.error().message();
+  };
+  // Another device's enrollment.
+  expect_refused(keys.device2.public_key(), *proof, "not of this one");
+  // A gateway naming another group breaks the inclusion proof.
+  api::TransactionProof regrouped = *proof;
+  auto envelope = ledger::DecodeEnvelope(regrouped.transaction);
+  ASSERT_TRUE(envelope.has_value());
+  envelope->body = ledger::EncodeBody(chain_.Enroll(keys.device1, "presses"));
+  regrouped.transaction = ledger::EncodeEnvelope(*envelope);
+  expect_refused(keys.device1.public_key(), regrouped, "proof");
+  // Some other committed transaction.
+  expect_refused(keys.device1.public_key(), GenuineOffer().publish, "not a device enrollment");
+  // An enrollment the ledger refused (the key is enrolled already).
+  ledger::Block forged = chain_.ForgeBlock({chain_.Govern(chain_.Enroll(keys.device1, "presses"))});
+  auto execution = ledger::ExecuteBlock(chain_.state(), forged);
+  ASSERT_TRUE(execution.has_value()) << execution.error().message();
+  ASSERT_FALSE(execution->results[0].ok());
+  api::CommittedBlock refused_block{
+      .height = forged.header.height,
+      .block = ledger::EncodeBlock(forged),
+      .certificate = chain_.CertificateFor(forged.header.height, ledger::BlockHash(forged.header)),
+      .results = execution->results};
+  auto refused_proof = api::ProveTransaction(forged, refused_block, 0);
+  ASSERT_TRUE(refused_proof.has_value());
+  expect_refused(keys.device1.public_key(), *refused_proof, "the ledger refused this enrollment");
 }
 
 TEST_F(DeliveryProtocolTest, AnOfferOfAPublicationTheLedgerRefusedIsRefused) {

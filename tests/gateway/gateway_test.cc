@@ -185,7 +185,8 @@ class GatewayTest : public ::testing::Test {
         .cache_directory = directory_.path() / "gateway-cache",
         .cache_bytes_max = 0,
         .fetch_retry_delay = 200ms,
-        .queued_bytes_max = queued_bytes_max};
+        .queued_bytes_max = queued_bytes_max,
+        .test_claimed_group = std::nullopt};
     auto started = OnLoop([&]() -> Status {
       auto gateway = Gateway::Start(loop_, std::move(options), MakeMirrorFetch(std::move(mirrors)));
       if (!gateway) return std::unexpected(gateway.error());
