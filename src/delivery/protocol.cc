@@ -263,55 +263,69 @@ Expected<LedgerHeader> DecodeLedgerHeader(ByteSpan bytes) {
   });
 }
 
+namespace {
+
+// What a device believes of a transaction a gateway relays, whatever its kind: the proof
+// verifies against `validators` (2f+1 of them committed the block, the transaction and its
+// result are in it), the transaction passes the stateless check for `chain_id` (its
+// signatures), its body is a `Body`, and the ledger accepted it. `what` names it in errors
+// ("offer"), `kind` says what it must be ("a release publication"), `noun` what was refused.
+template <typename Body>
+struct ProvenTransaction {
+  Body body;
+  PublicKey signer;
+};
+
+template <typename Body>
+Expected<ProvenTransaction<Body>> CheckProven(const consensus::ValidatorSet& validators,
+                                              std::string_view chain_id,
+                                              const api::TransactionProof& proof,
+                                              const std::string& what, const std::string& kind,
+                                              const std::string& noun) {
+  if (auto verified = api::VerifyTransactionProof(validators, chain_id, proof); !verified) {
+    return std::unexpected(verified.error().WithContext("the " + what + "'s ledger proof"));
+  }
+  auto checked = ledger::CheckTransactionStateless(proof.transaction, chain_id);
+  if (!checked) {
+    return Fail(ErrorCode::kRefused, "the " + what + " transaction does not pass its checks: " +
+                                         checked.error().reason);
+  }
+  const auto* body = std::get_if<Body>(&checked->body);
+  if (body == nullptr) {
+    return Fail(ErrorCode::kRefused, "the " + what + " transaction is not " + kind);
+  }
+  if (!proof.result.ok()) {
+    return Fail(ErrorCode::kRefused, "the ledger refused this " + noun + " (" +
+                                         std::string(ledger::ResultCodeName(proof.result.code)) +
+                                         ": " + proof.result.reason + ")");
+  }
+  return ProvenTransaction<Body>{.body = *body, .signer = checked->envelope.signer};
+}
+
+}  // namespace
+
 Expected<std::string> VerifyEnrollment(const consensus::ValidatorSet& validators,
                                        std::string_view chain_id, const PublicKey& device,
                                        const api::TransactionProof& enrollment) {
-  if (auto verified = api::VerifyTransactionProof(validators, chain_id, enrollment); !verified) {
-    return std::unexpected(verified.error().WithContext("the enrollment's ledger proof"));
-  }
-  auto checked = ledger::CheckTransactionStateless(enrollment.transaction, chain_id);
-  if (!checked) {
-    return Fail(ErrorCode::kRefused,
-                "the enrollment transaction does not pass its checks: " + checked.error().reason);
-  }
-  const auto* enroll = std::get_if<ledger::EnrollDevice>(&checked->body);
-  if (enroll == nullptr) {
-    return Fail(ErrorCode::kRefused, "the transaction is not a device enrollment");
-  }
-  if (enroll->device_key != device) {
+  VIGIL_ASSIGN_OR_RETURN(auto enroll, CheckProven<ledger::EnrollDevice>(
+                                          validators, chain_id, enrollment, "enrollment",
+                                          "a device enrollment", "enrollment"));
+  if (enroll.body.device_key != device) {
     return Fail(ErrorCode::kRefused, "the enrollment is of device " +
-                                         ToHex(enroll->device_key).substr(0, 16) +
+                                         ToHex(enroll.body.device_key).substr(0, 16) +
                                          ", not of this one");
   }
-  if (!enrollment.result.ok()) {
-    return Fail(ErrorCode::kRefused, "the ledger refused this enrollment (" +
-                                         std::string(ledger::ResultCodeName(enrollment.result.code)) +
-                                         ": " + enrollment.result.reason + ")");
-  }
-  return enroll->group;
+  return std::move(enroll.body.group);
 }
 
 Expected<VerifiedActivation> VerifyActivation(const consensus::ValidatorSet& validators,
                                               std::string_view chain_id,
                                               const Activation& activation) {
   const api::TransactionProof& proof = activation.activate;
-  if (auto verified = api::VerifyTransactionProof(validators, chain_id, proof); !verified) {
-    return std::unexpected(verified.error().WithContext("the activation's ledger proof"));
-  }
-  auto checked = ledger::CheckTransactionStateless(proof.transaction, chain_id);
-  if (!checked) {
-    return Fail(ErrorCode::kRefused,
-                "the activation transaction does not pass its checks: " + checked.error().reason);
-  }
-  const auto* activate = std::get_if<ledger::ActivateRelease>(&checked->body);
-  if (activate == nullptr) {
-    return Fail(ErrorCode::kRefused, "the transaction is not a release activation");
-  }
-  if (!proof.result.ok()) {
-    return Fail(ErrorCode::kRefused, "the ledger refused this activation (" +
-                                         std::string(ledger::ResultCodeName(proof.result.code)) +
-                                         ": " + proof.result.reason + ")");
-  }
+  VIGIL_ASSIGN_OR_RETURN(auto proven, CheckProven<ledger::ActivateRelease>(
+                                          validators, chain_id, proof, "activation",
+                                          "a release activation", "activation"));
+  const ledger::ActivateRelease* activate = &proven.body;
   VerifiedActivation verified{.group = activate->group,
                               .app = activate->app,
                               .version = activate->version,
@@ -346,29 +360,15 @@ Status VerifyLedgerHeader(const consensus::ValidatorSet& validators, std::string
 Expected<VerifiedRelease> VerifyOffer(const consensus::ValidatorSet& validators,
                                       std::string_view chain_id, const Offer& offer) {
   const api::TransactionProof& proof = offer.publish;
-  if (auto verified = api::VerifyTransactionProof(validators, chain_id, proof); !verified) {
-    return std::unexpected(verified.error().WithContext("the offer's ledger proof"));
-  }
-  auto checked = ledger::CheckTransactionStateless(proof.transaction, chain_id);
-  if (!checked) {
-    return Fail(ErrorCode::kRefused,
-                "the offered transaction does not pass its checks: " + checked.error().reason);
-  }
-  const auto* publish = std::get_if<ledger::PublishRelease>(&checked->body);
-  if (publish == nullptr) {
-    return Fail(ErrorCode::kRefused, "the offered transaction is not a release publication");
-  }
-  if (!proof.result.ok()) {
-    return Fail(ErrorCode::kRefused, "the ledger refused this publication (" +
-                                         std::string(ledger::ResultCodeName(proof.result.code)) +
-                                         ": " + proof.result.reason + ")");
-  }
-  return VerifiedRelease{.app = publish->app,
-                         .version = publish->version,
-                         .bundle_digest = publish->bundle_digest,
-                         .bundle_size_bytes = publish->bundle_size_bytes,
-                         .manifest_root = publish->manifest_root,
-                         .publisher = checked->envelope.signer,
+  VIGIL_ASSIGN_OR_RETURN(auto publish, CheckProven<ledger::PublishRelease>(
+                                           validators, chain_id, proof, "offer",
+                                           "a release publication", "publication"));
+  return VerifiedRelease{.app = std::move(publish.body.app),
+                         .version = std::move(publish.body.version),
+                         .bundle_digest = publish.body.bundle_digest,
+                         .bundle_size_bytes = publish.body.bundle_size_bytes,
+                         .manifest_root = publish.body.manifest_root,
+                         .publisher = publish.signer,
                          .height = proof.height};
 }
 
