@@ -33,6 +33,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -462,17 +463,17 @@ class SecurityBench {
     return Ok();
   }
 
-  Status ClaimedGroupCase() {
-    // A gateway with the fleet's genuine credentials that tells each device it is of another
-    // group (whose activations it would then follow). The device believes only the enrollment
-    // the ledger proves: it refuses the Welcome and is never served.
+  // A second gateway (impostor_) on the real ledger with the plant's gateway configuration,
+  // a free port, its own cache and whatever `misbehave` changes.
+  Status StartRogueGateway(const std::filesystem::path& cache_directory,
+                           const std::function<void(gateway::GatewayOptions&)>& misbehave) {
     VIGIL_ASSIGN_OR_RETURN(gateway::GatewayConfig config,
                            gateway::LoadGatewayConfig(cluster_.gateway->config));
     gateway::GatewayOptions options = std::move(config.options);
     options.port = 0;
-    options.cache_directory = root_ / "rogues" / "group-claiming-gateway" / "cache";
-    options.test_claimed_group = "another-line";
-    Status started_gateway = OnLoop([&]() -> Status {
+    options.cache_directory = cache_directory;
+    misbehave(options);
+    return OnLoop([&]() -> Status {
       VIGIL_ASSIGN_OR_RETURN(impostor_,
                              gateway::Gateway::Start(loop_, std::move(options),
                                                      gateway::MakeMirrorFetch(
@@ -480,7 +481,22 @@ class SecurityBench {
                                                          {.ca_file = config.ca_file})));
       return Ok();
     });
-    VIGIL_RETURN_IF_ERROR(started_gateway);
+  }
+  void StopRogueGateway() {
+    OnLoop([&] {
+      impostor_->Stop();
+      impostor_.reset();
+      return 0;
+    });
+  }
+
+  Status ClaimedGroupCase() {
+    // A gateway with the fleet's genuine credentials that tells each device it is of another
+    // group (whose activations it would then follow). The device believes only the enrollment
+    // the ledger proves: it refuses the Welcome and is never served.
+    VIGIL_RETURN_IF_ERROR(StartRogueGateway(
+        root_ / "rogues" / "group-claiming-gateway" / "cache",
+        [](gateway::GatewayOptions& options) { options.test_claimed_group = "another-line"; }));
     VIGIL_ASSIGN_OR_RETURN(auto device_node, IssueDevice("grouped-device"));
     VIGIL_RETURN_IF_ERROR(Enroll(device_node));
     // The gateway must have followed the enrollment before the device says Hello.
@@ -494,11 +510,7 @@ class SecurityBench {
                             kRefusalWindow);
     std::string event = LastEvent(device);
     StopDevice(device);
-    OnLoop([&] {
-      impostor_->Stop();
-      impostor_.reset();
-      return 0;
-    });
+    StopRogueGateway();
     bool refused = !welcomed && event.find("welcome") != std::string::npos;
     Add("gateway naming another group for a device", false, !refused,
         welcomed ? "device: welcomed as a member of 'another-line'"
@@ -612,21 +624,10 @@ class SecurityBench {
     VIGIL_ASSIGN_OR_RETURN(pki::NodeCredentials credentials, pki::LoadNodeDirectory(node));
     VIGIL_ASSIGN_OR_RETURN(pki::CaDirectory fleet, pki::LoadCaDirectory(cluster_.directory / "ca"));
     credentials.ca_certificate = fleet.certificate;
-    VIGIL_ASSIGN_OR_RETURN(gateway::GatewayConfig config,
-                           gateway::LoadGatewayConfig(cluster_.gateway->config));
-    gateway::GatewayOptions options = std::move(config.options);
-    options.credentials = std::move(credentials);
-    options.port = 0;
-    options.cache_directory = node / "cache";
-    Status impostor_started = OnLoop([&]() -> Status {
-      VIGIL_ASSIGN_OR_RETURN(impostor_,
-                             gateway::Gateway::Start(loop_, std::move(options),
-                                                     gateway::MakeMirrorFetch(
-                                                         config.mirrors,
-                                                         {.ca_file = config.ca_file})));
-      return Ok();
-    });
-    VIGIL_RETURN_IF_ERROR(impostor_started);
+    VIGIL_RETURN_IF_ERROR(
+        StartRogueGateway(node / "cache", [&credentials](gateway::GatewayOptions& options) {
+          options.credentials = std::move(credentials);
+        }));
     VIGIL_ASSIGN_OR_RETURN(auto device_node, IssueDevice("witness-device"));
     VIGIL_RETURN_IF_ERROR(Enroll(device_node));
     uint16_t port = OnLoop([&] { return impostor_->port(); });
@@ -637,11 +638,7 @@ class SecurityBench {
     std::string event = LastEvent(device);
     uint64_t offers = OnLoop([&] { return impostor_->status().offers_sent; });
     StopDevice(device);
-    OnLoop([&] {
-      impostor_->Stop();
-      impostor_.reset();
-      return 0;
-    });
+    StopRogueGateway();
     Add("gateway certificate from another CA", false, got_in || offers > 0,
         got_in ? "device: session with the impostor opened"
                : "device TLS handshake refused the gateway" +

@@ -54,15 +54,37 @@ class DeliveryProtocolTest : public ::testing::Test {
   }
 
   // The offer a gateway would make from block 1.
-  Offer GenuineOffer() {
-    const ledger::Block& block = chain_.blocks()[0];
-    api::CommittedBlock committed{.height = 1,
+  Offer GenuineOffer() { return Offer{.publish = ProveFirstTransaction(1)}; }
+
+  // The proof of the first (accepted) transaction of committed block `height`, as a gateway
+  // builds it; the next block must be committed too (it carries the certificate).
+  api::TransactionProof ProveFirstTransaction(uint64_t height) {
+    const ledger::Block& block = chain_.blocks()[height - 1];
+    api::CommittedBlock committed{.height = height,
                                   .block = ledger::EncodeBlock(block),
-                                  .certificate = *chain_.blocks()[1].last_commit,
+                                  .certificate = *chain_.blocks()[height].last_commit,
                                   .results = {ledger::TransactionResult{}}};
     auto proof = api::ProveTransaction(block, committed, 0);
     EXPECT_TRUE(proof.has_value());
-    return Offer{.publish = *proof};
+    return proof.value_or(api::TransactionProof{});
+  }
+
+  // A block holding only `transaction`, which the ledger commits with a refusal, certified by
+  // the validators: the proof of that refused transaction.
+  api::TransactionProof ProveRefused(const Bytes& transaction) {
+    ledger::Block forged = chain_.ForgeBlock({transaction});
+    auto execution = ledger::ExecuteBlock(chain_.state(), forged);
+    EXPECT_TRUE(execution.has_value()) << execution.error().message();
+    EXPECT_FALSE(execution->results[0].ok());
+    api::CommittedBlock committed{
+        .height = forged.header.height,
+        .block = ledger::EncodeBlock(forged),
+        .certificate =
+            chain_.CertificateFor(forged.header.height, ledger::BlockHash(forged.header)),
+        .results = execution->results};
+    auto proof = api::ProveTransaction(forged, committed, 0);
+    EXPECT_TRUE(proof.has_value());
+    return proof.value_or(api::TransactionProof{});
   }
 
   TestChain chain_;
@@ -209,15 +231,8 @@ TEST_F(DeliveryProtocolTest, AnOfferOfSomethingElseThanAPublicationIsRefused) {
   Bytes enroll = chain_.Govern(chain_.Enroll(chain_.keys().device1));
   chain_.Commit({enroll});
   chain_.Commit({});
-  const ledger::Block& block = chain_.blocks()[2];
-  api::CommittedBlock committed{.height = 3,
-                                .block = ledger::EncodeBlock(block),
-                                .certificate = *chain_.blocks()[3].last_commit,
-                                .results = {ledger::TransactionResult{}}};
-  auto proof = api::ProveTransaction(block, committed, 0);
-  ASSERT_TRUE(proof.has_value());
-  auto release =
-      VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id, Offer{.publish = *proof});
+  auto release = VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id,
+                             Offer{.publish = ProveFirstTransaction(3)});
   ASSERT_FALSE(release.has_value());
   EXPECT_NE(release.error().message().find("not a release publication"), std::string::npos);
 }
@@ -228,16 +243,10 @@ TEST_F(DeliveryProtocolTest, AWelcomeProvesTheDevicesGroupWithItsEnrollment) {
   const auto& keys = chain_.keys();
   chain_.Commit({chain_.Govern(chain_.Enroll(keys.device1, "welders"))});
   chain_.Commit({});
-  const ledger::Block& block = chain_.blocks()[2];
-  api::CommittedBlock committed{.height = 3,
-                                .block = ledger::EncodeBlock(block),
-                                .certificate = *chain_.blocks()[3].last_commit,
-                                .results = {ledger::TransactionResult{}}};
-  auto proof = api::ProveTransaction(block, committed, 0);
-  ASSERT_TRUE(proof.has_value());
+  api::TransactionProof proof = ProveFirstTransaction(3);
   const auto& validators = chain_.validator_set();
   const std::string& chain_id = chain_.genesis().chain_id;
-  auto group = VerifyEnrollment(validators, chain_id, keys.device1.public_key(), *proof);
+  auto group = VerifyEnrollment(validators, chain_id, keys.device1.public_key(), proof);
   ASSERT_TRUE(group.has_value()) << group.error().message();
   EXPECT_EQ(*group, "welders");
 
@@ -249,9 +258,9 @@ TEST_F(DeliveryProtocolTest, AWelcomeProvesTheDevicesGroupWithItsEnrollment) {
         << refused.error().message();
   };
   // Another device's enrollment.
-  expect_refused(keys.device2.public_key(), *proof, "not of this one");
+  expect_refused(keys.device2.public_key(), proof, "not of this one");
   // A gateway naming another group breaks the inclusion proof.
-  api::TransactionProof regrouped = *proof;
+  api::TransactionProof regrouped = proof;
   auto envelope = ledger::DecodeEnvelope(regrouped.transaction);
   ASSERT_TRUE(envelope.has_value());
   envelope->body = ledger::EncodeBody(chain_.Enroll(keys.device1, "presses"));
@@ -260,36 +269,16 @@ TEST_F(DeliveryProtocolTest, AWelcomeProvesTheDevicesGroupWithItsEnrollment) {
   // Some other committed transaction.
   expect_refused(keys.device1.public_key(), GenuineOffer().publish, "not a device enrollment");
   // An enrollment the ledger refused (the key is enrolled already).
-  ledger::Block forged = chain_.ForgeBlock({chain_.Govern(chain_.Enroll(keys.device1, "presses"))});
-  auto execution = ledger::ExecuteBlock(chain_.state(), forged);
-  ASSERT_TRUE(execution.has_value()) << execution.error().message();
-  ASSERT_FALSE(execution->results[0].ok());
-  api::CommittedBlock refused_block{
-      .height = forged.header.height,
-      .block = ledger::EncodeBlock(forged),
-      .certificate = chain_.CertificateFor(forged.header.height, ledger::BlockHash(forged.header)),
-      .results = execution->results};
-  auto refused_proof = api::ProveTransaction(forged, refused_block, 0);
-  ASSERT_TRUE(refused_proof.has_value());
-  expect_refused(keys.device1.public_key(), *refused_proof, "the ledger refused this enrollment");
+  expect_refused(keys.device1.public_key(),
+                 ProveRefused(chain_.Govern(chain_.Enroll(keys.device1, "presses"))),
+                 "the ledger refused this enrollment");
 }
 
 TEST_F(DeliveryProtocolTest, AnOfferOfAPublicationTheLedgerRefusedIsRefused) {
   // The same version again: the ledger commits it with a refusal (not newer).
   Bytes again = chain_.Sign(chain_.Release("press-control", "1.2.0"), chain_.keys().publisher);
-  ledger::Block forged = chain_.ForgeBlock({again});
-  auto execution = ledger::ExecuteBlock(chain_.state(), forged);
-  ASSERT_TRUE(execution.has_value()) << execution.error().message();
-  ASSERT_FALSE(execution->results[0].ok());
-  api::CommittedBlock committed{
-      .height = forged.header.height,
-      .block = ledger::EncodeBlock(forged),
-      .certificate = chain_.CertificateFor(forged.header.height, ledger::BlockHash(forged.header)),
-      .results = execution->results};
-  auto proof = api::ProveTransaction(forged, committed, 0);
-  ASSERT_TRUE(proof.has_value());
-  auto release =
-      VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id, Offer{.publish = *proof});
+  auto release = VerifyOffer(chain_.validator_set(), chain_.genesis().chain_id,
+                             Offer{.publish = ProveRefused(again)});
   ASSERT_FALSE(release.has_value());
   EXPECT_NE(release.error().message().find("the ledger refused this publication"),
             std::string::npos)
