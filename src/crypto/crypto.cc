@@ -54,6 +54,22 @@ std::string ModeText(mode_t mode) {
 
 }  // namespace
 
+// --- Keyed short hash ---
+
+uint64_t ProcessKeyedHash(ByteSpan bytes) {
+  static const auto key = [] {
+    VIGIL_ASSERT(SodiumReady());
+    std::array<uint8_t, crypto_shorthash_KEYBYTES> drawn{};
+    randombytes_buf(drawn.data(), drawn.size());
+    return drawn;
+  }();
+  static_assert(crypto_shorthash_BYTES == sizeof(uint64_t));
+  uint64_t hash = 0;
+  crypto_shorthash(reinterpret_cast<unsigned char*>(&hash), NonNullData(bytes), bytes.size(),
+                   key.data());
+  return hash;
+}
+
 // --- SHA-256 ---
 
 Sha256Digest Sha256(ByteSpan data) {

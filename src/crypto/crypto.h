@@ -105,6 +105,13 @@ Expected<PublicKey> PublicKeyFromEvp(const EVP_PKEY* key);
 // Different lengths compare unequal (lengths are not secret).
 bool ConstantTimeEquals(ByteSpan left, ByteSpan right);
 
+// --- Keyed short hash (hash tables) ---
+// SipHash-2-4 (libsodium's crypto_shorthash) of `bytes` under a key drawn from the operating
+// system's randomness once per process. For hash tables whose keys others choose: without the
+// key nobody can aim collisions at a table. Not a digest: the same bytes hash differently in
+// another process, so nothing stored or sent may depend on it (nor on a table's bucket order).
+uint64_t ProcessKeyedHash(ByteSpan bytes);
+
 // --- Key files ---
 // Writes the key as PEM with mode 0600, atomically (common/file.h).
 Status WritePrivateKeyFile(const std::filesystem::path& path, const PrivateKey& key);

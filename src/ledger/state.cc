@@ -255,28 +255,26 @@ void WriteLengthPrefixed(crypto::Sha256Hasher& hasher, ByteSpan bytes) {
 
 // --- Overlay ---
 
-const Bytes* Overlay::Find(const Bytes& key) const {
-  if (auto write = writes_.find(key); write != writes_.end()) {
-    return write->second.has_value() ? &*write->second : nullptr;
+const Bytes* Overlay::FindHashed(const HashedKey& key) const {
+  if (const std::optional<Bytes>* write = writes_.Find(key)) {
+    return write->has_value() ? &**write : nullptr;
   }
-  return parent_.Find(key);
+  return parent_.FindHashed(key);
 }
 
 void Overlay::MergeInto(Overlay& target) && {
-  for (auto& [key, value] : writes_) target.writes_[key] = std::move(value);
-  writes_.clear();
+  target.writes_.Absorb(std::move(writes_));
 }
 
 // --- State ---
 
-const Bytes* State::Find(const Bytes& key) const {
-  auto entry = entries_.find(key);
-  return entry == entries_.end() ? nullptr : &entry->second;
+const Bytes* State::FindHashed(const HashedKey& key) const {
+  return entries_.Find(key);
 }
 
 Expected<State> State::FromEntries(std::map<Bytes, Bytes> entries, const ChainTip& tip) {
   State state;
-  state.entries_ = std::move(entries);
+  state.entries_ = IndexedMap<Bytes>(std::move(entries));
   state.tip_ = tip;
   auto chain_id = GetChainId(state);
   if (!chain_id || chain_id->empty()) {
@@ -291,9 +289,9 @@ void State::Apply(const WriteSet& writes, const ChainTip& tip) {
   VIGIL_ASSERT(genesis ? (entries_.empty() && tip.height == 0) : tip.height == tip_.height + 1);
   for (const auto& [key, value] : writes) {
     if (value.has_value()) {
-      entries_[key] = *value;
+      entries_.Set(key, *value);
     } else {
-      entries_.erase(key);
+      entries_.Erase(key);
     }
   }
   tip_ = tip;
@@ -311,8 +309,9 @@ void State::Apply(const WriteSet& writes, const ChainTip& tip) {
 #pragma GCC diagnostic ignored "-Wstringop-overread"
 #endif
 void State::ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const {
-  for (auto entry = entries_.lower_bound(prefix);
-       entry != entries_.end() && entry->first.size() >= prefix.size() &&
+  const std::map<Bytes, Bytes>& entries = entries_.ordered();
+  for (auto entry = entries.lower_bound(prefix);
+       entry != entries.end() && entry->first.size() >= prefix.size() &&
        std::equal(prefix.begin(), prefix.end(), entry->first.begin());
        ++entry) {
     visit(entry->first, entry->second);
@@ -323,14 +322,11 @@ void Overlay::ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const {
   std::map<Bytes, const Bytes*> merged;
   parent_.ForEachWithPrefix(prefix,
                             [&](const Bytes& key, const Bytes& value) { merged[key] = &value; });
-  for (auto write = writes_.lower_bound(prefix);
-       write != writes_.end() && write->first.size() >= prefix.size() &&
-       std::equal(prefix.begin(), prefix.end(), write->first.begin());
-       ++write) {
-    if (write->second.has_value()) {
-      merged[write->first] = &*write->second;
+  for (const auto& [key, value] : writes_.WithPrefix(prefix)) {
+    if (value->has_value()) {
+      merged[*key] = &**value;
     } else {
-      merged.erase(write->first);
+      merged.erase(*key);
     }
   }
   for (const auto& [key, value] : merged) visit(key, *value);
@@ -341,8 +337,9 @@ void State::ForEachInTable(
   uint8_t table_byte = static_cast<uint8_t>(table);
   Bytes prefix;
   prefix.push_back(table_byte);
-  for (auto entry = entries_.lower_bound(prefix);
-       entry != entries_.end() && !entry->first.empty() && entry->first[0] == table_byte; ++entry) {
+  const std::map<Bytes, Bytes>& entries = entries_.ordered();
+  for (auto entry = entries.lower_bound(prefix);
+       entry != entries.end() && !entry->first.empty() && entry->first[0] == table_byte; ++entry) {
     visit(ByteSpan(entry->first).subspan(1), entry->second);
   }
 }
@@ -360,7 +357,7 @@ Sha256Digest State::ComputeDigest() const {
   tip.WriteFixed(tip_.state_hash);
   tip.WriteI64(tip_.time_ms);
   hasher.Update(tip.bytes());
-  for (const auto& [key, value] : entries_) {
+  for (const auto& [key, value] : entries_.ordered()) {
     WriteLengthPrefixed(hasher, key);
     WriteLengthPrefixed(hasher, value);
   }

@@ -32,6 +32,7 @@
 #include "codec/codec.h"
 #include "common/bytes.h"
 #include "crypto/crypto.h"
+#include "ledger/indexed_map.h"
 #include "ledger/transaction.h"
 
 namespace vigil::ledger {
@@ -62,7 +63,9 @@ class StateReader {
   virtual ~StateReader() = default;
   // The value under `key`, or null when absent (or deleted in an overlay). The pointer stays
   // valid until the next write to this reader or its parents.
-  virtual const Bytes* Find(const Bytes& key) const = 0;
+  const Bytes* Find(const Bytes& key) const { return FindHashed(HashedKey(key)); }
+  // Find, for a key already hashed: what layered readers implement and pass down.
+  virtual const Bytes* FindHashed(const HashedKey& key) const = 0;
   // Calls `visit(key, value)` for every entry whose key starts with `prefix`, in key order
   // (an overlay merges its writes with its parent's entries). O(matches + log n) on a State.
   using Visit = std::function<void(const Bytes& key, const Bytes& value)>;
@@ -79,14 +82,15 @@ class Overlay final : public StateReader {
   explicit Overlay(const StateReader* parent) : parent_(NonNull(parent)) {}
   Overlay(const Overlay&) = delete;
   Overlay& operator=(const Overlay&) = delete;
-  const Bytes* Find(const Bytes& key) const override;
+  const Bytes* FindHashed(const HashedKey& key) const override;
   void ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const override;
-  void Put(Bytes key, Bytes value) { writes_[std::move(key)] = std::move(value); }
-  void Erase(Bytes key) { writes_[std::move(key)] = std::nullopt; }
-  const WriteSet& writes() const { return writes_; }
+  void Put(Bytes key, Bytes value) { writes_.Set(std::move(key), std::move(value)); }
+  void Erase(Bytes key) { writes_.Set(std::move(key), std::nullopt); }
+  // A copy, in key order (the overlay keeps its writes unordered; see HashedWrites).
+  WriteSet writes() const { return writes_.ToOrdered(); }
   // Moves this overlay's writes into `target` (normally its parent).
   void MergeInto(Overlay& target) &&;
-  WriteSet TakeWrites() && { return std::move(writes_); }
+  WriteSet TakeWrites() && { return std::move(writes_).TakeOrdered(); }
 
  private:
   static const StateReader& NonNull(const StateReader* parent) {
@@ -94,7 +98,7 @@ class Overlay final : public StateReader {
     return *parent;
   }
   const StateReader& parent_;
-  WriteSet writes_;
+  HashedWrites writes_;
 };
 
 // Where the chain stands after the last applied block (height 0: genesis).
@@ -114,10 +118,10 @@ class State final : public StateReader {
   // A state as storage kept it: the entries after the block `tip` names. Refuses entries
   // without a chain id (not a ledger state).
   static Expected<State> FromEntries(std::map<Bytes, Bytes> entries, const ChainTip& tip);
-  const Bytes* Find(const Bytes& key) const override;
+  const Bytes* FindHashed(const HashedKey& key) const override;
   void ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const override;
 
-  const std::map<Bytes, Bytes>& entries() const { return entries_; }
+  const std::map<Bytes, Bytes>& entries() const { return entries_.ordered(); }
   const ChainTip& tip() const { return tip_; }
   // The chain id, from the config table (set by genesis).
   const std::string& chain_id() const { return chain_id_; }
@@ -136,11 +140,11 @@ class State final : public StateReader {
 
   friend bool operator==(const State& left, const State& right) {
     return left.tip_ == right.tip_ && left.chain_id_ == right.chain_id_ &&
-           left.entries_ == right.entries_;
+           left.entries_.ordered() == right.entries_.ordered();
   }
 
  private:
-  std::map<Bytes, Bytes> entries_;
+  IndexedMap<Bytes> entries_;
   ChainTip tip_;
   std::string chain_id_;
 };

@@ -38,9 +38,9 @@ class Mempool::PendingState {
  private:
   // Reads through to the state of the current call; asserts when read outside one.
   struct LentState final : ledger::StateReader {
-    const Bytes* Find(const Bytes& key) const override {
+    const Bytes* FindHashed(const ledger::HashedKey& key) const override {
       VIGIL_ASSERT(state != nullptr);
-      return state->Find(key);
+      return state->FindHashed(key);
     }
     void ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const override {
       VIGIL_ASSERT(state != nullptr);
