@@ -48,8 +48,8 @@ template <typename Value>
 class IndexedMap {
  public:
   using Ordered = std::map<Bytes, Value>;
-  // Below this many entries the ordered map alone answers (a transaction's overlay holds a
-  // handful of writes; hashing them would cost more than the few comparisons it saves).
+  // Below this many entries the ordered map alone answers: its few comparisons cost less than
+  // keeping an index.
   static constexpr size_t kIndexFromSize = 16;
 
   IndexedMap() = default;
