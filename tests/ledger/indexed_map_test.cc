@@ -15,6 +15,12 @@ Bytes Key(int number) {
 
 Bytes Value(int number) { return Bytes{static_cast<uint8_t>(number)}; }
 
+// Sets `number`'s key to `value` in the map under test and in its model alike.
+void SetBoth(IndexedMap<Bytes>& indexed, std::map<Bytes, Bytes>& model, int number, int value) {
+  indexed.Set(Key(number), Value(value));
+  model[Key(number)] = Value(value);
+}
+
 // What an IndexedMap must always agree with: the std::map it replaced.
 void ExpectSameAs(const IndexedMap<Bytes>& indexed, const std::map<Bytes, Bytes>& model,
                   int probe_to) {
@@ -37,38 +43,29 @@ TEST(IndexedMapTest, AgreesWithAnOrderedMapBelowAndAboveTheIndexThreshold) {
   std::map<Bytes, Bytes> model;
   // Grows past kIndexFromSize (the index is built), overwrites, erases, re-inserts.
   for (int number = 0; number < 100; ++number) {
-    indexed.Set(Key(number), Value(number));
-    model[Key(number)] = Value(number);
+    SetBoth(indexed, model, number, number);
     if (number == 10) ExpectSameAs(indexed, model, 120);
   }
-  for (int number = 0; number < 100; number += 3) {
-    indexed.Set(Key(number), Value(number + 1));
-    model[Key(number)] = Value(number + 1);
-  }
+  for (int number = 0; number < 100; number += 3) SetBoth(indexed, model, number, number + 1);
   for (int number = 0; number < 100; number += 7) {
     indexed.Erase(Key(number));
     model.erase(Key(number));
   }
   indexed.Erase(Key(500));  // absent: nothing happens
-  indexed.Set(Key(7), Value(70));
-  model[Key(7)] = Value(70);
+  SetBoth(indexed, model, 7, 70);
   ExpectSameAs(indexed, model, 120);
 }
 
 TEST(IndexedMapTest, CopiesAndMovesKeepAWorkingIndex) {
   IndexedMap<Bytes> original;
   std::map<Bytes, Bytes> model;
-  for (int number = 0; number < 40; ++number) {
-    original.Set(Key(number), Value(number));
-    model[Key(number)] = Value(number);
-  }
+  for (int number = 0; number < 40; ++number) SetBoth(original, model, number, number);
   // A copy indexes its own nodes: changing it leaves the original alone, and the reverse.
   IndexedMap<Bytes> copy = original;
   copy.Set(Key(1), Value(99));
   copy.Erase(Key(2));
   ExpectSameAs(original, model, 50);
-  original.Set(Key(3), Value(77));
-  model[Key(3)] = Value(77);
+  SetBoth(original, model, 3, 77);
   EXPECT_EQ(*copy.Find(HashedKey(Key(3))), Value(3));
   // A moved-to map finds everything; the moved-from one is empty and still usable.
   IndexedMap<Bytes> moved = std::move(original);
