@@ -6,7 +6,7 @@
 // largest single cost of a peer under load (~9 % of the machine in `vigil bench ledger`). Here
 // a lookup hashes its key once (HashedKey) and asks each layer's hash table:
 //  - IndexedMap, the state's: an ordered map (prefix scans, the state digest, storage want key
-//    order) plus a hash index over it, from 16 entries on;
+//    order) plus a hash index over it;
 //  - HashedWrites, an overlay's: a hash table alone; the key order is made when asked for (the
 //    canonical write set at the end of a block, a rare prefix scan).
 //
@@ -18,14 +18,11 @@
 #pragma once
 
 #include <algorithm>
-#include <concepts>
 #include <map>
 #include <optional>
 #include <string_view>
-#include <type_traits>
 #include <unordered_map>
 #include <utility>
-#include <vector>
 
 #include "common/bytes.h"
 #include "crypto/crypto.h"
@@ -41,16 +38,12 @@ struct HashedKey {
   uint64_t hash;
 };
 
-// An ordered map of byte-string keys with a hash index for point lookups. The index maps a
-// view of each key (the bytes the ordered map's node owns, stable for the node's lifetime) and
-// its hash to the node.
-template <typename Value>
+// An ordered map of byte-string keys and values with a hash index for point lookups. The index
+// maps a view of each key (the bytes the ordered map's node owns, stable for the node's
+// lifetime) and its hash to the node.
 class IndexedMap {
  public:
-  using Ordered = std::map<Bytes, Value>;
-  // Below this many entries the ordered map alone answers: its few comparisons cost less than
-  // keeping an index.
-  static constexpr size_t kIndexFromSize = 16;
+  using Ordered = std::map<Bytes, Bytes>;
 
   IndexedMap() = default;
   explicit IndexedMap(Ordered entries) : entries_(std::move(entries)) { Reindex(); }
@@ -64,58 +57,35 @@ class IndexedMap {
   }
   // Moving a std::map moves its nodes, so the index's iterators stay valid in the new owner.
   IndexedMap(IndexedMap&& other) noexcept
-      : entries_(std::move(other.entries_)),
-        index_(std::move(other.index_)),
-        indexed_(other.indexed_) {
+      : entries_(std::move(other.entries_)), index_(std::move(other.index_)) {
     other.Clear();
   }
   IndexedMap& operator=(IndexedMap&& other) noexcept {
     if (this != &other) {
       entries_ = std::move(other.entries_);
       index_ = std::move(other.index_);
-      indexed_ = other.indexed_;
       other.Clear();
     }
     return *this;
   }
 
-  const Value* Find(const HashedKey& key) const {
-    if (!indexed_) {
-      auto found = entries_.find(key.bytes);
-      return found == entries_.end() ? nullptr : &found->second;
-    }
+  const Bytes* Find(const HashedKey& key) const {
     auto found = index_.find(IndexKey{View(key.bytes), key.hash});
     return found == index_.end() ? nullptr : &found->second->second;
   }
 
   // Sets `key` to `value`, inserting it when new (the key is copied only then).
-  template <typename Key>
-    requires std::same_as<std::remove_cvref_t<Key>, Bytes>
-  void Set(Key&& key, Value value) {
-    if (!indexed_) {
-      auto found = entries_.find(key);
-      if (found != entries_.end()) {
-        found->second = std::move(value);
-      } else {
-        entries_.emplace(std::forward<Key>(key), std::move(value));
-        if (entries_.size() >= kIndexFromSize) Reindex();
-      }
-      return;
-    }
+  void Set(const Bytes& key, Bytes value) {
     IndexKey probe{View(key), crypto::ProcessKeyedHash(key)};
     if (auto found = index_.find(probe); found != index_.end()) {
       found->second->second = std::move(value);
       return;
     }
-    auto inserted = entries_.emplace(std::forward<Key>(key), std::move(value)).first;
+    auto inserted = entries_.emplace(key, std::move(value)).first;
     index_.emplace(IndexKey{View(inserted->first), probe.hash}, inserted);
   }
 
   void Erase(const Bytes& key) {
-    if (!indexed_) {
-      entries_.erase(key);
-      return;
-    }
     auto found = index_.find(IndexKey{View(key), crypto::ProcessKeyedHash(key)});
     if (found == index_.end()) return;
     auto entry = found->second;
@@ -125,12 +95,10 @@ class IndexedMap {
 
   void Clear() {
     index_.clear();
-    indexed_ = false;
     entries_.clear();
   }
 
   const Ordered& ordered() const { return entries_; }
-  size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
 
  private:
@@ -152,8 +120,6 @@ class IndexedMap {
 
   void Reindex() {
     index_.clear();
-    indexed_ = entries_.size() >= kIndexFromSize;
-    if (!indexed_) return;
     index_.reserve(entries_.size());
     for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
       index_.emplace(IndexKey{View(entry->first), crypto::ProcessKeyedHash(entry->first)}, entry);
@@ -161,8 +127,7 @@ class IndexedMap {
   }
 
   Ordered entries_;
-  std::unordered_map<IndexKey, typename Ordered::iterator, StoredHash> index_;
-  bool indexed_ = false;  // whether index_ holds every entry (from kIndexFromSize entries on)
+  std::unordered_map<IndexKey, Ordered::iterator, StoredHash> index_;
 };
 
 // An overlay's writes: key → new value or nullopt (a deletion), in a hash table alone. Execution
@@ -198,20 +163,16 @@ class HashedWrites {
     }
   }
 
-  // The writes whose key starts with `prefix`, in key order.
-  std::vector<std::pair<const Bytes*, const std::optional<Bytes>*>> WithPrefix(
-      const Bytes& prefix) const {
-    std::vector<std::pair<const Bytes*, const std::optional<Bytes>*>> matches;
+  // Calls `visit(key, value)` for each write whose key starts with `prefix`, in no particular
+  // order (a caller that wants key order merges them into an ordered map, as Overlay does).
+  template <typename Visit>
+  void ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const {
     for (const auto& [key, value] : writes_) {
       if (key.bytes.size() >= prefix.size() &&
           std::equal(prefix.begin(), prefix.end(), key.bytes.begin())) {
-        matches.emplace_back(&key.bytes, &value);
+        visit(key.bytes, value);
       }
     }
-    std::ranges::sort(matches, [](const auto& left, const auto& right) {
-      return *left.first < *right.first;
-    });
-    return matches;
   }
 
   Ordered ToOrdered() const {

@@ -274,7 +274,7 @@ const Bytes* State::FindHashed(const HashedKey& key) const {
 
 Expected<State> State::FromEntries(std::map<Bytes, Bytes> entries, const ChainTip& tip) {
   State state;
-  state.entries_ = IndexedMap<Bytes>(std::move(entries));
+  state.entries_ = IndexedMap(std::move(entries));
   state.tip_ = tip;
   auto chain_id = GetChainId(state);
   if (!chain_id || chain_id->empty()) {
@@ -322,13 +322,13 @@ void Overlay::ForEachWithPrefix(const Bytes& prefix, const Visit& visit) const {
   std::map<Bytes, const Bytes*> merged;
   parent_.ForEachWithPrefix(prefix,
                             [&](const Bytes& key, const Bytes& value) { merged[key] = &value; });
-  for (const auto& [key, value] : writes_.WithPrefix(prefix)) {
-    if (value->has_value()) {
-      merged[*key] = &**value;
+  writes_.ForEachWithPrefix(prefix, [&](const Bytes& key, const std::optional<Bytes>& value) {
+    if (value.has_value()) {
+      merged[key] = &*value;
     } else {
-      merged.erase(*key);
+      merged.erase(key);
     }
-  }
+  });
   for (const auto& [key, value] : merged) visit(key, *value);
 }
 

@@ -144,7 +144,7 @@ class State final : public StateReader {
   }
 
  private:
-  IndexedMap<Bytes> entries_;
+  IndexedMap entries_;
   ChainTip tip_;
   std::string chain_id_;
 };

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace vigil::ledger {
@@ -16,13 +18,13 @@ Bytes Key(int number) {
 Bytes Value(int number) { return Bytes{static_cast<uint8_t>(number)}; }
 
 // Sets `number`'s key to `value` in the map under test and in its model alike.
-void SetBoth(IndexedMap<Bytes>& indexed, std::map<Bytes, Bytes>& model, int number, int value) {
+void SetBoth(IndexedMap& indexed, std::map<Bytes, Bytes>& model, int number, int value) {
   indexed.Set(Key(number), Value(value));
   model[Key(number)] = Value(value);
 }
 
 // What an IndexedMap must always agree with: the std::map it replaced.
-void ExpectSameAs(const IndexedMap<Bytes>& indexed, const std::map<Bytes, Bytes>& model,
+void ExpectSameAs(const IndexedMap& indexed, const std::map<Bytes, Bytes>& model,
                   int probe_to) {
   EXPECT_EQ(indexed.ordered(), model);
   for (int number = 0; number < probe_to; ++number) {
@@ -38,10 +40,10 @@ void ExpectSameAs(const IndexedMap<Bytes>& indexed, const std::map<Bytes, Bytes>
   }
 }
 
-TEST(IndexedMapTest, AgreesWithAnOrderedMapBelowAndAboveTheIndexThreshold) {
-  IndexedMap<Bytes> indexed;
+TEST(IndexedMapTest, AgreesWithAnOrderedMapThroughSetsOverwritesAndErases) {
+  IndexedMap indexed;
   std::map<Bytes, Bytes> model;
-  // Grows past kIndexFromSize (the index is built), overwrites, erases, re-inserts.
+  // Grows, overwrites, erases, re-inserts; checked while small and at the end.
   for (int number = 0; number < 100; ++number) {
     SetBoth(indexed, model, number, number);
     if (number == 10) ExpectSameAs(indexed, model, 120);
@@ -57,31 +59,31 @@ TEST(IndexedMapTest, AgreesWithAnOrderedMapBelowAndAboveTheIndexThreshold) {
 }
 
 TEST(IndexedMapTest, CopiesAndMovesKeepAWorkingIndex) {
-  IndexedMap<Bytes> original;
+  IndexedMap original;
   std::map<Bytes, Bytes> model;
   for (int number = 0; number < 40; ++number) SetBoth(original, model, number, number);
   // A copy indexes its own nodes: changing it leaves the original alone, and the reverse.
-  IndexedMap<Bytes> copy = original;
+  IndexedMap copy = original;
   copy.Set(Key(1), Value(99));
   copy.Erase(Key(2));
   ExpectSameAs(original, model, 50);
   SetBoth(original, model, 3, 77);
   EXPECT_EQ(*copy.Find(HashedKey(Key(3))), Value(3));
   // A moved-to map finds everything; the moved-from one is empty and still usable.
-  IndexedMap<Bytes> moved = std::move(original);
+  IndexedMap moved = std::move(original);
   ExpectSameAs(moved, model, 50);
   EXPECT_TRUE(original.empty());  // NOLINT(bugprone-use-after-move): documented as empty
   EXPECT_EQ(original.Find(HashedKey(Key(3))), nullptr);
   original.Set(Key(1), Value(1));
   EXPECT_EQ(*original.Find(HashedKey(Key(1))), Value(1));
   // From an ordered map, as storage loads a state.
-  IndexedMap<Bytes> loaded(model);
+  IndexedMap loaded(model);
   ExpectSameAs(loaded, model, 50);
   copy = loaded;
   ExpectSameAs(copy, model, 50);
 }
 
-TEST(HashedWritesTest, KeepsTheLastWriteAndGivesKeyOrderWhenAsked) {
+TEST(HashedWritesTest, KeepsTheLastWriteScansPrefixesAndGivesKeyOrderWhenAsked) {
   HashedWrites writes;
   std::map<Bytes, std::optional<Bytes>> model;
   for (int number = 0; number < 50; ++number) {
@@ -101,11 +103,19 @@ TEST(HashedWritesTest, KeepsTheLastWriteAndGivesKeyOrderWhenAsked) {
       EXPECT_EQ(*found, model[key]) << number;
     }
   }
-  // Prefix scans come back in key order: "key-1", "key-10".."key-19".
-  auto ones = writes.WithPrefix(Key(1));
-  ASSERT_EQ(ones.size(), 11u);
-  for (size_t i = 1; i < ones.size(); ++i) EXPECT_LT(*ones[i - 1].first, *ones[i].first);
-  EXPECT_EQ(*ones.front().first, Key(1));
+  // A prefix scan visits exactly the writes under it: "key-1", "key-10".."key-19".
+  std::map<Bytes, std::optional<Bytes>> ones;
+  writes.ForEachWithPrefix(Key(1), [&](const Bytes& key, const std::optional<Bytes>& value) {
+    EXPECT_TRUE(ones.emplace(key, value).second) << "visited twice";
+  });
+  std::map<Bytes, std::optional<Bytes>> expected_ones;
+  for (const auto& [key, value] : model) {
+    if (key.size() >= Key(1).size() && std::equal(Key(1).begin(), Key(1).end(), key.begin())) {
+      expected_ones.emplace(key, value);
+    }
+  }
+  EXPECT_EQ(expected_ones.size(), 11u);
+  EXPECT_EQ(ones, expected_ones);
 
   HashedWrites later;
   later.Set(Key(3), Value(33));
