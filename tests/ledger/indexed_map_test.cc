@@ -104,13 +104,14 @@ TEST(HashedWritesTest, KeepsTheLastWriteScansPrefixesAndGivesKeyOrderWhenAsked) 
     }
   }
   // A prefix scan visits exactly the writes under it: "key-1", "key-10".."key-19".
+  Bytes prefix = Key(1);
   std::map<Bytes, std::optional<Bytes>> ones;
-  writes.ForEachWithPrefix(Key(1), [&](const Bytes& key, const std::optional<Bytes>& value) {
+  writes.ForEachWithPrefix(prefix, [&](const Bytes& key, const std::optional<Bytes>& value) {
     EXPECT_TRUE(ones.emplace(key, value).second) << "visited twice";
   });
   std::map<Bytes, std::optional<Bytes>> expected_ones;
   for (const auto& [key, value] : model) {
-    if (key.size() >= Key(1).size() && std::equal(Key(1).begin(), Key(1).end(), key.begin())) {
+    if (key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), key.begin())) {
       expected_ones.emplace(key, value);
     }
   }
