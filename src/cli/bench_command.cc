@@ -549,9 +549,12 @@ Status RunBenchLedger(const BenchLedgerOptions& options) {
     std::printf("  etcd not measured: %s\n", etcd_problem->c_str());
   }
   auto verdict = [](bool met) { return met ? "met" : "NOT met"; };
-  std::printf("  goal >= 3,000 tx/s sustained (%zu peers):  %.0f  %s\n", options.peers,
-              vigil_closed->throughput_per_second,
-              verdict(vigil_closed->throughput_per_second >= 3000));
+  // The goals: 3,000 tx/s for the 4-peer cluster, 12,000 for a lone peer.
+  const double throughput_goal = options.peers == 1 ? 12000 : 3000;
+  std::printf("  goal >= %s tx/s sustained (%zu peer%s):  %.0f  %s\n",
+              options.peers == 1 ? "12,000" : "3,000", options.peers,
+              options.peers == 1 ? "" : "s", vigil_closed->throughput_per_second,
+              verdict(vigil_closed->throughput_per_second >= throughput_goal));
   std::printf("  goal p50 <= 30 ms, p99 <= 150 ms at %s:  %.1f / %.1f  %s\n", open_label.c_str(),
               vigil_open->latency_p50_ms, vigil_open->latency_p99_ms,
               verdict(vigil_open->latency_p50_ms <= 30 && vigil_open->latency_p99_ms <= 150));

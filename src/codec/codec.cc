@@ -88,13 +88,14 @@ Expected<ByteSpan> Decoder::ReadBytesView(std::string_view field, size_t bytes_m
 
 Expected<std::string> Decoder::ReadString(std::string_view field, size_t bytes_max) {
   size_t start = offset_;
-  VIGIL_ASSIGN_OR_RETURN(Bytes bytes, ReadBytes(field, bytes_max));
-  std::string text(bytes.begin(), bytes.end());
+  VIGIL_ASSIGN_OR_RETURN(ByteSpan bytes, ReadBytesView(field, bytes_max));
+  // Checked in place, then copied once (a short text stays inside the string, unallocated).
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (!IsValidUtf8(text)) {
     offset_ = start;
     return NonCanonical(field, "string that is not valid UTF-8");
   }
-  return text;
+  return std::string(text);
 }
 
 Status Decoder::CheckCount(std::string_view field, uint64_t count, size_t count_max) const {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <set>
+#include <type_traits>
 
 #include "common/assert.h"
 #include "common/limits.h"
@@ -628,8 +630,13 @@ void ApplyBlock(State& state, const BlockExecution& execution) {
   state.Apply(execution.writes, execution.tip);
 }
 
-Expected<BuiltBlock> BuildBlock(const State& state, std::span<const Bytes> candidates,
-                                const BuildOptions& options) {
+namespace {
+
+// BuildBlock over encoded candidates (Bytes: checked here) or checked ones (CheckedTransaction
+// pointers).
+template <typename Candidate>
+Expected<BuiltBlock> BuildBlockOf(const State& state, std::span<const Candidate> candidates,
+                                  const BuildOptions& options) {
   uint64_t height = state.tip().height + 1;
   BuiltBlock built;
   BlockHeader& header = built.block.header;
@@ -653,18 +660,25 @@ Expected<BuiltBlock> BuildBlock(const State& state, std::span<const Bytes> candi
   size_t block_bytes = EncodeBlock(built.block).size() + 1024;
   BlockRun run(state, BlockContext{.height = height, .time_ms = options.time_ms, .rules = rules});
   std::set<TransactionId> seen;
-  for (const Bytes& candidate : candidates) {
-    auto checked = CheckTransactionStateless(candidate, state.chain_id(), options.execute.verify);
-    if (!checked) {
-      built.dropped.push_back({ComputeTransactionId(candidate), checked.error()});
-      continue;
+  for (const Candidate& candidate : candidates) {
+    std::optional<CheckedTransaction> decoded;
+    const CheckedTransaction* checked = nullptr;
+    if constexpr (std::is_same_v<Candidate, Bytes>) {
+      auto result = CheckTransactionStateless(candidate, state.chain_id(), options.execute.verify);
+      if (!result) {
+        built.dropped.push_back({ComputeTransactionId(candidate), std::move(result.error())});
+        continue;
+      }
+      checked = &decoded.emplace(std::move(*result));
+    } else {
+      checked = candidate;
     }
     if (seen.contains(checked->id)) {
       built.dropped.push_back(
           {checked->id, Refuse(ResultCode::kAlreadyExists, "transaction repeated in the block")});
       continue;
     }
-    size_t transaction_bytes = candidate.size() + 4;
+    size_t transaction_bytes = checked->encoded.size() + 4;
     if (built.block.transactions.size() >= rules->block_transactions_max ||
         block_bytes + transaction_bytes > rules->block_bytes_max) {
       built.deferred.push_back({checked->id, Refuse(ResultCode::kLimitReached, "block is full")});
@@ -678,13 +692,26 @@ Expected<BuiltBlock> BuildBlock(const State& state, std::span<const Bytes> candi
     }
     seen.insert(checked->id);
     block_bytes += transaction_bytes;
-    built.block.transactions.push_back(candidate);
+    built.block.transactions.push_back(checked->encoded);
     run.Record(checked->id, std::move(result));
   }
   header.transactions_root = TransactionsRoot(built.block.transactions);
   header.results_root = run.ResultsRoot();
   built.execution = std::move(run).Finish(state, BlockHash(header));
   return built;
+}
+
+}  // namespace
+
+Expected<BuiltBlock> BuildBlock(const State& state, std::span<const Bytes> candidates,
+                                const BuildOptions& options) {
+  return BuildBlockOf(state, candidates, options);
+}
+
+Expected<BuiltBlock> BuildBlock(const State& state,
+                                std::span<const CheckedTransaction* const> candidates,
+                                const BuildOptions& options) {
+  return BuildBlockOf(state, candidates, options);
 }
 
 }  // namespace vigil::ledger

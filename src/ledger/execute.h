@@ -132,5 +132,10 @@ struct BuiltBlock {
 // cannot get them wrong. The result passes ExecuteBlock on the same state (tests check this).
 Expected<BuiltBlock> BuildBlock(const State& state, std::span<const Bytes> candidates,
                                 const BuildOptions& options);
+// The same for candidates that passed CheckTransactionStateless for this chain already (a
+// mempool's): they are not decoded or verified again.
+Expected<BuiltBlock> BuildBlock(const State& state,
+                                std::span<const CheckedTransaction* const> candidates,
+                                const BuildOptions& options);
 
 }  // namespace vigil::ledger

@@ -12,6 +12,14 @@ using ledger::ResultCode;
 // Reasons name keys by their first 8 bytes, as the ledger's do.
 std::string ShortKey(const ledger::PublicKey& key) { return ToHex(ByteSpan(key).first(8)); }
 
+std::optional<ledger::TransactionResult> CheckSize(size_t encoded_bytes) {
+  if (encoded_bytes <= limits::kLedgerTransactionBytesMax) return std::nullopt;
+  return ledger::Refuse(ResultCode::kMalformed,
+                        "transaction of " + std::to_string(encoded_bytes) +
+                            " bytes exceeds the limit of " +
+                            std::to_string(limits::kLedgerTransactionBytesMax) + " bytes");
+}
+
 }  // namespace
 
 // The committed state with the pending transactions' writes on top (docs/ledger.md#overlays).
@@ -80,15 +88,24 @@ Mempool::Mempool(Mempool&&) noexcept = default;
 Mempool& Mempool::operator=(Mempool&&) noexcept = default;
 Mempool::~Mempool() = default;
 
+StatelessCheck CheckStateless(ByteSpan encoded, std::string_view chain_id,
+                              const ledger::VerifyFunction& verify) {
+  StatelessCheck result;
+  if (auto oversize = CheckSize(encoded.size())) {
+    result.checked = std::unexpected(std::move(*oversize));
+    return result;
+  }
+  result.checked = ledger::CheckTransactionStateless(encoded, chain_id, verify);
+  result.id = result.checked ? result.checked->id : ledger::ComputeTransactionId(encoded);
+  return result;
+}
+
 Admission Mempool::Add(Bytes encoded, const ledger::State& state,
                        const ledger::BlockContext& context) {
   FollowState(state, context);
   Admission admission;
-  if (encoded.size() > limits::kLedgerTransactionBytesMax) {
-    admission.result = ledger::Refuse(
-        ResultCode::kMalformed, "transaction of " + std::to_string(encoded.size()) +
-                                    " bytes exceeds the limit of " +
-                                    std::to_string(limits::kLedgerTransactionBytesMax) + " bytes");
+  if (auto oversize = CheckSize(encoded.size())) {
+    admission.result = std::move(*oversize);
     return admission;
   }
   admission.id = ledger::ComputeTransactionId(encoded);
@@ -107,22 +124,58 @@ Admission Mempool::Add(Bytes encoded, const ledger::State& state,
     admission.result = std::move(checked.error());
     return admission;
   }
-  if (auto full = CheckSignerRoom(checked->envelope.signer)) {
+  AdmitChecked(admission, std::move(*checked), state, context);
+  return admission;
+}
+
+Admission Mempool::Add(StatelessCheck stateless, const ledger::State& state,
+                       const ledger::BlockContext& context) {
+  FollowState(state, context);
+  Admission admission;
+  admission.id = stateless.id;
+  if (!stateless.checked) {
+    admission.result = std::move(stateless.checked.error());
+    return admission;
+  }
+  VIGIL_ASSERT(stateless.checked->envelope.chain_id == chain_id_);
+  if (Contains(admission.id)) {
+    admission.duplicate = true;
+    return admission;
+  }
+  if (auto full = CheckRoom(stateless.checked->encoded.size())) {
     admission.result = std::move(*full);
     return admission;
+  }
+  AdmitChecked(admission, std::move(*stateless.checked), state, context);
+  return admission;
+}
+
+void Mempool::AdmitChecked(Admission& admission, ledger::CheckedTransaction checked,
+                           const ledger::State& state, const ledger::BlockContext& context) {
+  if (auto full = CheckSignerRoom(checked.envelope.signer)) {
+    admission.result = std::move(*full);
+    return;
   }
   {
     // On success ExecuteTransaction merges the writes into the overlay, so the next admission
     // sees this one (sequence n+1, an enrolled device...); a refusal leaves it untouched.
     auto loan = pending_state_->Lend(state);
-    admission.result = ledger::ExecuteTransaction(pending_state_->overlay(), *checked, context);
+    admission.result = ledger::ExecuteTransaction(pending_state_->overlay(), checked, context);
   }
-  if (admission.admitted()) Insert(std::move(*checked));
-  return admission;
+  if (admission.admitted()) Insert(std::move(checked));
 }
 
 std::vector<Bytes> Mempool::Reap(size_t transactions_max, size_t bytes_max) const {
   std::vector<Bytes> candidates;
+  for (const ledger::CheckedTransaction* transaction : ReapChecked(transactions_max, bytes_max)) {
+    candidates.push_back(transaction->encoded);
+  }
+  return candidates;
+}
+
+std::vector<const ledger::CheckedTransaction*> Mempool::ReapChecked(size_t transactions_max,
+                                                                    size_t bytes_max) const {
+  std::vector<const ledger::CheckedTransaction*> candidates;
   candidates.reserve(std::min(transactions_max, pending_.size()));
   size_t total_bytes = 0;
   for (const auto& [admission, transaction] : pending_) {
@@ -131,7 +184,7 @@ std::vector<Bytes> Mempool::Reap(size_t transactions_max, size_t bytes_max) cons
     if (candidates.size() >= transactions_max) break;
     if (transaction.encoded.size() > bytes_max - total_bytes) break;
     total_bytes += transaction.encoded.size();
-    candidates.push_back(transaction.encoded);
+    candidates.push_back(&transaction);
   }
   return candidates;
 }

@@ -42,11 +42,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <expected>
 #include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,6 +81,18 @@ struct Admission {
   bool admitted() const { return result.ok(); }
 };
 
+// What admission checks without any state: the size limit, then the ledger's stateless check
+// (decoding, chain id, signatures). Split out so that a peer can run it on its verifier threads
+// and hand the decoded transaction to `Add`, which then neither decodes nor verifies again.
+struct StatelessCheck {
+  // As Admission::id: all zero when the bytes exceed the size limit.
+  ledger::TransactionId id{};
+  std::expected<ledger::CheckedTransaction, ledger::TransactionResult> checked;
+};
+// Pure; thread-safe as far as `verify` is.
+StatelessCheck CheckStateless(ByteSpan encoded, std::string_view chain_id,
+                              const ledger::VerifyFunction& verify);
+
 // The context the mempool checks against: the block after `state`'s tip, at `time_ms` (the
 // peer's clock), or 1 ms after the tip's time when `time_ms` is not later (block times increase).
 // kUnavailable when the rules version in force at that height is one this peer does not have
@@ -98,11 +112,20 @@ class Mempool {
   // transactions are pending, `state` must be at the tip Update last saw: applying a block
   // without calling Update is a programmer error and asserts.
   Admission Add(Bytes encoded, const ledger::State& state, const ledger::BlockContext& context);
+  // The same for a transaction whose stateless check ran already (CheckStateless with this
+  // mempool's chain id): the stateless refusal, if any, is the answer; otherwise admission goes
+  // on from the duplicate check.
+  Admission Add(StatelessCheck checked, const ledger::State& state,
+                const ledger::BlockContext& context);
 
   // Candidates for the next block: the longest prefix of the admission order with at most
   // `transactions_max` transactions and `bytes_max` encoded bytes in total. Pass them to
   // ledger::BuildBlock (which adds the block's own framing to its size limit).
   std::vector<Bytes> Reap(size_t transactions_max, size_t bytes_max) const;
+  // The same candidates, decoded and verified, for ledger::BuildBlock's checked overload. The
+  // pointers are valid until the mempool next changes (Add, Update, destruction).
+  std::vector<const ledger::CheckedTransaction*> ReapChecked(size_t transactions_max,
+                                                             size_t bytes_max) const;
 
   // After one or more blocks are applied to `state`: removes the committed transactions
   // (`committed`: their ids; ids not pending are ignored), then re-executes every remaining one
@@ -124,6 +147,10 @@ class Mempool {
   void FollowState(const ledger::State& state, const ledger::BlockContext& context);
   std::optional<ledger::TransactionResult> CheckRoom(size_t encoded_bytes) const;
   std::optional<ledger::TransactionResult> CheckSignerRoom(const ledger::PublicKey& signer) const;
+  // Admission's stateful part, after the stateless check passed: signer room, then execution
+  // on the pending state; admits on success.
+  void AdmitChecked(Admission& admission, ledger::CheckedTransaction checked,
+                    const ledger::State& state, const ledger::BlockContext& context);
   void Insert(ledger::CheckedTransaction transaction);
   // Returns the position after the removed one.
   std::map<uint64_t, ledger::CheckedTransaction>::iterator Remove(

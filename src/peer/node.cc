@@ -63,8 +63,9 @@ class PeerNode::Values final : public consensus::ValueSource {
   Bytes GetValue(uint64_t height, uint32_t round, int64_t now_ms) override {
     const ledger::State& state = node_.chain_->state();
     VIGIL_ASSERT(height == state.tip().height + 1);
-    auto candidates =
-        node_.mempool_->Reap(node_.options_.block_transactions_max, node_.options_.block_bytes_max);
+    // Decoded and verified at admission: the builder does neither again.
+    auto candidates = node_.mempool_->ReapChecked(node_.options_.block_transactions_max,
+                                                  node_.options_.block_bytes_max);
     ledger::BuildOptions build;
     build.time_ms = std::max(now_ms, state.tip().time_ms + 1);
     build.proposer = node_.key().public_key();
@@ -76,7 +77,7 @@ class PeerNode::Values final : public consensus::ValueSource {
       // block still lets the chain advance.
       spdlog::error("peer build_block_failed height={} round={} error={}", height, round,
                     LogValue(built.error().message()));
-      built = ledger::BuildBlock(state, {}, build);
+      built = ledger::BuildBlock(state, std::span<const Bytes>{}, build);
       VIGIL_ASSERT(built.has_value());
     }
     Bytes encoded = ledger::EncodeBlock(built->block);
@@ -202,7 +203,8 @@ Status PeerNode::Open() {
   mempool_ = std::make_unique<mempool::Mempool>(options_.genesis.chain_id, options_.mempool,
                                                 execute_options_.verify);
   if (options_.verify_threads > 0) {
-    verifier_pool_ = std::make_unique<VerifierPool>(io_context_, options_.verify_threads);
+    verifier_pool_ = std::make_unique<VerifierPool>(io_context_, options_.verify_threads,
+                                                    options_.genesis.chain_id);
   }
   values_ = std::make_unique<Values>(*this);
   verifier_ = std::make_unique<CachedVerifier>(signature_cache_);
@@ -365,7 +367,7 @@ void PeerNode::MaybeReportRulesSupport() {
   Bytes report = ledger::SignTransaction(state.chain_id(),
                                          ledger::PeerReport{.supported_rules_versions = supported},
                                          ledger::GetSequence(state, key().public_key()) + 1, key());
-  api::SubmitResponse admitted = Admit(std::move(report), /*from_client=*/true);
+  api::SubmitResponse admitted = Admit(CheckOnLoop(report), /*from_client=*/true);
   spdlog::info("peer rules_support_reported versions={} outcome={} result={}", supported.size(),
                api::SubmitOutcomeName(admitted.outcome), LogValue(admitted.result.reason));
 }
@@ -720,16 +722,12 @@ Status PeerNode::HandlePeerFrame(const transport::ConnectionPointer& connection,
       VIGIL_ASSIGN_OR_RETURN(api::TransactionBatch batch, api::DecodeTransactionBatch(payload));
       for (auto& transaction : batch.transactions) {
         if (!verifier_pool_) {
-          Admit(std::move(transaction), false);
+          Admit(CheckOnLoop(transaction), false);
           continue;
         }
-        verifier_pool_->Submit(std::move(transaction),
-                               [this](Bytes verified, std::vector<Sha256Digest> entries) {
-                                 for (const auto& entry : entries) {
-                                   signature_cache_.RememberVerified(entry);
-                                 }
-                                 Admit(std::move(verified), false);
-                               });
+        verifier_pool_->Submit(std::move(transaction), [this](VerifiedTransaction verified) {
+          Admit(RememberVerified(std::move(verified)), false);
+        });
       }
       return Ok();
     }
@@ -821,24 +819,35 @@ void PeerNode::OnStatusTimer() {
 
 // --- Clients ---
 
-api::SubmitResponse PeerNode::Admit(Bytes transaction, bool from_client) {
+mempool::StatelessCheck PeerNode::CheckOnLoop(ByteSpan transaction) {
+  return mempool::CheckStateless(transaction, options_.genesis.chain_id, execute_options_.verify);
+}
+
+mempool::StatelessCheck PeerNode::RememberVerified(VerifiedTransaction verified) {
+  for (const auto& entry : verified.entries) signature_cache_.RememberVerified(entry);
+  return std::move(verified.check);
+}
+
+api::SubmitResponse PeerNode::Admit(mempool::StatelessCheck transaction, bool from_client) {
   if (stopped_) {
     return api::SubmitResponse{
         .request_id = 0,
-        .transaction_id = ledger::ComputeTransactionId(transaction),
+        .transaction_id = transaction.id,
         .outcome = api::SubmitOutcome::kRefused,
         .result = ledger::Refuse(ledger::ResultCode::kUnsupported, "this peer has halted")};
   }
+  std::optional<Bytes> gossip;  // a client's transaction goes to the other validators
+  if (from_client && transaction.checked) gossip = transaction.checked->encoded;
   mempool::Admission admission =
-      mempool_->Add(transaction, chain_->state(), NextBlockContext(NowMs()));
+      mempool_->Add(std::move(transaction), chain_->state(), NextBlockContext(NowMs()));
   api::SubmitResponse response{
       .request_id = 0,
       .transaction_id = admission.id,
       .outcome = admission.admitted() ? api::SubmitOutcome::kPending : api::SubmitOutcome::kRefused,
       .result = admission.result};
   if (admission.admitted() && !admission.duplicate) {
-    if (from_client) {
-      gossip_batch_.push_back(std::move(transaction));
+    if (gossip) {
+      gossip_batch_.push_back(std::move(*gossip));
       if (!gossip_flush_posted_) {
         gossip_flush_posted_ = true;
         asio::post(io_context_, [this, alive = alive_] {
@@ -887,17 +896,17 @@ Status PeerNode::HandleClientFrame(const transport::ConnectionPointer& connectio
       VIGIL_ASSIGN_OR_RETURN(api::SubmitRequest request, api::DecodeSubmitRequest(payload));
       if (!verifier_pool_) {
         return SubmitFromClient(connection, request.request_id, request.wait_for_commit,
-                                std::move(request.transaction));
+                                CheckOnLoop(request.transaction));
       }
       std::weak_ptr<transport::Connection> weak = connection;
       verifier_pool_->Submit(
           std::move(request.transaction),
-          [this, weak, id = request.request_id, wait = request.wait_for_commit](
-              Bytes verified, std::vector<Sha256Digest> entries) {
-            for (const auto& entry : entries) signature_cache_.RememberVerified(entry);
+          [this, weak, id = request.request_id,
+           wait = request.wait_for_commit](VerifiedTransaction verified) {
+            mempool::StatelessCheck check = RememberVerified(std::move(verified));
             auto open = weak.lock();
             if (!open) return;
-            if (Status answered = SubmitFromClient(open, id, wait, std::move(verified));
+            if (Status answered = SubmitFromClient(open, id, wait, std::move(check));
                 !answered) {
               spdlog::debug("peer submit_answer_failed error={}",
                             LogValue(answered.error().message()));
@@ -956,9 +965,12 @@ Status PeerNode::HandleClientFrame(const transport::ConnectionPointer& connectio
 }
 
 Status PeerNode::SubmitFromClient(const transport::ConnectionPointer& connection,
-                                  uint64_t request_id, bool wait_for_commit, Bytes transaction) {
-  ledger::TransactionId id = ledger::ComputeTransactionId(transaction);
-  // Already committed: answer from the store.
+                                  uint64_t request_id, bool wait_for_commit,
+                                  mempool::StatelessCheck transaction) {
+  const ledger::TransactionId id = transaction.id;
+  // Already committed: answer from the store. Looked up before admission, not only after a
+  // refusal: a transaction committed with a refusal used no sequence, so admission could take
+  // it again, and its id cannot be stored twice.
   auto location = chain_->reader().FindTransaction(id);
   if (location) {
     VIGIL_ASSIGN_OR_RETURN(auto result, ledger::DecodeResult(ByteSpan(location->result)));

@@ -234,9 +234,13 @@ class PeerNode {
   void OnStatusTimer();
 
   // Transactions and clients.
-  api::SubmitResponse Admit(Bytes transaction, bool from_client);
+  // Admission's stateless part on the loop thread (no verifier pool, or the peer's own report).
+  mempool::StatelessCheck CheckOnLoop(ByteSpan transaction);
+  // Keeps a worker's verified signatures in the cache; returns its check for admission.
+  mempool::StatelessCheck RememberVerified(VerifiedTransaction verified);
+  api::SubmitResponse Admit(mempool::StatelessCheck transaction, bool from_client);
   Status SubmitFromClient(const transport::ConnectionPointer& connection, uint64_t request_id,
-                          bool wait_for_commit, Bytes transaction);
+                          bool wait_for_commit, mempool::StatelessCheck transaction);
   void FlushTransactionGossip();
   void AnswerWaiters(const ledger::TransactionId& id, api::SubmitResponse response);
   void PumpSubscribers();

@@ -7,31 +7,26 @@
 
 namespace vigil::peer {
 
-std::vector<crypto::Sha256Digest> VerifiedSignatureEntries(ByteSpan transaction) {
-  std::vector<crypto::Sha256Digest> entries;
-  auto envelope = ledger::DecodeEnvelope(transaction);
-  if (!envelope) return entries;
-  Bytes message = ledger::TransactionSignBytes(*envelope);
-  for (const auto& signature : envelope->signatures) {
-    if (crypto::Verify(signature.public_key, message, signature.signature)) {
-      entries.push_back(
-          mempool::SignatureCache::EntryOf(signature.public_key, message, signature.signature));
-    }
-  }
-  return entries;
+VerifiedTransaction VerifyTransaction(ByteSpan transaction, std::string_view chain_id) {
+  VerifiedTransaction verified;
+  ledger::VerifyFunction verify_and_record = [&verified](const crypto::PublicKey& key,
+                                                         ByteSpan message,
+                                                         const crypto::Signature& signature) {
+    if (!crypto::Verify(key, message, signature)) return false;
+    verified.entries.push_back(mempool::SignatureCache::EntryOf(key, message, signature));
+    return true;
+  };
+  verified.check = mempool::CheckStateless(transaction, chain_id, verify_and_record);
+  return verified;
 }
 
 // Loop-thread state, shared with the completions posted back (which may outlive the pool).
 struct VerifierPool::Shared {
-  struct Result {
-    Bytes transaction;
-    std::vector<crypto::Sha256Digest> entries;
-  };
   bool stopped = false;
   uint64_t next_ticket = 0;
   uint64_t next_to_deliver = 0;
   std::map<uint64_t, Done> waiting;      // ticket → completion
-  std::map<uint64_t, Result> finished;   // ticket → result, until its turn comes
+  std::map<uint64_t, VerifiedTransaction> finished;  // ticket → result, until its turn
 
   void Deliver() {
     while (!stopped) {
@@ -39,17 +34,20 @@ struct VerifierPool::Shared {
       if (result == finished.end()) return;
       auto done = waiting.find(next_to_deliver);
       Done callback = std::move(done->second);
-      Result value = std::move(result->second);
+      VerifiedTransaction value = std::move(result->second);
       waiting.erase(done);
       finished.erase(result);
       ++next_to_deliver;
-      callback(std::move(value.transaction), std::move(value.entries));
+      callback(std::move(value));
     }
   }
 };
 
-VerifierPool::VerifierPool(asio::io_context& loop, size_t threads)
-    : loop_(loop), shared_(std::make_shared<Shared>()), workers_(std::max<size_t>(1, threads)) {}
+VerifierPool::VerifierPool(asio::io_context& loop, size_t threads, std::string chain_id)
+    : loop_(loop),
+      chain_id_(std::move(chain_id)),
+      shared_(std::make_shared<Shared>()),
+      workers_(std::max<size_t>(1, threads)) {}
 
 VerifierPool::~VerifierPool() {
   shared_->stopped = true;
@@ -62,14 +60,14 @@ void VerifierPool::Submit(Bytes transaction, Done done) {
   uint64_t ticket = shared_->next_ticket++;
   shared_->waiting.emplace(ticket, std::move(done));
   std::weak_ptr<Shared> weak = shared_;
-  asio::post(workers_, [weak, ticket, transaction = std::move(transaction), &loop = loop_]() mutable {
-    auto entries = VerifiedSignatureEntries(transaction);
-    asio::post(loop, [weak, ticket, transaction = std::move(transaction),
-                      entries = std::move(entries)]() mutable {
+  // The workers read chain_id_ while the pool lives; the destructor joins them first.
+  asio::post(workers_, [weak, ticket, transaction = std::move(transaction), &loop = loop_,
+                        chain_id = std::string_view(chain_id_)]() mutable {
+    VerifiedTransaction verified = VerifyTransaction(transaction, chain_id);
+    asio::post(loop, [weak, ticket, verified = std::move(verified)]() mutable {
       auto shared = weak.lock();
       if (!shared || shared->stopped) return;
-      shared->finished.emplace(ticket,
-                               Shared::Result{std::move(transaction), std::move(entries)});
+      shared->finished.emplace(ticket, std::move(verified));
       shared->Deliver();
     });
   });

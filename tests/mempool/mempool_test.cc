@@ -210,6 +210,56 @@ TEST_F(MempoolTest, ACommittedTransactionIsNoDuplicateButAReplay) {
   ExpectRefused(again, ResultCode::kBadSequence, "already used");
 }
 
+// --- Admission of a transaction checked elsewhere (the peer's verifier threads) ---
+
+TEST_F(MempoolTest, APrecheckedTransactionIsAdmittedWithoutDecodingOrVerifyingAgain) {
+  Bytes report = Report(keys().device1, 1);
+  StatelessCheck check =
+      CheckStateless(report, ledger::testing::kChainId, cache_.AsVerifyFunction());
+  ASSERT_TRUE(check.checked.has_value()) << check.checked.error().reason;
+  EXPECT_EQ(check.id, ledger::ComputeTransactionId(report));
+  uint64_t verifications = cache_.misses() + cache_.hits();
+  EXPECT_EQ(verifications, 1u);
+
+  Admission admission = mempool_.Add(std::move(check), chain_.state(), Next());
+  EXPECT_TRUE(admission.admitted()) << admission.result.reason;
+  EXPECT_FALSE(admission.duplicate);
+  EXPECT_EQ(admission.id, ledger::ComputeTransactionId(report));
+  EXPECT_EQ(cache_.misses() + cache_.hits(), verifications);
+  EXPECT_EQ(ReapAll(), std::vector<Bytes>{report});
+  EXPECT_EQ(mempool_.bytes(), report.size());
+
+  // Checked again, it is a duplicate; its stateful rules still apply (the sequence is pending).
+  Admission again = mempool_.Add(
+      CheckStateless(report, ledger::testing::kChainId, cache_.AsVerifyFunction()),
+      chain_.state(), Next());
+  EXPECT_TRUE(again.duplicate);
+  ExpectRefused(mempool_.Add(CheckStateless(Report(keys().device1, 1, "other"),
+                                            ledger::testing::kChainId, cache_.AsVerifyFunction()),
+                             chain_.state(), Next()),
+                ResultCode::kBadSequence, "already used");
+  EXPECT_EQ(mempool_.size(), 1u);
+}
+
+TEST_F(MempoolTest, APrecheckedRefusalIsTheAnswerAndChangesNothing) {
+  Bytes forged = Report(keys().device1, 1);
+  forged.back() ^= 0x01;
+  StatelessCheck check =
+      CheckStateless(forged, ledger::testing::kChainId, cache_.AsVerifyFunction());
+  Admission admission = mempool_.Add(std::move(check), chain_.state(), Next());
+  ExpectRefused(admission, ResultCode::kBadSignature, "does not verify");
+  EXPECT_EQ(admission.id, ledger::ComputeTransactionId(forged));
+
+  StatelessCheck oversize = CheckStateless(Bytes(limits::kLedgerTransactionBytesMax + 1, 0x42),
+                                           ledger::testing::kChainId, cache_.AsVerifyFunction());
+  EXPECT_EQ(oversize.id, ledger::TransactionId{});
+  ExpectRefused(mempool_.Add(std::move(oversize), chain_.state(), Next()), ResultCode::kMalformed,
+                "exceeds the limit");
+  EXPECT_EQ(mempool_.size(), 0u);
+  EXPECT_EQ(mempool_.bytes(), 0u);
+  EXPECT_EQ(cache_.size(), 0u);
+}
+
 // --- Pending sequences and dependencies ---
 
 TEST_F(MempoolTest, HoldsConsecutiveSequencesOfOneSigner) {
@@ -324,13 +374,13 @@ TEST_F(MempoolTest, ABlockBuiltFromReapPassesExecuteBlockOnCachedSignatures) {
   uint64_t misses = cache_.misses();
   ledger::VerifyFunction verify = cache_.AsVerifyFunction();
 
-  auto built = ledger::BuildBlock(
-      state, mempool_.Reap(ledger::FindRules(1)->block_transactions_max, 1 << 20),
-      ledger::BuildOptions{
-          .time_ms = chain_.NextTimeMs(),
-          .proposer = keys().validator.public_key(),
-          .last_commit = chain_.CertificateFor(state.tip().height, state.tip().block_hash),
-          .execute = {.verify = verify}});
+  const ledger::BuildOptions options{
+      .time_ms = chain_.NextTimeMs(),
+      .proposer = keys().validator.public_key(),
+      .last_commit = chain_.CertificateFor(state.tip().height, state.tip().block_hash),
+      .execute = {.verify = verify}};
+  const size_t transactions_max = ledger::FindRules(1)->block_transactions_max;
+  auto built = ledger::BuildBlock(state, mempool_.Reap(transactions_max, 1 << 20), options);
   ASSERT_TRUE(built.has_value()) << built.error().ToString();
   EXPECT_TRUE(built->dropped.empty());
   EXPECT_TRUE(built->deferred.empty());
@@ -344,6 +394,17 @@ TEST_F(MempoolTest, ABlockBuiltFromReapPassesExecuteBlockOnCachedSignatures) {
   // commit certificate's one signature was new.
   EXPECT_EQ(cache_.misses(), misses + 1);
   EXPECT_GE(cache_.hits(), 2u * 6u);
+
+  // Built from the mempool's decoded transactions: the same block, and no transaction's
+  // signature looked up again (the one lookup is the commit certificate's).
+  uint64_t lookups = cache_.hits() + cache_.misses();
+  auto built_checked =
+      ledger::BuildBlock(state, mempool_.ReapChecked(transactions_max, 1 << 20), options);
+  ASSERT_TRUE(built_checked.has_value()) << built_checked.error().ToString();
+  EXPECT_EQ(ledger::EncodeBlock(built_checked->block), ledger::EncodeBlock(built->block));
+  EXPECT_EQ(built_checked->execution.tip, built->execution.tip);
+  EXPECT_EQ(built_checked->execution.results, built->execution.results);
+  EXPECT_EQ(cache_.hits() + cache_.misses(), lookups + 1);
 
   ledger::ApplyBlock(state, *executed);
   EXPECT_TRUE(mempool_.Update(executed->transaction_ids, state, NextBlockContext(state, 0).value())
