@@ -34,10 +34,16 @@ Status RunPeer(const PeerCommandOptions& command, bool& halted) {
   VIGIL_ASSIGN_OR_RETURN(peer::PeerOptions options, peer::LoadPeerConfig(command.config));
   if (command.byzantine == "equivocate") {
     options.byzantine = peer::ByzantineMode::kEquivocate;
-    spdlog::warn("peer test_mode byzantine=equivocate: this peer misbehaves on purpose");
+  } else if (command.byzantine == "replay-committed") {
+    options.byzantine = peer::ByzantineMode::kReplayCommitted;
   } else if (!command.byzantine.empty()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "--test-byzantine: unknown mode '" + command.byzantine + "' (known: equivocate)");
+    return Fail(ErrorCode::kInvalidArgument, "--test-byzantine: unknown mode '" +
+                                                 command.byzantine +
+                                                 "' (known: equivocate, replay-committed)");
+  }
+  if (!command.byzantine.empty()) {
+    spdlog::warn("peer test_mode byzantine={}: this peer misbehaves on purpose",
+                 command.byzantine);
   }
   if (command.max_rules_version) options.max_rules_version = *command.max_rules_version;
   asio::io_context io_context;
@@ -83,7 +89,7 @@ void RegisterPeerCommand(CLI::App& app, CommandContext& context) {
       ->required()
       ->check(CLI::ExistingFile);
   command->add_option("--test-byzantine", options->byzantine,
-                      "TESTS ONLY: misbehave on purpose (equivocate)");
+                      "TESTS ONLY: misbehave on purpose (equivocate, replay-committed)");
   command
       ->add_option("--max-rules-version", options->max_rules_version,
                    "Execute contract-rules versions up to V only, as an older binary would: "

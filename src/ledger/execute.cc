@@ -687,8 +687,10 @@ Expected<BuiltBlock> BuildBlockOf(const State& state, std::span<const Candidate>
     TransactionResult result = run.Run(*checked);
     if (result.code == ResultCode::kBadSequence) {
       bool ahead = checked->envelope.sequence > GetSequence(run.state(), checked->envelope.signer);
-      (ahead ? built.deferred : built.dropped).push_back({checked->id, std::move(result)});
-      continue;
+      if (ahead || !options.keep_replays) {
+        (ahead ? built.deferred : built.dropped).push_back({checked->id, std::move(result)});
+        continue;
+      }
     }
     seen.insert(checked->id);
     block_bytes += transaction_bytes;

@@ -113,6 +113,9 @@ struct BuildOptions {
   PublicKey proposer{};
   std::optional<consensus::CommitCertificate> last_commit;  // required above height 1
   ExecuteOptions execute;
+  // Tests only (a Byzantine proposer): keep candidates whose sequence is already used, which
+  // ExecuteBlock accepts with a bad-sequence result, instead of dropping them.
+  bool keep_replays = false;
 };
 
 struct LeftOut {

@@ -80,6 +80,20 @@ Status Chain::Load() {
     VIGIL_RETURN_IF_ERROR(store_->SetMetadata(kMetadataGenesisHash, genesis_hash_));
   }
 
+  // O(transactions committed): the store keeps no separate index of the refused ones yet.
+  VIGIL_ASSIGN_OR_RETURN(auto refused_ids, store_->TransactionIdsWithResultOtherThan(
+                                               ledger::EncodeResult(ledger::TransactionResult{})));
+  for (const Bytes& id : refused_ids) {
+    ledger::TransactionId transaction_id{};
+    if (id.size() != transaction_id.size()) {
+      return Fail(ErrorCode::kCorruption, store_->path().string() +
+                                              ": a transaction id of " +
+                                              std::to_string(id.size()) + " bytes is stored");
+    }
+    std::ranges::copy(id, transaction_id.begin());
+    committed_with_refusal_.insert(transaction_id);
+  }
+
   VIGIL_ASSIGN_OR_RETURN(uint64_t height, store_->LastHeight());
   if (height == 0) {
     state_ = ledger::GenesisState(genesis_);
@@ -156,6 +170,30 @@ void Chain::FinishCommit(const PreparedCommit& prepared) {
   VIGIL_ASSERT(prepared.block.header.height == height() + 1);
   ledger::ApplyBlock(state_, prepared.execution);
   last_certificate_ = prepared.certificate;
+  const ledger::BlockExecution& execution = prepared.execution;
+  for (size_t i = 0; i < execution.results.size(); ++i) {
+    if (!execution.results[i].ok()) committed_with_refusal_.insert(execution.transaction_ids[i]);
+  }
+}
+
+Status Chain::CheckNoneCommittedBefore(const ledger::BlockExecution& execution) {
+  for (size_t i = 0; i < execution.transaction_ids.size(); ++i) {
+    const ledger::TransactionId& id = execution.transaction_ids[i];
+    bool before = CommittedWithRefusal(id);
+    if (!before && execution.results[i].code == ledger::ResultCode::kBadSequence) {
+      auto location = reader_->FindTransaction(id);
+      if (!location && location.error().code() != ErrorCode::kNotFound) {
+        return std::unexpected(location.error().WithContext(
+            "cannot tell whether transaction " + ToHex(id) + " is already on the chain"));
+      }
+      before = location.has_value();
+    }
+    if (before) {
+      return Fail(ErrorCode::kAlreadyExists, "transaction " + std::to_string(i) + " (id " +
+                                                 ToHex(id) + ") is already on the chain");
+    }
+  }
+  return Ok();
 }
 
 Expected<api::CommittedBlock> Chain::ReadCommittedBlock(uint64_t height) {

@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "api/messages.h"
 #include "consensus/types.h"
@@ -94,6 +95,21 @@ class Chain {
   // After WriteCommit succeeded: moves the in-memory state to the block.
   void FinishCommit(const PreparedCommit& prepared);
 
+  // Whether a transaction with this id is on the chain with a refusal as its result. Such a
+  // transaction used no sequence number, so its signer's state cannot tell admission or block
+  // validation that it may not be committed again (one that succeeded is caught by its used
+  // sequence); this set can. Few: the mempool answers refusals itself, so blocks hold them
+  // only when the state changed between admission and inclusion.
+  bool CommittedWithRefusal(const ledger::TransactionId& id) const {
+    return committed_with_refusal_.contains(id);
+  }
+
+  // A block may not hold a transaction already on the chain: its id cannot be stored twice, so
+  // committing it would halt every peer at the store write. kAlreadyExists naming the first
+  // such transaction and its height. Asks the store only about the block's replays (results
+  // of bad sequence); any other transaction already on the chain was committed with a refusal.
+  Status CheckNoneCommittedBefore(const ledger::BlockExecution& execution);
+
   // --- Reads for the client API and block sync. ---
   Expected<api::CommittedBlock> ReadCommittedBlock(uint64_t height);
   // nullopt when no committed transaction has that id.
@@ -118,6 +134,7 @@ class Chain {
   consensus::ValidatorSet validators_;
   ledger::State state_;
   std::optional<consensus::CommitCertificate> last_certificate_;
+  std::set<ledger::TransactionId> committed_with_refusal_;
 };
 
 }  // namespace vigil::peer

@@ -67,6 +67,17 @@ class PeerNode::Values final : public consensus::ValueSource {
     auto candidates = node_.mempool_->ReapChecked(node_.options_.block_transactions_max,
                                                   node_.options_.block_bytes_max);
     ledger::BuildOptions build;
+    std::optional<ledger::CheckedTransaction> replay;  // a Byzantine test proposer's
+    if (node_.options_.byzantine == ByzantineMode::kReplayCommitted &&
+        node_.last_committed_transaction_) {
+      auto checked = ledger::CheckTransactionStateless(
+          *node_.last_committed_transaction_, state.chain_id(), node_.execute_options_.verify);
+      if (checked) {
+        replay = std::move(*checked);
+        candidates.insert(candidates.begin(), &*replay);
+        build.keep_replays = true;
+      }
+    }
     build.time_ms = std::max(now_ms, state.tip().time_ms + 1);
     build.proposer = node_.key().public_key();
     build.last_commit = node_.chain_->last_certificate();
@@ -110,6 +121,11 @@ class PeerNode::Values final : public consensus::ValueSource {
     if (!execution) {
       spdlog::warn("peer invalid_proposal height={} error={}", height,
                    LogValue(execution.error().message()));
+      return false;
+    }
+    if (Status fresh = node_.chain_->CheckNoneCommittedBefore(*execution); !fresh) {
+      spdlog::warn("peer invalid_proposal height={} error={}", height,
+                   LogValue(fresh.error().message()));
       return false;
     }
     node_.executions_[hash] = std::move(*execution);
@@ -556,6 +572,9 @@ void PeerNode::OnCommitWritten(Status written) {
 
 void PeerNode::AfterCommit(const ledger::Block& block, const ledger::BlockExecution& execution) {
   last_commit_time_ = Clock::now();
+  if (options_.byzantine == ByzantineMode::kReplayCommitted && !block.transactions.empty()) {
+    last_committed_transaction_ = block.transactions.front();
+  }
   if (publish_authorizer_) publish_authorizer_->ApplyBlock(chain_->state(), block, execution);
   for (size_t i = 0; i < execution.transaction_ids.size(); ++i) {
     const auto& id = execution.transaction_ids[i];
@@ -836,6 +855,16 @@ api::SubmitResponse PeerNode::Admit(mempool::StatelessCheck transaction, bool fr
         .outcome = api::SubmitOutcome::kRefused,
         .result = ledger::Refuse(ledger::ResultCode::kUnsupported, "this peer has halted")};
   }
+  if (chain_->CommittedWithRefusal(transaction.id)) {
+    // Its sequence is unused, so the mempool could take it again: see Chain.
+    return api::SubmitResponse{
+        .request_id = 0,
+        .transaction_id = transaction.id,
+        .outcome = api::SubmitOutcome::kRefused,
+        .result = ledger::Refuse(ledger::ResultCode::kAlreadyExists,
+                                 "transaction " + ToHex(transaction.id) +
+                                     " is already on the ledger, with a refusal")};
+  }
   std::optional<Bytes> gossip;  // a client's transaction goes to the other validators
   if (from_client && transaction.checked) gossip = transaction.checked->encoded;
   mempool::Admission admission =
@@ -967,24 +996,24 @@ Status PeerNode::HandleClientFrame(const transport::ConnectionPointer& connectio
 Status PeerNode::SubmitFromClient(const transport::ConnectionPointer& connection,
                                   uint64_t request_id, bool wait_for_commit,
                                   mempool::StatelessCheck transaction) {
-  const ledger::TransactionId id = transaction.id;
-  // Already committed: answer from the store. Looked up before admission, not only after a
-  // refusal: a transaction committed with a refusal used no sequence, so admission could take
-  // it again, and its id cannot be stored twice.
-  auto location = chain_->reader().FindTransaction(id);
-  if (location) {
-    VIGIL_ASSIGN_OR_RETURN(auto result, ledger::DecodeResult(ByteSpan(location->result)));
-    return connection->Send(
-        api::kFrameSubmitResponse,
-        api::Encode(api::SubmitResponse{.request_id = request_id,
-                                        .transaction_id = id,
-                                        .outcome = api::SubmitOutcome::kCommitted,
-                                        .result = std::move(result),
-                                        .height = location->height,
-                                        .index = location->index}));
-  }
   api::SubmitResponse response = Admit(std::move(transaction), true);
   response.request_id = request_id;
+  const ledger::TransactionId id = response.transaction_id;
+  if (response.outcome == api::SubmitOutcome::kRefused) {
+    // Admission refuses a transaction already on the chain (a used sequence, or
+    // Chain::CommittedWithRefusal): only then is the store asked, so that a fresh submission
+    // costs no read. Found: the answer is where and how it was committed.
+    auto location = chain_->reader().FindTransaction(id);
+    if (location) {
+      VIGIL_ASSIGN_OR_RETURN(auto result, ledger::DecodeResult(ByteSpan(location->result)));
+      response = api::SubmitResponse{.request_id = request_id,
+                                     .transaction_id = id,
+                                     .outcome = api::SubmitOutcome::kCommitted,
+                                     .result = std::move(result),
+                                     .height = location->height,
+                                     .index = location->index};
+    }
+  }
   if (response.outcome == api::SubmitOutcome::kPending && wait_for_commit) {
     auto& waiting = waiters_[id];
     if (waiting.size() < limits::kPeerClientRequestsInFlightMax) {

@@ -75,6 +75,9 @@ enum class ByzantineMode : uint8_t {
   // Signs, next to each of its votes, a conflicting one (nil for a value, a made-up value for
   // nil) and sends both to every validator, in opposite orders to alternate validators.
   kEquivocate,
+  // Puts into each block it proposes, first, the first transaction of the last non-empty block
+  // committed: a transaction already on the chain (a replay).
+  kReplayCommitted,
 };
 
 struct PeerOptions {
@@ -258,6 +261,8 @@ class PeerNode {
   std::unique_ptr<consensus::SignatureVerifier> verifier_;
   std::unique_ptr<consensus::Consensus> consensus_;
   std::unique_ptr<VerifierPool> verifier_pool_;
+  // ByzantineMode::kReplayCommitted only: what its next proposal replays.
+  std::optional<Bytes> last_committed_transaction_;
   bool consensus_started_ = false;  // at chain_->height() + 1
 
   std::shared_ptr<transport::TlsContext> server_tls_;

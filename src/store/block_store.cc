@@ -632,6 +632,19 @@ Expected<std::vector<TransactionEntry>> BlockStore::TransactionsOfBlock(uint64_t
   return entries;
 }
 
+Expected<std::vector<Bytes>> BlockStore::TransactionIdsWithResultOtherThan(ByteSpan result) {
+  VIGIL_ASSIGN_OR_RETURN(auto select,
+                         database_->Prepare("SELECT id FROM transactions WHERE result != ?1"));
+  VIGIL_RETURN_IF_ERROR(select->BindBlob(1, result));
+  std::vector<Bytes> ids;
+  for (;;) {
+    VIGIL_ASSIGN_OR_RETURN(bool has_row, select->Step());
+    if (!has_row) break;
+    ids.push_back(select->ColumnBytes(0));
+  }
+  return ids;
+}
+
 Expected<std::optional<Bytes>> BlockStore::GetState(ByteSpan key) {
   SqliteStatement& select = *statements_->select_state;
   SqliteStatement::Use use(select);

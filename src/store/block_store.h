@@ -170,6 +170,10 @@ class BlockStore {
   Expected<TransactionLocation> FindTransaction(ByteSpan transaction_id);
   // All transaction index entries of one block, in block order.
   Expected<std::vector<TransactionEntry>> TransactionsOfBlock(uint64_t height);
+  // The ids of every committed transaction whose stored result is not `result` (the ledger
+  // passes its encoded success to find the refused ones). Reads the whole index: O(transactions
+  // committed), for start-up.
+  Expected<std::vector<Bytes>> TransactionIdsWithResultOtherThan(ByteSpan result);
   Expected<std::optional<Bytes>> GetState(ByteSpan key);
   // Entries whose key starts with `prefix`, ordered by key bytes, starting after `after` when it
   // is not empty (for paging), at most `limit` of them (<= kStoreScanEntriesMax).

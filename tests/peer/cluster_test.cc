@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <fstream>
 #include <thread>
 
@@ -100,6 +102,29 @@ class ClusterTest : public ::testing::Test {
     return status ? status->height : 0;
   }
 
+  // Four peers, the fourth misbehaving on purpose (`vigil peer --test-byzantine MODE`); a
+  // client of the first.
+  std::unique_ptr<api::ApiClient> StartFourWithOneByzantine(const std::string& mode) {
+    Create(4);
+    for (size_t i = 0; i < 3; ++i) Start(i);
+    Start(3, {"--test-byzantine", mode});
+    return Client(0);
+  }
+
+  // The peers `others` reach `height` within 10 s with the same blocks as `client`'s.
+  void ExpectPeersReachTheSameChain(api::ApiClient& client, std::vector<size_t> others,
+                                    uint64_t height) {
+    for (size_t index : others) {
+      auto other = Client(index);
+      ASSERT_NE(other, nullptr);
+      auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (Height(*other) < height && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(50ms);
+      }
+      ExpectSameChain(client, *other, height);
+    }
+  }
+
   // Every block up to `height` is the same on both peers, and each verifies as committed.
   void ExpectSameChain(api::ApiClient& one, api::ApiClient& other, uint64_t height) {
     for (uint64_t h = 1; h <= height; ++h) {
@@ -146,27 +171,42 @@ TEST_F(ClusterTest, KillNineOfOnePeerDoesNotStopTheOthersAndItCatchesUpOnRestart
 }
 
 TEST_F(ClusterTest, AnEquivocatingPeerCausesNoForkAndIsRecordedAsEvidence) {
-  Create(4);
-  for (size_t i = 0; i < 3; ++i) Start(i);
-  Start(3, {"--test-byzantine", "equivocate"});
-  auto client = Client(0);
+  auto client = StartFourWithOneByzantine("equivocate");
   ASSERT_NE(client, nullptr);
   for (uint64_t sequence = 1; sequence <= 5; ++sequence)
     SubmitAndExpectCommitted(*client, sequence);
   uint64_t height = Height(*client);
-  std::vector<std::unique_ptr<api::ApiClient>> honest;
-  for (size_t i = 1; i < 3; ++i) honest.push_back(Client(i));
-  for (auto& other : honest) {
-    ASSERT_NE(other, nullptr);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (Height(*other) < height && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-    ExpectSameChain(*client, *other, height);
-  }
+  ExpectPeersReachTheSameChain(*client, {1, 2}, height);
   auto status = client->Status();
   ASSERT_TRUE(status.has_value());
   EXPECT_GT(status->evidence_count, 0u) << "the equivocation went unnoticed";
+}
+
+// A proposer that puts a transaction already on the chain into its blocks: the honest
+// validators refuse those proposals (the id cannot be stored twice; committing it would halt
+// every peer at its store write), the next round's proposer carries on.
+TEST_F(ClusterTest, AProposalReplayingACommittedTransactionIsRefusedAndTheChainGoesOn) {
+  auto client = StartFourWithOneByzantine("replay-committed");
+  ASSERT_NE(client, nullptr);
+  for (uint64_t sequence = 1; sequence <= 8; ++sequence)
+    SubmitAndExpectCommitted(*client, sequence);
+  // Long enough for the Byzantine peer to have proposed (one height in four), with a
+  // committed transaction to replay.
+  uint64_t height = Height(*client);
+  ASSERT_GE(height, 8u);
+  ExpectPeersReachTheSameChain(*client, {1, 2}, height);
+  // No block holds a transaction twice.
+  std::set<ledger::TransactionId> seen;
+  for (uint64_t h = 1; h <= height; ++h) {
+    auto block = client->GetBlock(h);
+    ASSERT_TRUE(block.has_value() && block->block.has_value()) << "height " << h;
+    auto decoded = ledger::DecodeBlock(block->block->block);
+    ASSERT_TRUE(decoded.has_value());
+    for (const Bytes& transaction : decoded->transactions) {
+      EXPECT_TRUE(seen.insert(ledger::ComputeTransactionId(transaction)).second)
+          << "height " << h << " repeats a transaction";
+    }
+  }
 }
 
 TEST_F(ClusterTest, BadInputsAreRefusedWithAReasonAndNothingIsStored) {

@@ -2,6 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sqlite3.h>
 
 #include <fstream>
@@ -253,6 +255,28 @@ TEST_F(BlockStoreTest, RefusesMalformedCommitsBeforeWriting) {
     EXPECT_THAT(refused.error().message(), HasSubstr(what));
   }
   EXPECT_EQ(Snapshot(*store), before);
+}
+
+TEST_F(BlockStoreTest, FindsTheIdsOfTransactionsWithAnotherResult) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  BlockCommit first = MakeCommit(1);
+  first.transactions.resize(3);
+  first.transactions[0] = {Derive("transaction", 1, 0), ToBytes("ok")};
+  first.transactions[1] = {Derive("transaction", 1, 1), ToBytes("refused: no")};
+  first.transactions[2] = {Derive("transaction", 1, 2), ToBytes("ok")};
+  ASSERT_TRUE(store->CommitBlock(first));
+  BlockCommit second = MakeCommit(2);
+  second.transactions = {{Derive("transaction", 2, 0), ToBytes("refused: also no")}};
+  ASSERT_TRUE(store->CommitBlock(second));
+
+  auto other = store->TransactionIdsWithResultOtherThan(ToBytes("ok"));
+  ASSERT_TRUE(other.has_value()) << other.error().message();
+  std::ranges::sort(*other);
+  std::vector<Bytes> expected = {Derive("transaction", 1, 1), Derive("transaction", 2, 0)};
+  std::ranges::sort(expected);
+  EXPECT_EQ(*other, expected);
+  EXPECT_EQ(store->TransactionIdsWithResultOtherThan(ToBytes("refused: no"))->size(), 3u);
 }
 
 TEST_F(BlockStoreTest, ADuplicateTransactionIdMidwayRollsTheWholeBlockBack) {
